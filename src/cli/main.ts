@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+// The `insel` command: one subcommand per capability. Each src/cli/<cmd>.ts
+// registers itself here; errors become one clear line and exit code 1.
+import { Command } from 'commander';
+import { InselError } from '../errors.js';
+import { registerPki } from './pki.js';
+import { registerGenkey } from './genkey.js';
+import { registerQuickstart } from './quickstart.js';
+
+const program = new Command();
+program
+  .name('insel')
+  .description('insel: a VPN toolkit (PKI, secure channels over TCP and UDP)')
+  .version('0.1.0')
+  .showHelpAfterError();
+
+registerPki(program);
+registerGenkey(program);
+registerQuickstart(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof InselError) {
+    process.stderr.write(`insel: ${err.message}\n`);
+  } else {
+    process.stderr.write(`insel: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  }
+  process.exit(1);
+});

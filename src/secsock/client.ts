@@ -1,0 +1,121 @@
+// sec_connect: TLS 1.3 with our certificate, check the server's, offer our
+// lists, and build the channel the server accepted. For `udp` the TLS
+// connection ends after ACCEPT and the channel proves the UDP path (hello,
+// answer) before it is returned.
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { Role } from '../pki/identity.js';
+import type { Hash } from './algorithms.js';
+import { trustFromPem } from '../pki/trust.js';
+import { verifyPeer } from '../pki/verify.js';
+import { InselError } from '../errors.js';
+import type { SecChannel } from './channel.js';
+import { resolveOptions, type ResolvedOptions, type SecOptions } from './config.js';
+import { FrameType } from './constants.js';
+import { acceptSchema, decodeControl, encodeControl, type Accept } from './control.js';
+import { ChannelError, NegotiationError } from './errors.js';
+import { encodeFrame } from './frame.js';
+import { freshNonce, helloFrom, newDecoder, paramsFrom, peerLabel, readFrame, rejectionFrom, sendReject, udpChains } from './handshake.js';
+import { TcpChannel } from './tcp-channel.js';
+import { UdpChannel } from './udp-channel.js';
+import { UdpEndpoint } from './udp-endpoint.js';
+
+export interface ConnectOptions extends SecOptions {
+  host: string;
+  port: number;
+}
+
+const DEFAULT_SERVER_ROLES: readonly Role[] = ['hq', 'site', 'server'];
+
+export async function connect(options: ConnectOptions): Promise<SecChannel> {
+  const { host, port, ...rest } = options;
+  const opts = resolveOptions(rest, 'connect options');
+  const trust = trustFromPem(opts.identity.ca, opts.identity.crl);
+  const socket = await openTls(host, port, opts);
+  const peer = peerLabel(socket);
+  try {
+    let identity;
+    try {
+      identity = verifyPeer(socket, trust, (opts.peerRoles as Role[] | undefined) ?? DEFAULT_SERVER_ROLES, peer);
+    } catch (err) {
+      if (err instanceof InselError) sendReject(socket, err.code, `the client refused your certificate: ${err.message}`);
+      throw err;
+    }
+    const nonceC = freshNonce();
+    socket.write(encodeFrame(FrameType.HELLO, 0, encodeControl(helloFrom(opts, nonceC))));
+    const decoder = newDecoder();
+    const reply = await readFrame(socket, decoder, opts.handshakeTimeoutMs, 'ACCEPT');
+    if (reply.type === FrameType.REJECT) throw rejectionFrom(reply, `server ${identity.name} (${peer})`);
+    if (reply.type !== FrameType.ACCEPT) throw new ChannelError('INSEL_CONNECT_FAILED', `server ${peer} sent frame type ${reply.type} instead of ACCEPT`, { peer });
+    const accept = decodeControl(acceptSchema, reply.payload, `ACCEPT from ${peer}`);
+    checkAccept(accept, opts, peer);
+    const params = paramsFrom(accept, opts.transport, socket);
+    if (opts.transport === 'tcp') return new TcpChannel(socket, decoder.withLimit(accept.maxFrame), identity, params, opts.recvQueueBytes);
+
+    if (accept.udpPort === undefined || accept.channelId === undefined) {
+      throw new ChannelError('INSEL_CONNECT_FAILED', `server ${peer} accepted a udp channel without a UDP port or channel id`, { peer });
+    }
+    const keys = udpChains(socket, accept.hash as Hash, nonceC, Buffer.from(accept.nonce, 'hex'), accept.channelId, 'client');
+    socket.end();
+    const remote = socket.remoteAddress!;
+    const family6 = socket.remoteFamily === 'IPv6';
+    const endpoint = await UdpEndpoint.open(opts.udpHost ?? (family6 ? '::' : '0.0.0.0'), opts.udpPort, opts.tickMs, true);
+    const ch = new UdpChannel({ endpoint, role: 'client', channelId: accept.channelId, peerAddress: remote, peerPort: accept.udpPort, ...keys }, identity, params, opts);
+    ch.sayHello();
+    const timer = setTimeout(() => void ch.close(), opts.handshakeTimeoutMs);
+    await ch.whenEstablished();
+    clearTimeout(timer);
+    if (ch.isClosed) {
+      throw new ChannelError('INSEL_UDP_UNREACHABLE', `no answer from UDP port ${accept.udpPort} of ${remote} within ${opts.handshakeTimeoutMs} ms: is UDP blocked between us?`, { peer });
+    }
+    return ch;
+  } catch (err) {
+    socket.destroy();
+    throw err;
+  }
+}
+
+function openTls(host: string, port: number, opts: ResolvedOptions): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({
+      host,
+      port,
+      key: opts.identity.key,
+      cert: opts.identity.cert,
+      ca: opts.identity.ca,
+      minVersion: 'TLSv1.3',
+      rejectUnauthorized: false, // verifyPeer decides, by certificate role rather than host name
+      checkServerIdentity: () => undefined,
+    });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new ChannelError('INSEL_HANDSHAKE_TIMEOUT', `TLS handshake with ${host}:${port} took longer than ${opts.handshakeTimeoutMs} ms`, { peer: `${host}:${port}` }));
+    }, opts.handshakeTimeoutMs);
+    socket.once('secureConnect', () => {
+      clearTimeout(timer);
+      socket.off('error', onError);
+      socket.on('error', () => undefined); // later errors surface through readFrame or the channel
+      socket.pause();
+      resolve(socket);
+    });
+    const onError = (err: Error) => {
+      clearTimeout(timer);
+      reject(new ChannelError('INSEL_CONNECT_FAILED', `cannot connect to ${host}:${port}: ${err.message}`, { peer: `${host}:${port}`, cause: err }));
+    };
+    socket.once('error', onError);
+  });
+}
+
+/** The server must have picked from what we offered, within our limits. */
+function checkAccept(a: Accept, o: ResolvedOptions, peer: string): void {
+  const bad =
+    !(o.aeads as string[]).includes(a.aead) ||
+    !(o.hashes as string[]).includes(a.hash) ||
+    !(o.compressions as string[]).includes(a.compression) ||
+    !(o.modes as string[]).includes(a.mode) ||
+    a.maxFrame > o.maxFrame ||
+    a.maxMessage > o.maxMessage ||
+    a.datagramSize > o.datagramSize;
+  if (bad) {
+    throw new NegotiationError('INSEL_BAD_OFFER', `server ${peer} chose ${a.aead}/${a.hash}/${a.compression}/${a.mode} (frame ${a.maxFrame}, message ${a.maxMessage}, datagram ${a.datagramSize}), which we did not offer`, { peer });
+  }
+}

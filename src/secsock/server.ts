@@ -1,0 +1,195 @@
+// sec_init / sec_accept: a TLS 1.3 listener that runs the connection phase
+// for each client and hands out channels. A failed handshake never reaches
+// accept(): it is reported as a 'handshakeError' event (and counted), and
+// the client is told why.
+import { randomInt } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { createServer, type Server, type TLSSocket } from 'node:tls';
+import { ROLES, type Role } from '../pki/identity.js';
+import { trustFromPem, type Trust } from '../pki/trust.js';
+import { verifyPeer } from '../pki/verify.js';
+import type { SecChannel } from './channel.js';
+import { resolveOptions, type ResolvedOptions, type SecOptions } from './config.js';
+import { FrameType, PROTOCOL_VERSION } from './constants.js';
+import { decodeControl, encodeControl, helloSchema, type Accept } from './control.js';
+import { ChannelError, NegotiationError } from './errors.js';
+import { encodeFrame } from './frame.js';
+import { freshNonce, newDecoder, paramsFrom, peerLabel, readFrame, rejectionFrom, sendReject, udpChains } from './handshake.js';
+import { negotiate } from './negotiate.js';
+import { TcpChannel } from './tcp-channel.js';
+import { UdpChannel } from './udp-channel.js';
+import { UdpEndpoint } from './udp-endpoint.js';
+import { InselError } from '../errors.js';
+
+export interface ServerOptions extends SecOptions {
+  /** Address to listen on (default 127.0.0.1). */
+  host?: string;
+  /** TCP port of the connection phase (0: any free port). */
+  port?: number;
+}
+
+export interface ServerStats {
+  accepted: number;
+  refused: number;
+  /** UDP datagrams that matched no channel, by reason. */
+  udpDrops: Record<string, number>;
+}
+
+export class SecServer extends EventEmitter {
+  private readonly ready: SecChannel[] = [];
+  private readonly waiters: { resolve: (c: SecChannel) => void; reject: (e: Error) => void }[] = [];
+  private readonly counts = { accepted: 0, refused: 0 };
+  private closed = false;
+  private trust: Trust;
+
+  private constructor(
+    private readonly tls: Server,
+    private readonly opts: ResolvedOptions,
+    private readonly roles: readonly Role[],
+    private readonly udp: UdpEndpoint | undefined,
+  ) {
+    super();
+    this.trust = trustFromPem(opts.identity.ca, opts.identity.crl);
+    tls.on('secureConnection', (s: TLSSocket) => void this.handshake(s));
+    // A client that fails TLS itself (bad version, garbage) only costs it its connection.
+    tls.on('tlsClientError', (err: Error, s: TLSSocket) => this.refused(new ChannelError('INSEL_CONNECT_FAILED', `TLS handshake with ${s.remoteAddress}:${s.remotePort} failed: ${err.message}`, { cause: err })));
+  }
+
+  /** sec_init: listens; for `udp`, also binds the UDP data port. */
+  static async listen(options: ServerOptions): Promise<SecServer> {
+    const { host = '127.0.0.1', port = 0, ...rest } = options;
+    const opts = resolveOptions(rest, 'server options');
+    const tls = createServer({
+      key: opts.identity.key,
+      cert: opts.identity.cert,
+      ca: opts.identity.ca,
+      requestCert: true,
+      rejectUnauthorized: false, // verifyPeer decides, and tells the client which check failed
+      minVersion: 'TLSv1.3',
+    });
+    await new Promise<void>((resolve, reject) => {
+      tls.once('error', reject);
+      tls.listen(port, host, () => {
+        tls.off('error', reject);
+        resolve();
+      });
+    });
+    const udp = opts.transport === 'udp' ? await UdpEndpoint.open(opts.udpHost ?? host, opts.udpPort, opts.tickMs, false) : undefined;
+    return new SecServer(tls, opts, (opts.peerRoles as Role[] | undefined) ?? ROLES, udp);
+  }
+
+  get port(): number {
+    const a = this.tls.address();
+    return typeof a === 'object' && a ? a.port : 0;
+  }
+
+  get udpPort(): number | undefined {
+    return this.udp?.port;
+  }
+
+  /** Replaces the CA and CRL used for new connections (e.g. after `insel pki crl`). */
+  setTrust(caPem: string, crlPem?: string): void {
+    this.trust = trustFromPem(caPem, crlPem);
+  }
+
+  stats(): ServerStats {
+    return { ...this.counts, udpDrops: { ...(this.udp?.drops ?? {}) } };
+  }
+
+  /** sec_accept: the next channel whose connection phase succeeded. */
+  accept(): Promise<SecChannel> {
+    const c = this.ready.shift();
+    if (c) return Promise.resolve(c);
+    if (this.closed) return Promise.reject(new ChannelError('INSEL_CHANNEL_CLOSED', 'server is closed'));
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  /** Stops listening; open channels stay up until they close (the UDP port with them). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const w of this.waiters.splice(0)) w.reject(new ChannelError('INSEL_CHANNEL_CLOSED', 'server is closed'));
+    await new Promise<void>((resolve) => this.tls.close(() => resolve()));
+    this.udp?.close();
+  }
+
+  private async handshake(socket: TLSSocket): Promise<void> {
+    const peer = peerLabel(socket);
+    socket.on('error', () => undefined); // reported through readFrame or the channel
+    socket.pause();
+    const decoder = newDecoder();
+    try {
+      const first = await readFrame(socket, decoder, this.opts.handshakeTimeoutMs, 'HELLO');
+      if (first.type === FrameType.REJECT) throw rejectionFrom(first, `client ${peer}`);
+      let identity;
+      try {
+        identity = verifyPeer(socket, this.trust, this.roles, peer);
+      } catch (err) {
+        if (err instanceof InselError) sendReject(socket, err.code, `your certificate was refused: ${err.message}`);
+        throw err;
+      }
+      if (first.type !== FrameType.HELLO) throw new ChannelError('INSEL_CONNECT_FAILED', `client ${peer} sent frame type ${first.type} instead of HELLO`, { peer });
+      const hello = decodeControl(helloSchema, first.payload, `HELLO from ${peer}`);
+      if (hello.transport !== this.opts.transport) {
+        throw this.refuse(socket, new NegotiationError('INSEL_NO_COMMON_CHOICE', `client ${peer} asked for a ${hello.transport} channel; this server offers ${this.opts.transport} channels only`, { peer }));
+      }
+      let choice;
+      try {
+        choice = negotiate(hello, this.opts, `client ${identity.name} (${peer})`);
+      } catch (err) {
+        throw this.refuse(socket, err as NegotiationError);
+      }
+      const nonceS = freshNonce();
+      const accept: Accept = {
+        v: PROTOCOL_VERSION,
+        ...choice,
+        nonce: nonceS.toString('hex'),
+        maxFrame: Math.min(hello.maxFrame, this.opts.maxFrame),
+        maxMessage: Math.min(hello.maxMessage, this.opts.maxMessage),
+        datagramSize: Math.min(hello.datagramSize, this.opts.datagramSize),
+      };
+      if (this.udp === undefined) {
+        socket.write(encodeFrame(FrameType.ACCEPT, 0, encodeControl(accept)));
+        const ch = new TcpChannel(socket, decoder.withLimit(accept.maxFrame), identity, paramsFrom(accept, 'tcp', socket), this.opts.recvQueueBytes);
+        return this.deliverChannel(ch);
+      }
+      accept.udpPort = this.udp.port;
+      accept.channelId = this.freeChannelId();
+      const keys = udpChains(socket, choice.hash, Buffer.from(hello.nonce, 'hex'), nonceS, accept.channelId, 'server');
+      const ch = new UdpChannel({ endpoint: this.udp, role: 'server', channelId: accept.channelId, ...keys }, identity, paramsFrom(accept, 'udp', socket), this.opts);
+      socket.end(encodeFrame(FrameType.ACCEPT, 0, encodeControl(accept)));
+      const timer = setTimeout(() => void ch.close(), this.opts.handshakeTimeoutMs);
+      await ch.whenEstablished();
+      clearTimeout(timer);
+      if (ch.isClosed) throw new ChannelError('INSEL_UDP_UNREACHABLE', `client ${identity.name} (${peer}) never reached UDP port ${accept.udpPort} within ${this.opts.handshakeTimeoutMs} ms`, { peer });
+      this.deliverChannel(ch);
+    } catch (err) {
+      socket.destroySoon();
+      this.refused(err);
+    }
+  }
+
+  private refuse(socket: TLSSocket, err: NegotiationError): NegotiationError {
+    sendReject(socket, err.code, err.message);
+    return err;
+  }
+
+  private refused(err: unknown): void {
+    this.counts.refused++;
+    this.emit('handshakeError', err);
+  }
+
+  private deliverChannel(ch: SecChannel): void {
+    this.counts.accepted++;
+    const w = this.waiters.shift();
+    if (w) w.resolve(ch);
+    else this.ready.push(ch);
+  }
+
+  private freeChannelId(): number {
+    for (;;) {
+      const id = randomInt(1, 0xffffffff);
+      if (!this.udp!.has(id)) return id;
+    }
+  }
+}

@@ -1,0 +1,278 @@
+// A channel whose data lives on UDP after the TLS connection phase.
+//
+// Send: size check → adaptive deflate → one DATA datagram or FRAGMENTs of
+//   ≤ datagramSize → rekey if due → header (epoch, channel, counter) → AEAD
+//   seal → socket.
+// Receive (cheap checks first, state changes only after authentication):
+//   epoch → key slot, replay peek, AEAD open, replay mark, promote epoch,
+//   address update (roaming), inner decode, reassembly, inflate, queue.
+import type { RemoteInfo } from 'node:dgram';
+import type { Identity } from '../pki/identity.js';
+import { Opener, Sealer, overhead } from './aead.js';
+import { SecChannel, type ChannelParams } from './channel.js';
+import { compressMessage, inflateMessage } from './compress.js';
+import { DGRAM_HEADER_SIZE, FLAG_COMPRESSED, FRAG_HEADER_SIZE, INNER_HEADER_SIZE, InnerKind, MAX_FRAGMENTS, PREVIOUS_EPOCH_GRACE_MS } from './constants.js';
+import type { ResolvedOptions } from './config.js';
+import { decodeInner, writeFragmentHeader, writeHeader, writeInner, type DatagramHeader } from './datagram.js';
+import { ChannelError, DecodeError } from './errors.js';
+import { KeyChain } from './keys.js';
+import { Reassembler } from './reassembly.js';
+import { ReplayWindow } from './replay.js';
+import type { UdpEndpoint } from './udp-endpoint.js';
+
+const EMPTY = Buffer.alloc(0);
+
+interface RecvSlot {
+  opener: Opener;
+  window: ReplayWindow;
+  retireAt: number;
+}
+
+export interface UdpChannelInit {
+  endpoint: UdpEndpoint;
+  role: 'client' | 'server';
+  channelId: number;
+  sendChain: KeyChain;
+  recvChain: KeyChain;
+  /** Client: the server's data address. Server: unknown until the first authentic datagram. */
+  peerAddress?: string;
+  peerPort?: number;
+}
+
+export class UdpChannel extends SecChannel {
+  private readonly endpoint: UdpEndpoint;
+  private readonly role: 'client' | 'server';
+  private readonly id: number;
+  private readonly sendChain: KeyChain;
+  private readonly recvChain: KeyChain;
+  private sealer: Sealer;
+  private sendCounter = 0;
+  private sendBytes = 0;
+  private epochStart = Date.now();
+  private cur: RecvSlot;
+  private next: RecvSlot;
+  private prev: RecvSlot | undefined;
+  private peerAddress: string;
+  private peerPort: number;
+  private lastRecv = Date.now();
+  private lastSend = 0;
+  private msgId = 0;
+  private readonly reassembler: Reassembler;
+  private readonly prefix = Buffer.alloc(INNER_HEADER_SIZE + FRAG_HEADER_SIZE);
+  private readonly tagSize: number;
+  private established = false;
+  private readonly establishedWaiters: (() => void)[] = [];
+
+  constructor(
+    init: UdpChannelInit,
+    peer: Identity,
+    params: ChannelParams,
+    private readonly opts: ResolvedOptions,
+  ) {
+    super(peer, params, opts.recvQueueBytes);
+    this.endpoint = init.endpoint;
+    this.role = init.role;
+    this.id = init.channelId;
+    this.sendChain = init.sendChain;
+    this.recvChain = init.recvChain;
+    this.peerAddress = init.peerAddress ?? '';
+    this.peerPort = init.peerPort ?? 0;
+    this.tagSize = overhead(params.mode);
+    this.sealer = new Sealer(params.aead, params.mode, this.sendChain.next());
+    this.cur = this.slot();
+    this.next = this.slot();
+    this.reassembler = new Reassembler(
+      { maxMessages: opts.reassemblyMaxMessages, maxBytes: opts.reassemblyMaxBytes, timeoutMs: opts.reassemblyTimeoutMs, maxMessage: params.maxMessage },
+      (reason) => this.drop(reason),
+    );
+    this.endpoint.add(this.id, this);
+  }
+
+  get remote(): string {
+    return `${this.peerAddress}:${this.peerPort}`;
+  }
+
+  get channelId(): number {
+    return this.id;
+  }
+
+  /** The UDP endpoint this channel sends from (a client can `rebind()` it). */
+  get udp(): UdpEndpoint {
+    return this.endpoint;
+  }
+
+  /** Resolves once a datagram from the peer authenticated: the UDP path works both ways. */
+  whenEstablished(): Promise<void> {
+    if (this.established) return Promise.resolve();
+    return new Promise((resolve) => this.establishedWaiters.push(resolve));
+  }
+
+  /** Moves the send direction to the next epoch's keys now (the peer follows on receipt). */
+  rekey(): void {
+    this.sealer = new Sealer(this.params.aead, this.params.mode, this.sendChain.next());
+    this.sendCounter = 0;
+    this.sendBytes = 0;
+    this.epochStart = Date.now();
+    this.counters.rekeys++;
+  }
+
+  async send(message: Uint8Array): Promise<void> {
+    this.checkSendable(message);
+    const { data, compressed } = compressMessage(Buffer.from(message.buffer, message.byteOffset, message.length), this.params.compression);
+    const flags = compressed ? FLAG_COMPRESSED : 0;
+    const room = this.params.datagramSize - DGRAM_HEADER_SIZE - this.tagSize - INNER_HEADER_SIZE;
+    if (data.length <= room) {
+      await this.transmit(InnerKind.DATA, flags, data, 0, 0, 0);
+    } else {
+      const piece = room - FRAG_HEADER_SIZE;
+      const count = Math.ceil(data.length / piece);
+      if (count > MAX_FRAGMENTS) {
+        throw new ChannelError('INSEL_MESSAGE_TOO_LARGE', `message needs ${count} fragments of ${piece} bytes, more than ${MAX_FRAGMENTS}`, { peer: this.remote });
+      }
+      const msgId = (this.msgId = (this.msgId + 1) >>> 0);
+      const sent: Promise<void>[] = [];
+      for (let i = 0; i < count; i++) {
+        sent.push(this.transmit(InnerKind.FRAGMENT, flags, data.subarray(i * piece, (i + 1) * piece), msgId, i, count));
+      }
+      await Promise.all(sent);
+    }
+    this.countSent(message);
+  }
+
+  async close(reason = ''): Promise<void> {
+    if (this.closed) return;
+    if (this.established) await this.transmit(InnerKind.CLOSE, 0, Buffer.from(reason.slice(0, 256), 'utf8'), 0, 0, 0).catch(() => undefined);
+    this.finish();
+  }
+
+  /** Client: says hello on UDP so the server learns our address (repeated by tick until answered). */
+  sayHello(): void {
+    void this.transmit(InnerKind.KEEPALIVE, 0, EMPTY, 0, 0, 0).catch(() => undefined);
+  }
+
+  receive(datagram: Buffer, from: RemoteInfo, h: DatagramHeader): void {
+    if (this.closed) return;
+    const slot = this.slotFor(h.epoch);
+    if (slot === undefined) return this.drop('stale_epoch');
+    const verdict = slot.window.check(h.counter);
+    if (verdict !== 'ok') return this.drop(verdict);
+    const plain = slot.opener.open(datagram, DGRAM_HEADER_SIZE, h.counter);
+    if (plain === undefined) return this.drop('auth_failed');
+    slot.window.mark(h.counter);
+    if (slot === this.next) this.promote();
+    if (this.role === 'server' && (from.port !== this.peerPort || from.address !== this.peerAddress)) {
+      if (this.established) this.counters.roams++;
+      this.peerAddress = from.address;
+      this.peerPort = from.port;
+      if (this.established) this.emit('roam', this.remote);
+    }
+    this.lastRecv = Date.now();
+    this.counters.datagramsIn++;
+    if (!this.established) this.establish();
+    let inner;
+    try {
+      inner = decodeInner(plain);
+    } catch {
+      return this.drop('malformed');
+    }
+    switch (inner.kind) {
+      case InnerKind.DATA:
+        return this.accept(inner.body, inner.flags);
+      case InnerKind.FRAGMENT: {
+        const whole = this.reassembler.add(inner.msgId, inner.index, inner.count, inner.flags, inner.body, this.lastRecv);
+        if (whole) this.accept(whole.message, whole.flags);
+        return;
+      }
+      case InnerKind.CLOSE:
+        this.peerCloseReason = inner.body.toString('utf8');
+        this.finish();
+        return;
+      default:
+        return; // KEEPALIVE: lastRecv is all it is for
+    }
+  }
+
+  tick(now: number): void {
+    if (this.closed) return;
+    if (!this.established) {
+      if (this.role === 'client') this.sayHello();
+      return;
+    }
+    if (now - this.lastRecv > this.opts.deadPeerMs) {
+      this.finish(new ChannelError('INSEL_PEER_DEAD', `peer ${this.remote} silent for ${now - this.lastRecv} ms (deadPeerMs ${this.opts.deadPeerMs})`, { peer: this.remote }));
+      return;
+    }
+    if (now - this.lastSend >= this.opts.keepaliveMs) void this.transmit(InnerKind.KEEPALIVE, 0, EMPTY, 0, 0, 0).catch(() => undefined);
+    this.reassembler.expire(now);
+    if (this.prev && now > this.prev.retireAt) this.prev = undefined;
+  }
+
+  protected override finish(err?: Error): void {
+    if (this.closed) return;
+    this.reassembler.clear();
+    this.endpoint.remove(this.id);
+    for (const w of this.establishedWaiters.splice(0)) w();
+    super.finish(err);
+  }
+
+  private accept(body: Buffer, flags: number): void {
+    if (this.queueFull) return this.drop('queue_full');
+    let message = body;
+    if (flags & FLAG_COMPRESSED) {
+      try {
+        message = inflateMessage(body, this.params.maxMessage);
+      } catch (err) {
+        if (err instanceof DecodeError) return this.drop('malformed');
+        throw err;
+      }
+    }
+    this.deliver(message);
+  }
+
+  private transmit(kind: number, flags: number, body: Uint8Array, msgId: number, index: number, count: number): Promise<void> {
+    const now = Date.now();
+    if (this.sendCounter >= this.opts.rekeyAfterPackets || this.sendBytes >= this.opts.rekeyAfterBytes || now - this.epochStart >= this.opts.rekeyAfterMs) {
+      this.rekey();
+    }
+    let prefixLen = writeInner(this.prefix, 0, kind, flags);
+    if (kind === InnerKind.FRAGMENT) prefixLen = writeFragmentHeader(this.prefix, prefixLen, msgId, index, count);
+    const out = Buffer.allocUnsafe(DGRAM_HEADER_SIZE + prefixLen + body.length + this.tagSize);
+    writeHeader(out, this.sealer.keys.epoch, this.id, this.sendCounter);
+    const len = this.sealer.seal(out, DGRAM_HEADER_SIZE, this.prefix.subarray(0, prefixLen), body, this.sendCounter);
+    this.sendCounter++;
+    this.sendBytes += len;
+    this.lastSend = now;
+    this.counters.datagramsOut++;
+    return new Promise((resolve, reject) => {
+      this.endpoint.send(out.subarray(0, len), this.peerPort, this.peerAddress, (err) => {
+        if (err) reject(new ChannelError('INSEL_CHANNEL_CLOSED', `sending to ${this.remote} failed: ${err.message}`, { peer: this.remote, cause: err }));
+        else resolve();
+      });
+    });
+  }
+
+  private slot(): RecvSlot {
+    return { opener: new Opener(this.params.aead, this.params.mode, this.recvChain.next()), window: new ReplayWindow(), retireAt: 0 };
+  }
+
+  private slotFor(epoch: number): RecvSlot | undefined {
+    if (epoch === this.cur.opener.keys.epoch) return this.cur;
+    if (epoch === this.next.opener.keys.epoch) return this.next;
+    if (this.prev !== undefined && epoch === this.prev.opener.keys.epoch) return this.prev;
+    return undefined;
+  }
+
+  private promote(): void {
+    this.cur.retireAt = Date.now() + PREVIOUS_EPOCH_GRACE_MS;
+    this.prev = this.cur;
+    this.cur = this.next;
+    this.next = this.slot();
+  }
+
+  private establish(): void {
+    this.established = true;
+    // The server answers the client's hello at once, so the client knows the path works.
+    if (this.role === 'server') this.sayHello();
+    for (const w of this.establishedWaiters.splice(0)) w();
+  }
+}
