@@ -40,8 +40,10 @@ const BROKEN: Record<string, string> = {
 
 /** The refusal for a broken algorithm, or undefined if `name` is not known broken. */
 export function brokenAlgorithmError(name: string, where: string): NegotiationError | undefined {
-  const fix = BROKEN[name.toLowerCase()];
-  if (fix === undefined) return undefined;
+  // Own keys only: a peer's 'constructor' or '__proto__' is an unknown name, not a broken one.
+  const key = name.toLowerCase();
+  if (!Object.hasOwn(BROKEN, key)) return undefined;
+  const fix = BROKEN[key]!;
   return new NegotiationError('INSEL_BROKEN_ALGORITHM', `${where}: ${name} is broken and insel does not implement it; ${fix}`, {
     field: where,
   });

@@ -32,10 +32,11 @@ export async function connect(options: ConnectOptions): Promise<SecChannel> {
   const trust = trustFromPem(opts.identity.ca, opts.identity.crl);
   const socket = await openTls(host, port, opts);
   const peer = peerLabel(socket);
+  const roles = (opts.peerRoles as Role[] | undefined) ?? DEFAULT_SERVER_ROLES;
   try {
     let identity;
     try {
-      identity = verifyPeer(socket, trust, (opts.peerRoles as Role[] | undefined) ?? DEFAULT_SERVER_ROLES, peer);
+      identity = verifyPeer(socket, trust, roles, peer);
     } catch (err) {
       if (err instanceof InselError) sendReject(socket, err.code, `the client refused your certificate: ${err.message}`);
       throw err;
@@ -49,17 +50,34 @@ export async function connect(options: ConnectOptions): Promise<SecChannel> {
     const accept = decodeControl(acceptSchema, reply.payload, `ACCEPT from ${peer}`);
     checkAccept(accept, opts, peer);
     const params = paramsFrom(accept, opts.transport, socket);
-    if (opts.transport === 'tcp') return new TcpChannel(socket, decoder.withLimit(accept.maxFrame), identity, params, opts.recvQueueBytes);
-
-    if (accept.udpPort === undefined || accept.channelId === undefined) {
-      throw new ChannelError('INSEL_CONNECT_FAILED', `server ${peer} accepted a udp channel without a UDP port or channel id`, { peer });
+    if (accept.channelId === undefined || (opts.transport === 'udp' && accept.udpPort === undefined)) {
+      throw new ChannelError('INSEL_CONNECT_FAILED', `server ${peer} accepted a ${opts.transport} channel without a channel id or UDP port`, { peer });
     }
+    if (opts.transport === 'tcp') {
+      const server = identity;
+      // Rekey dials the same server again and insists on the same identity.
+      const dial = async () => {
+        const s = await openTls(host, port, opts);
+        try {
+          const again = verifyPeer(s, trust, roles, peer);
+          if (again.name !== server.name || again.role !== server.role || again.org !== server.org) {
+            throw new ChannelError('INSEL_CONNECT_FAILED', `rekey reached ${again.role} ${again.name} instead of ${server.role} ${server.name}`, { peer });
+          }
+          return s;
+        } catch (err) {
+          s.destroy();
+          throw err;
+        }
+      };
+      return new TcpChannel({ socket, decoder: decoder.withLimit(accept.maxFrame) }, identity, params, { ...opts, channelId: accept.channelId, dial });
+    }
+
     const keys = udpChains(socket, accept.hash as Hash, nonceC, Buffer.from(accept.nonce, 'hex'), accept.channelId, 'client');
     socket.end();
     const remote = socket.remoteAddress!;
     const family6 = socket.remoteFamily === 'IPv6';
     const endpoint = await UdpEndpoint.open(opts.udpHost ?? (family6 ? '::' : '0.0.0.0'), opts.udpPort, opts.tickMs, true);
-    const ch = new UdpChannel({ endpoint, role: 'client', channelId: accept.channelId, peerAddress: remote, peerPort: accept.udpPort, ...keys }, identity, params, opts);
+    const ch = new UdpChannel({ endpoint, role: 'client', channelId: accept.channelId, peerAddress: remote, peerPort: accept.udpPort!, ...keys }, identity, params, opts);
     ch.sayHello();
     const timer = setTimeout(() => void ch.close(), opts.handshakeTimeoutMs);
     await ch.whenEstablished();

@@ -48,17 +48,24 @@ export type ResolvedOptions = z.output<typeof optionsSchema>;
 
 /** Validates options; `where` names the config source in errors (file or API). */
 export function resolveOptions(input: SecOptions, where = 'options'): ResolvedOptions {
+  // Input may come from a config file: anything that is not a list of strings
+  // is left for the schema to name, rather than crashing this loop.
+  const raw = (typeof input === 'object' && input !== null ? input : {}) as Record<string, unknown>;
   for (const key of ['aeads', 'hashes', 'compressions', 'modes'] as const) {
-    for (const name of (input[key] as string[] | undefined) ?? []) {
-      const broken = brokenAlgorithmError(name, `${where}.${key}`);
+    const names = raw[key];
+    if (!Array.isArray(names)) continue;
+    for (const name of names) {
+      const broken = typeof name === 'string' ? brokenAlgorithmError(name, `${where}.${key}`) : undefined;
       if (broken) throw broken;
     }
   }
   const parsed = optionsSchema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    const field = issue.path.join('.');
-    throw new ConfigError(`${where}.${field}: ${issue.message}`, { field });
+    // A misspelt key is reported on its parent object: name the key itself.
+    const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path;
+    const field = path.join('.');
+    throw new ConfigError(`${where}${field ? `.${field}` : ''}: ${issue.message}`, { field });
   }
   const o = parsed.data;
   if (o.modes.includes('none') && !o.allowPlaintext) {

@@ -14,6 +14,14 @@ export const FrameType = {
   REJECT: 3,
   DATA: 4,
   CLOSE: 5,
+  /** Client, on a new TLS connection: move channel N here (TCP rekey). */
+  RESUME: 6,
+  /** Server, on the new connection: resume accepted. */
+  RESUMED: 7,
+  /** Either end, on the old connection: the last frame I send here. */
+  SWITCH: 8,
+  /** Server, on the current connection: please rekey (the client dials). */
+  REKEY: 9,
 } as const;
 /** More frames of the same message follow. */
 export const FLAG_MORE = 0x01;
@@ -41,6 +49,10 @@ export const MAX_FRAGMENTS = 0xffff;
 
 export const NONCE_BYTES = 32;
 export const EXPORTER_LABEL = 'EXPORTER-insel-secsock-v1';
+/** TCP rekey: the secret that lets a client move its channel to a new TLS connection. */
+export const RESUME_SECRET_LABEL = 'EXPORTER-insel-resume-v1';
+/** TCP rekey: binds the resume proof to the new TLS connection. */
+export const RESUME_PROOF_LABEL = 'EXPORTER-insel-resume-proof-v1';
 
 // ---- Implementation ------------------------------------------------------
 

@@ -34,19 +34,30 @@ export const acceptSchema = z
     maxFrame: z.number().int().positive(),
     maxMessage: z.number().int().positive(),
     datagramSize: z.number().int().positive(),
-    /** udp only: where the data channel lives, and its id. */
+    /** udp only: where the data channel lives. */
     udpPort: z.number().int().min(1).max(65535).optional(),
+    /** The channel's id: names it in UDP headers and in a TCP rekey's RESUME. */
     channelId: z.number().int().min(1).max(0xffffffff).optional(),
   })
   .strict();
 
 export const rejectSchema = z.object({ code: z.string().max(64), message: z.string().max(4096) }).strict();
 
+/** TCP rekey: channel id and HMAC proof (hex) that we held the old connection. */
+export const resumeSchema = z
+  .object({
+    v: z.literal(PROTOCOL_VERSION),
+    channelId: z.number().int().min(1).max(0xffffffff),
+    proof: z.string().regex(/^[0-9a-f]{64}$/, 'proof must be 32 bytes of lower-case hex'),
+  })
+  .strict();
+
 export type Hello = z.infer<typeof helloSchema>;
 export type Accept = z.infer<typeof acceptSchema>;
 export type Reject = z.infer<typeof rejectSchema>;
+export type Resume = z.infer<typeof resumeSchema>;
 
-export function encodeControl(msg: Hello | Accept | Reject): Buffer {
+export function encodeControl(msg: Hello | Accept | Reject | Resume): Buffer {
   return Buffer.from(JSON.stringify(msg), 'utf8');
 }
 
@@ -60,7 +71,9 @@ export function decodeControl<T>(schema: z.ZodType<T>, payload: Buffer, what: st
   const r = schema.safeParse(json);
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    throw new DecodeError(`${what}: field '${issue.path.join('.')}': ${issue.message}`, { field: issue.path.join('.') });
+    // An unexpected key is reported on its parent object: name the key itself.
+    const field = (issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path).join('.');
+    throw new DecodeError(`${what}: field '${field}': ${issue.message}`, { field });
   }
   return r.data;
 }

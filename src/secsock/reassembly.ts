@@ -35,6 +35,11 @@ export class Reassembler {
 
   /** The whole message once its last fragment arrives; undefined until then. */
   add(msgId: number, index: number, count: number, flags: number, body: Buffer, now: number): { message: Buffer; flags: number } | undefined {
+    // decodeInner checks this too; a hole left by index >= count would crash the concat below.
+    if (index >= count) {
+      this.onDrop('reassembly_conflict');
+      return undefined;
+    }
     let p = this.partials.get(msgId);
     if (p === undefined) {
       while (this.partials.size >= this.limits.maxMessages) this.evictOldest('reassembly_overflow');
@@ -53,15 +58,16 @@ export class Reassembler {
     p.received++;
     p.bytes += body.length;
     this.held += body.length;
-    while (this.held > this.limits.maxBytes && this.partials.size > 0) {
-      const oldest = this.partials.keys().next().value as number;
-      if (oldest === msgId && this.partials.size === 1) break;
-      this.evictOldest('reassembly_overflow');
+    // Complete first: evicting this message as the oldest and then returning it
+    // would subtract its bytes twice.
+    if (p.received === count) {
+      this.partials.delete(msgId);
+      this.held -= p.bytes;
+      return { message: Buffer.concat(p.parts as Buffer[], p.bytes), flags: p.flags };
     }
-    if (p.received < count) return undefined;
-    this.partials.delete(msgId);
-    this.held -= p.bytes;
-    return { message: Buffer.concat(p.parts as Buffer[], p.bytes), flags: p.flags };
+    // A lone message may exceed maxBytes; it is bounded by maxMessage.
+    while (this.held > this.limits.maxBytes && this.partials.size > 1) this.evictOldest('reassembly_overflow');
+    return undefined;
   }
 
   /** Drops partial messages older than the timeout; called from the ticker. */

@@ -5,13 +5,13 @@
 import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
-import { ROLES, type Role } from '../pki/identity.js';
+import { ROLES, type Identity, type Role } from '../pki/identity.js';
 import { trustFromPem, type Trust } from '../pki/trust.js';
 import { verifyPeer } from '../pki/verify.js';
 import type { SecChannel } from './channel.js';
 import { resolveOptions, type ResolvedOptions, type SecOptions } from './config.js';
 import { FrameType, PROTOCOL_VERSION } from './constants.js';
-import { decodeControl, encodeControl, helloSchema, type Accept } from './control.js';
+import { decodeControl, encodeControl, helloSchema, resumeSchema, type Accept } from './control.js';
 import { ChannelError, NegotiationError } from './errors.js';
 import { encodeFrame } from './frame.js';
 import { freshNonce, newDecoder, paramsFrom, peerLabel, readFrame, rejectionFrom, sendReject, udpChains } from './handshake.js';
@@ -31,6 +31,8 @@ export interface ServerOptions extends SecOptions {
 export interface ServerStats {
   accepted: number;
   refused: number;
+  /** TCP channels moved to a new TLS connection (rekey). */
+  rekeyed: number;
   /** UDP datagrams that matched no channel, by reason. */
   udpDrops: Record<string, number>;
 }
@@ -38,7 +40,9 @@ export interface ServerStats {
 export class SecServer extends EventEmitter {
   private readonly ready: SecChannel[] = [];
   private readonly waiters: { resolve: (c: SecChannel) => void; reject: (e: Error) => void }[] = [];
-  private readonly counts = { accepted: 0, refused: 0 };
+  private readonly counts = { accepted: 0, refused: 0, rekeyed: 0 };
+  /** TCP channels by id, for RESUME (rekey). */
+  private readonly tcpChannels = new Map<number, TcpChannel>();
   private closed = false;
   private trust: Trust;
 
@@ -128,6 +132,7 @@ export class SecServer extends EventEmitter {
         if (err instanceof InselError) sendReject(socket, err.code, `your certificate was refused: ${err.message}`);
         throw err;
       }
+      if (first.type === FrameType.RESUME) return this.resume(socket, decoder, first.payload, identity, peer);
       if (first.type !== FrameType.HELLO) throw new ChannelError('INSEL_CONNECT_FAILED', `client ${peer} sent frame type ${first.type} instead of HELLO`, { peer });
       const hello = decodeControl(helloSchema, first.payload, `HELLO from ${peer}`);
       if (hello.transport !== this.opts.transport) {
@@ -148,13 +153,15 @@ export class SecServer extends EventEmitter {
         maxMessage: Math.min(hello.maxMessage, this.opts.maxMessage),
         datagramSize: Math.min(hello.datagramSize, this.opts.datagramSize),
       };
+      accept.channelId = this.freeChannelId();
       if (this.udp === undefined) {
         socket.write(encodeFrame(FrameType.ACCEPT, 0, encodeControl(accept)));
-        const ch = new TcpChannel(socket, decoder.withLimit(accept.maxFrame), identity, paramsFrom(accept, 'tcp', socket), this.opts.recvQueueBytes);
+        const ch = new TcpChannel({ socket, decoder: decoder.withLimit(accept.maxFrame) }, identity, paramsFrom(accept, 'tcp', socket), { ...this.opts, channelId: accept.channelId });
+        this.tcpChannels.set(accept.channelId, ch);
+        ch.once('close', () => this.tcpChannels.delete(accept.channelId!));
         return this.deliverChannel(ch);
       }
       accept.udpPort = this.udp.port;
-      accept.channelId = this.freeChannelId();
       const keys = udpChains(socket, choice.hash, Buffer.from(hello.nonce, 'hex'), nonceS, accept.channelId, 'server');
       const ch = new UdpChannel({ endpoint: this.udp, role: 'server', channelId: accept.channelId, ...keys }, identity, paramsFrom(accept, 'udp', socket), this.opts);
       socket.end(encodeFrame(FrameType.ACCEPT, 0, encodeControl(accept)));
@@ -167,6 +174,18 @@ export class SecServer extends EventEmitter {
       socket.destroySoon();
       this.refused(err);
     }
+  }
+
+  /** A client moves channel N to this new TLS connection (TCP rekey). */
+  private resume(socket: TLSSocket, decoder: ReturnType<typeof newDecoder>, payload: Buffer, identity: Identity, peer: string): void {
+    const r = decodeControl(resumeSchema, payload, `RESUME from ${peer}`);
+    const ch = this.tcpChannels.get(r.channelId);
+    const why = ch === undefined ? `no open TCP channel ${r.channelId}` : ch.resumeOn({ socket, decoder }, r, identity);
+    if (why !== undefined) {
+      sendReject(socket, 'INSEL_RESUME_REFUSED', why);
+      throw new ChannelError('INSEL_CONNECT_FAILED', `RESUME from ${identity.name} (${peer}) refused: ${why}`, { peer });
+    }
+    this.counts.rekeyed++;
   }
 
   private refuse(socket: TLSSocket, err: NegotiationError): NegotiationError {
@@ -189,7 +208,7 @@ export class SecServer extends EventEmitter {
   private freeChannelId(): number {
     for (;;) {
       const id = randomInt(1, 0xffffffff);
-      if (!this.udp!.has(id)) return id;
+      if (!this.tcpChannels.has(id) && !this.udp?.has(id)) return id;
     }
   }
 }

@@ -21,6 +21,8 @@ import { ReplayWindow } from './replay.js';
 import type { UdpEndpoint } from './udp-endpoint.js';
 
 const EMPTY = Buffer.alloc(0);
+/** Fragments sent before yielding to the event loop. */
+const SEND_BATCH = 32;
 
 interface RecvSlot {
   opener: Opener;
@@ -130,11 +132,17 @@ export class UdpChannel extends SecChannel {
         throw new ChannelError('INSEL_MESSAGE_TOO_LARGE', `message needs ${count} fragments of ${piece} bytes, more than ${MAX_FRAGMENTS}`, { peer: this.remote });
       }
       const msgId = (this.msgId = (this.msgId + 1) >>> 0);
-      const sent: Promise<void>[] = [];
-      for (let i = 0; i < count; i++) {
-        sent.push(this.transmit(InnerKind.FRAGMENT, flags, data.subarray(i * piece, (i + 1) * piece), msgId, i, count));
+      // Bursts of a few dozen datagrams, each batch handed to the kernel
+      // before the next: a big message must not overrun the receiver's
+      // socket buffer on its own.
+      for (let i = 0; i < count; i += SEND_BATCH) {
+        const batch: Promise<void>[] = [];
+        for (let j = i; j < Math.min(count, i + SEND_BATCH); j++) {
+          batch.push(this.transmit(InnerKind.FRAGMENT, flags, data.subarray(j * piece, (j + 1) * piece), msgId, j, count));
+        }
+        await Promise.all(batch);
+        if (i + SEND_BATCH < count) await new Promise(setImmediate);
       }
-      await Promise.all(sent);
     }
     this.countSent(message);
   }

@@ -1,0 +1,13 @@
+// `npm run bench -- NAME`: runs one benchmark and prints its table.
+// Each benchmark measures its baseline in the same run and reports ratios.
+import { secsock } from './secsock.js';
+
+const BENCHES: Record<string, () => Promise<void>> = { secsock };
+
+const name = process.argv[2];
+const bench = name === undefined ? undefined : BENCHES[name];
+if (bench === undefined) {
+  process.stderr.write(`usage: npm run bench -- NAME, where NAME is one of: ${Object.keys(BENCHES).join(', ')}\n`);
+  process.exit(2);
+}
+await bench();
