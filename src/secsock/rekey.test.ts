@@ -118,7 +118,9 @@ describe('rekey during a 50 MB transfer', () => {
       }
       assert.equal(await received, sent.digest('hex'));
       const s = p.accepted.stats();
-      assert.ok(p.client.stats().rekeys >= 10, `client rekeys: ${p.client.stats().rekeys}`);
+      // 5 forced, the rest by the 5000-datagram limit (~38,000 datagrams in all).
+      assert.ok(p.client.stats().rekeys >= 7, `client rekeys: ${p.client.stats().rekeys}`);
+      assert.equal(p.accepted.stats().rekeys, 1);
       assert.deepEqual(s.drops, {}, 'nothing dropped: no stale epoch, no failed authentication');
       await p.client.close();
       await ackReader;
