@@ -42,13 +42,21 @@ export function nextHandshakeError(server: SecServer): Promise<Error> {
   return new Promise((resolve) => server.once('handshakeError', resolve));
 }
 
-/** Reads `n` messages from `ch`. */
-export async function take(ch: SecChannel, n: number): Promise<Buffer[]> {
+/** Reads `n` messages from `ch`; fails after `ms` rather than waiting forever for a lost one. */
+export async function take(ch: SecChannel, n: number, ms = 10_000): Promise<Buffer[]> {
   const out: Buffer[] = [];
-  while (out.length < n) {
-    const m = await ch.recv();
-    if (m === null) break;
-    out.push(m);
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`only ${out.length} of ${n} messages arrived within ${ms} ms (drops: ${JSON.stringify(ch.stats().drops)})`)), ms);
+  });
+  try {
+    while (out.length < n) {
+      const m = await Promise.race([ch.recv(), deadline]);
+      if (m === null) break;
+      out.push(m);
+    }
+  } finally {
+    clearTimeout(timer);
   }
   return out;
 }

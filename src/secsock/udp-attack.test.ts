@@ -88,7 +88,7 @@ describe('udp channel under attack', () => {
       assert.equal(p.accepted.remote, `127.0.0.1:${client.udp.port}`);
 
       // Push the window past the first genuine datagram, then replay it: too old.
-      for (let i = 0; i < REPLAY_WINDOW_SIZE + 10; i++) void p.client.send(Buffer.alloc(1));
+      for (let i = 0; i < REPLAY_WINDOW_SIZE + 10; i++) await p.client.send(Buffer.alloc(1));
       await take(p.accepted, REPLAY_WINDOW_SIZE + 10);
       await inject(evil, port, genuine[0]!);
       await barrier(p, 'after the stale one');

@@ -21,7 +21,7 @@ import { ReplayWindow } from './replay.js';
 import type { UdpEndpoint } from './udp-endpoint.js';
 
 const EMPTY = Buffer.alloc(0);
-/** Fragments sent before yielding to the event loop. */
+/** Datagrams sent before yielding to the event loop. */
 const SEND_BATCH = 32;
 
 interface RecvSlot {
@@ -59,6 +59,8 @@ export class UdpChannel extends SecChannel {
   private lastRecv = Date.now();
   private lastSend = 0;
   private msgId = 0;
+  /** Datagrams sent since the last yield to the event loop (see pace()). */
+  private burst = 0;
   private readonly reassembler: Reassembler;
   private readonly prefix = Buffer.alloc(INNER_HEADER_SIZE + FRAG_HEADER_SIZE);
   private readonly tagSize: number;
@@ -124,7 +126,7 @@ export class UdpChannel extends SecChannel {
     const flags = compressed ? FLAG_COMPRESSED : 0;
     const room = this.params.datagramSize - DGRAM_HEADER_SIZE - this.tagSize - INNER_HEADER_SIZE;
     if (data.length <= room) {
-      await this.transmit(InnerKind.DATA, flags, data, 0, 0, 0);
+      await this.pace([this.transmit(InnerKind.DATA, flags, data, 0, 0, 0)]);
     } else {
       const piece = room - FRAG_HEADER_SIZE;
       const count = Math.ceil(data.length / piece);
@@ -132,17 +134,12 @@ export class UdpChannel extends SecChannel {
         throw new ChannelError('INSEL_MESSAGE_TOO_LARGE', `message needs ${count} fragments of ${piece} bytes, more than ${MAX_FRAGMENTS}`, { peer: this.remote });
       }
       const msgId = (this.msgId = (this.msgId + 1) >>> 0);
-      // Bursts of a few dozen datagrams, each batch handed to the kernel
-      // before the next: a big message must not overrun the receiver's
-      // socket buffer on its own.
-      for (let i = 0; i < count; i += SEND_BATCH) {
-        const batch: Promise<void>[] = [];
-        for (let j = i; j < Math.min(count, i + SEND_BATCH); j++) {
-          batch.push(this.transmit(InnerKind.FRAGMENT, flags, data.subarray(j * piece, (j + 1) * piece), msgId, j, count));
-        }
-        await Promise.all(batch);
-        if (i + SEND_BATCH < count) await new Promise(setImmediate);
+      const pending: Promise<void>[] = [];
+      for (let i = 0; i < count; i++) {
+        pending.push(this.transmit(InnerKind.FRAGMENT, flags, data.subarray(i * piece, (i + 1) * piece), msgId, i, count));
+        if (this.burst + pending.length >= SEND_BATCH) await this.pace(pending.splice(0));
       }
+      await this.pace(pending);
     }
     this.countSent(message);
   }
@@ -257,6 +254,20 @@ export class UdpChannel extends SecChannel {
         else resolve();
       });
     });
+  }
+
+  /**
+   * Yields to the event loop after every SEND_BATCH datagrams. Node completes
+   * a UDP send synchronously when the kernel takes it, so without this a
+   * sender in a loop never lets the event loop read: not our peer in the
+   * same process, not anything else, and the kernel drops what overflows.
+   */
+  private async pace(pending: Promise<void>[]): Promise<void> {
+    this.burst += pending.length;
+    await Promise.all(pending);
+    if (this.burst < SEND_BATCH) return;
+    this.burst = 0;
+    await new Promise(setImmediate);
   }
 
   private slot(): RecvSlot {

@@ -1,0 +1,91 @@
+// `insel pki …` end to end: the built CLI in a temp directory, checking its
+// one-line output, exit codes, error lines and file modes.
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+const cwd = mkdtempSync(join(tmpdir(), 'insel-cli-'));
+after(() => rmSync(cwd, { recursive: true, force: true }));
+
+function insel(args: string[], env: Record<string, string | undefined> = {}): { status: number | null; stdout: string; stderr: string } {
+  const { INSEL_PKI_DIR: _, ...base } = process.env;
+  const r = spawnSync(process.execPath, [MAIN, ...args], { cwd, env: { ...base, ...env }, encoding: 'utf8' });
+  // a private key must never reach the terminal
+  assert.doesNotMatch(r.stdout + r.stderr, /PRIVATE KEY/);
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function ok(args: string[], env: Record<string, string | undefined> = {}): string {
+  const r = insel(args, env);
+  assert.equal(r.status, 0, `insel ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+function fails(args: string[], stderr: RegExp): void {
+  const r = insel(args);
+  assert.equal(r.status, 1, `insel ${args.join(' ')} should fail: ${r.stdout}`);
+  assert.match(r.stderr, stderr);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+}
+
+const mode = (f: string) => statSync(join(cwd, f)).mode & 0o777;
+
+describe('insel pki', () => {
+  it('init creates a CA; a second init needs --force', () => {
+    const out = ok(['pki', 'init', '--dir', 'p', '--org', 'Acme Corp']);
+    assert.match(out, /^created root CA of org "Acme Corp" \(serial [0-9a-f]+, valid until \d{4}-\d\d-\d\d\): wrote p\/ca\.crt, p\/ca\.key \(mode 0600\), p\/index\.json, p\/crl\.pem\n$/);
+    assert.equal(mode('p/ca.key'), 0o600);
+    assert.equal(mode('p/private'), 0o700);
+    fails(['pki', 'init', '--dir', 'p', '--org', 'Acme Corp'], /^insel: p\/ca\.key already exists; pass --force to overwrite it\n$/);
+  });
+
+  it('issues certificates, by the root and by a site CA', () => {
+    const alice = ok(['pki', 'issue', '--dir', 'p', '--role', 'user', '--name', 'alice', '--group', 'ops', '--group', 'dev', '--days', '30']);
+    assert.match(alice, /^issued user alice \(serial [0-9a-f]+, valid until \d{4}-\d\d-\d\d, signed by the root CA\): wrote p\/certs\/alice\.crt, p\/private\/alice\.key \(mode 0600\)\n$/);
+    assert.equal(mode('p/private/alice.key'), 0o600);
+    ok(['pki', 'issue', '--dir', 'p', '--role', 'site', '--name', 'branch']);
+    const bob = ok(['pki', 'issue', '--dir', 'p', '--role', 'user', '--name', 'bob', '--ca', 'branch']);
+    assert.match(bob, /^issued user bob of site branch \(.*signed by site CA branch\)/);
+    assert.equal(readFileSync(join(cwd, 'p/certs/bob.crt'), 'utf8').match(/BEGIN CERTIFICATE/g)?.length, 2);
+
+    fails(['pki', 'issue', '--dir', 'p', '--role', 'user', '--name', 'alice'], /^insel: p\/certs\/alice\.crt already exists; pass --force to overwrite it\n$/);
+    fails(['pki', 'issue', '--dir', 'p', '--role', 'server', '--name', 'x', '--ca', 'branch'], /a site CA may only issue user and client certificates, not server/);
+    fails(['pki', 'issue', '--dir', 'p', '--role', 'admin', '--name', 'x'], /argument 'admin' is invalid. Allowed choices are hq, site, user, server, client/);
+    fails(['pki', 'issue', '--dir', 'p', '--role', 'user', '--name', 'x', '--days', 'ten'], /--days.*whole number of days/);
+    fails(['pki', 'issue', '--dir', 'nowhere', '--role', 'user', '--name', 'x'], /^insel: PKI index nowhere\/index\.json does not exist; .*insel pki init --dir nowhere/);
+
+    const again = insel(['pki', 'issue', '--dir', 'p', '--role', 'user', '--name', 'alice', '--force']);
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stderr, /note: the previous certificate of alice \(serial [0-9a-f]+\) stays valid until .*insel pki revoke [0-9a-f]+ --dir p/);
+  });
+
+  it('revokes, rewrites the CRL and lists', () => {
+    const out = ok(['pki', 'revoke', 'bob', '--dir', 'p', '--reason', 'keyCompromise']);
+    assert.match(out, /^revoked user bob \(serial [0-9a-f]+\), reason keyCompromise; wrote p\/crl\.pem \(CRLs of the root CA: 0 revoked; site CA branch: 1 revoked\)\n$/);
+    fails(['pki', 'revoke', 'nobody', '--dir', 'p'], /no certificate named or with serial "nobody"/);
+    assert.match(ok(['pki', 'crl', '--dir', 'p']), /^wrote p\/crl\.pem \(CRLs of the root CA: 0 revoked; site CA branch: 1 revoked\)\n$/);
+
+    const table = ok(['pki', 'list', '--dir', 'p']).trimEnd().split('\n');
+    assert.match(table[0]!, /^NAME\s+ROLE\s+SITE\s+SERIAL\s+NOT-AFTER\s+STATUS$/);
+    assert.deepEqual(table.slice(1).map((l) => [l.split(/\s+/)[0], l.split(/\s+/)[5]]), [
+      ['alice', 'valid'],
+      ['branch', 'valid'],
+      ['bob', 'revoked'],
+      ['alice', 'valid'],
+    ]);
+    const rows = JSON.parse(ok(['pki', 'list', '--dir', 'p', '--json'])) as { name: string; status: string; groups: string[] }[];
+    assert.deepEqual(rows[0]?.groups, ['ops', 'dev']);
+    assert.equal(rows.find((r) => r.name === 'bob')?.status, 'revoked');
+  });
+
+  it('takes the directory from $INSEL_PKI_DIR, else ./pki', () => {
+    assert.match(ok(['pki', 'init', '--org', 'E'], { INSEL_PKI_DIR: 'from-env' }), /wrote from-env\/ca\.crt/);
+    assert.match(ok(['pki', 'init', '--org', 'D']), /wrote pki\/ca\.crt/);
+    assert.match(ok(['pki', 'list'], { INSEL_PKI_DIR: 'from-env' }), /no certificates issued yet/);
+  });
+});
