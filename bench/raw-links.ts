@@ -42,7 +42,6 @@ function tcpLink(s: Socket): MessageLink {
     }
   });
   s.on('close', () => inbox.end());
-  s.setNoDelay(true);
   return {
     async send(m) {
       const head = Buffer.allocUnsafe(4);
@@ -92,6 +91,7 @@ function udpLink(s: UdpSocket, peerPort: number, datagramSize: number): MessageL
   const inbox = new Inbox();
   const partial = new Map<number, { parts: Buffer[]; left: number }>();
   let msgId = 0;
+  let burst = 0;
   s.on('message', (d: Buffer) => {
     const id = d.readUInt32BE(0);
     const index = d.readUInt16BE(4);
@@ -113,19 +113,22 @@ function udpLink(s: UdpSocket, peerPort: number, datagramSize: number): MessageL
     async send(m) {
       const id = ++msgId >>> 0;
       const count = Math.max(1, Math.ceil(m.length / piece));
-      for (let i = 0; i < count; i += 32) {
-        const batch: Promise<void>[] = [];
-        for (let j = i; j < Math.min(count, i + 32); j++) {
-          const d = Buffer.allocUnsafe(FRAG_HEADER + Math.min(piece, m.length - j * piece));
-          d.writeUInt32BE(id, 0);
-          d.writeUInt16BE(j, 4);
-          d.writeUInt16BE(count, 6);
-          m.copy(d, FRAG_HEADER, j * piece, (j + 1) * piece);
-          batch.push(new Promise((resolve, reject) => s.send(d, peerPort, '127.0.0.1', (e) => (e ? reject(e) : resolve()))));
+      const pending: Promise<void>[] = [];
+      for (let j = 0; j < count; j++) {
+        const d = Buffer.allocUnsafe(FRAG_HEADER + Math.min(piece, m.length - j * piece));
+        d.writeUInt32BE(id, 0);
+        d.writeUInt16BE(j, 4);
+        d.writeUInt16BE(count, 6);
+        m.copy(d, FRAG_HEADER, j * piece, (j + 1) * piece);
+        pending.push(new Promise((resolve, reject) => s.send(d, peerPort, '127.0.0.1', (e) => (e ? reject(e) : resolve()))));
+        // The same pacing as a UDP channel: yield to the event loop every 32 datagrams.
+        if (++burst >= 32) {
+          burst = 0;
+          await Promise.all(pending.splice(0));
+          await new Promise(setImmediate);
         }
-        await Promise.all(batch);
-        if (i + 32 < count) await new Promise(setImmediate);
       }
+      await Promise.all(pending);
     },
     recv: () => inbox.take(),
     async close() {
