@@ -44,6 +44,8 @@ test('a bad value names its field, prefixed by where it came from', () => {
 
 test('a misspelt key is named', () => {
   assert.equal(fieldOf({ identity, aead: ['aes-256-gcm'] }), 'aead');
+  // Inside identity too: a misspelt crl would otherwise switch revocation off.
+  assert.match(fieldOf({ identity: { ...identity, crls: 'CRL' } }), /^identity/);
 });
 
 test('wrong shapes from a config file are ConfigErrors, not TypeErrors', () => {

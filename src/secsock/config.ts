@@ -13,7 +13,8 @@ export const optionsSchema = z
   .object({
     transport: z.enum(['tcp', 'udp']).default('tcp'),
     /** PEM strings, as from `loadProfile`. */
-    identity: z.object({ cert: z.string().min(1), key: z.string().min(1), ca: z.string().min(1), crl: z.string().optional() }),
+    // Strict: a misspelt `crl` must be an error, not revocation silently off.
+    identity: z.object({ cert: z.string().min(1), key: z.string().min(1), ca: z.string().min(1), crl: z.string().optional() }).strict(),
     /** Roles the peer's certificate may have. */
     peerRoles: z.array(z.enum(ROLES as unknown as [string, ...string[]])).min(1).optional(),
     aeads: list(AEADS, ['aes-256-gcm', 'chacha20-poly1305']),
