@@ -69,6 +69,22 @@ describe('rekey during a 50 MB transfer', () => {
     }
   });
 
+  it('tcp: a client that only receives still rekeys at its byte limit', async () => {
+    const p = await pair(pki, 'tcp', {}, { rekeyAfterBytes: 64 * 1024 });
+    try {
+      const rekeyed = new Promise((resolve) => p.client.once('rekeyed', resolve));
+      for (let i = 0; i < 4; i++) await p.accepted.send(randomBytes(32 * 1024));
+      const got = await drink(p.client, 4 * 32 * 1024);
+      assert.equal(typeof got, 'string');
+      await rekeyed;
+      assert.ok(p.client.stats().rekeys >= 1);
+      await p.accepted.send(Buffer.from('after'));
+      assert.equal((await p.client.recv())!.toString(), 'after');
+    } finally {
+      await p.close();
+    }
+  });
+
   it('tcp: a rekey proof is bound to the channel and its owner', async () => {
     const p = await pair(pki, 'tcp');
     try {

@@ -52,7 +52,7 @@ export class TcpChannel extends SecChannel {
   private peerSwitched = false;
   private secret: Buffer;
   private migrating: Promise<void> | undefined;
-  private sentSinceRekey = 0;
+  private bytesSinceRekey = 0;
   private rekeyedAt = Date.now();
   private readonly onData = (chunk: Buffer) => {
     this.input.decoder.push(chunk);
@@ -110,8 +110,8 @@ export class TcpChannel extends SecChannel {
     } while (at < data.length);
     socket.uncork();
     this.countSent(message);
-    this.sentSinceRekey += data.length;
-    if (this.rekeyDue()) this.rekey().catch((err: unknown) => this.emit('rekeyFailed', err));
+    this.bytesSinceRekey += data.length;
+    this.rekeyIfDue();
     if (!ok) await this.waitDrain(socket);
   }
 
@@ -160,8 +160,18 @@ export class TcpChannel extends SecChannel {
     if (this.input.socket.isPaused() && !this.peerSwitched) this.input.socket.resume();
   }
 
+  /** Client: rekeys in the background once a limit is reached, sending or receiving. */
+  private rekeyIfDue(): void {
+    if (this.rekeyDue()) this.rekeyInBackground();
+  }
+
+  /** A failed rekey leaves the channel on its current connection; the owner hears of it. */
+  private rekeyInBackground(): void {
+    this.rekey().catch((err: unknown) => this.emit('rekeyFailed', err));
+  }
+
   private rekeyDue(): boolean {
-    return this.opts.dial !== undefined && this.migrating === undefined && (this.sentSinceRekey >= this.opts.rekeyAfterBytes || Date.now() - this.rekeyedAt >= this.opts.rekeyAfterMs);
+    return this.opts.dial !== undefined && this.migrating === undefined && (this.bytesSinceRekey >= this.opts.rekeyAfterBytes || Date.now() - this.rekeyedAt >= this.opts.rekeyAfterMs);
   }
 
   private async dial(dial: () => Promise<TLSSocket>): Promise<void> {
@@ -201,7 +211,7 @@ export class TcpChannel extends SecChannel {
     this.out = link.socket;
     this.nextInput = link;
     this.secret = resumeSecret(link.socket, this.opts.channelId);
-    this.sentSinceRekey = 0;
+    this.bytesSinceRekey = 0;
     this.rekeyedAt = Date.now();
     this.counters.rekeys++;
     this.emit('rekeyed');
@@ -262,6 +272,7 @@ export class TcpChannel extends SecChannel {
       return;
     }
     if (this.queueFull) this.input.socket.pause();
+    this.rekeyIfDue();
   }
 
   private onFrame(f: Frame): void {
@@ -282,7 +293,7 @@ export class TcpChannel extends SecChannel {
         return;
       case FrameType.REKEY:
         if (!this.opts.dial) throw new DecodeError(`client ${this.remoteLabel} sent REKEY, which only a server sends`);
-        this.rekey().catch((err: unknown) => this.emit('rekeyFailed', err));
+        this.rekeyInBackground();
         return;
       default:
         throw new DecodeError(`unexpected frame type ${f.type} after the connection phase`);
@@ -296,6 +307,7 @@ export class TcpChannel extends SecChannel {
     if (this.parts.length === 0) this.partFlags = f.flags & FLAG_COMPRESSED;
     this.parts.push(f.payload);
     this.partBytes += f.payload.length;
+    this.bytesSinceRekey += f.payload.length;
     if (f.flags & FLAG_MORE) return;
     const whole = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.partBytes);
     this.parts = [];
