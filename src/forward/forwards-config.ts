@@ -1,0 +1,105 @@
+// The client's persistent forwards: one TOML file naming the gateway, the
+// client's identity and the forwards to keep open, reconnecting with
+// exponential backoff. examples/forwards.toml documents every key.
+//
+// Each [[forward]] is the config-file spelling of a CLI spec: type "local" is
+// -L, "remote" -R, "udp" -U; `listen` is [bind:]port, `to` is host:port.
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { configError, zodConfigError } from './errors.js';
+import {
+  asConfig,
+  durationField,
+  durationString,
+  IDENTITY_HINT,
+  identityShape,
+  parseToml,
+  readConfigFile,
+  resolveIdentity,
+  type IdentityFiles,
+} from './gateway-config.js';
+import { formatHostPort, parseBindPort, parseHostPort, type ForwardKind, type ForwardSpec, type HostPort } from './spec.js';
+
+export interface PersistentForward extends ForwardSpec {
+  /** relay FTP control connections, rewriting PORT/PASV (local forwards only) */
+  ftp: boolean;
+}
+
+export interface ForwardsConfig {
+  /** absolute path of the config file */
+  file: string;
+  via: HostPort;
+  identity: IdentityFiles;
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
+  forwards: PersistentForward[];
+}
+
+const KINDS: Record<'local' | 'remote' | 'udp', ForwardKind> = { local: 'L', remote: 'R', udp: 'U' };
+
+const FORWARD_EXAMPLE = '[[forward]] type = "local", listen = "127.0.0.1:2525", to = "mail.example.com:25"';
+
+const forwardSchema = z
+  .object({
+    type: z.enum(['local', 'remote', 'udp'], { error: 'use "local" (like -L), "remote" (like -R) or "udp" (like -U)' }),
+    // listen = 2525 reads naturally in TOML; take the integer too.
+    listen: z.union([z.string(), z.number().int()], { error: 'must be a string like "127.0.0.1:2525" or a port number' }).transform(String),
+    to: z.string({ error: 'must be a string like "mail.example.com:25"' }),
+    ftp: z.boolean({ error: 'must be true or false' }).optional(),
+  })
+  .strict();
+
+const forwardsSchema = z
+  .object({
+    via: z.string({ error: 'must be a string like "gw.example.com:4433"' }),
+    ...identityShape,
+    reconnect_min: durationString('500ms').optional(),
+    reconnect_max: durationString('30s').optional(),
+    forward: z
+      .array(forwardSchema, { error: 'must be [[forward]] tables' })
+      .min(1, { error: `no forwards: add at least one, e.g. ${FORWARD_EXAMPLE}` }),
+  })
+  .strict();
+
+const HINTS: Record<string, string> = {
+  '': 'known keys: via, profile, cert, key, ca, crl, reconnect_min, reconnect_max, [[forward]]',
+  via: 'e.g. via = "gw.example.com:4433"',
+  profile: IDENTITY_HINT,
+  forward: `add [[forward]] tables with keys type, listen, to, ftp; e.g. ${FORWARD_EXAMPLE}`,
+  reconnect_min: 'e.g. reconnect_min = "500ms"',
+  reconnect_max: 'e.g. reconnect_max = "30s"',
+};
+
+/** The forwards config in `text`; `file` is where it came from (relative paths resolve against its directory). */
+export function forwardsConfigFromText(text: string, file: string): ForwardsConfig {
+  const abs = resolve(file);
+  const raw = parseToml(text, abs);
+  const parsed = forwardsSchema.safeParse(raw);
+  if (!parsed.success) throw zodConfigError(abs, parsed.error.issues, raw, HINTS);
+  const c = parsed.data;
+  const reconnectMinMs = durationField(abs, 'reconnect_min', c.reconnect_min, 500);
+  const reconnectMaxMs = durationField(abs, 'reconnect_max', c.reconnect_max, 30_000);
+  if (reconnectMinMs > reconnectMaxMs) {
+    throw configError(abs, 'reconnect_min', `${c.reconnect_min} exceeds reconnect_max (${c.reconnect_max ?? '30s'}): backoff starts at reconnect_min and doubles up to reconnect_max`);
+  }
+  const seen = new Map<string, number>();
+  const forwards = c.forward.map((f, i): PersistentForward => {
+    const field = `forward[${i}]`;
+    const kind = KINDS[f.type];
+    const { bind, port } = asConfig(abs, `${field}.listen`, () => parseBindPort(f.listen, `${abs}: ${field}.listen`));
+    const to = asConfig(abs, `${field}.to`, () => parseHostPort(f.to, `${abs}: ${field}.to`));
+    if (f.ftp === true && kind !== 'L') throw configError(abs, `${field}.ftp`, `FTP relaying works on local forwards only; remove ftp or use type = "local"`);
+    // Two forwards on one port fail at runtime with EADDRINUSE; say so now.
+    const key = `${kind === 'U' ? 'udp' : kind === 'R' ? 'gateway' : 'tcp'} ${formatHostPort(bind, port)}`;
+    const other = seen.get(key);
+    if (port !== 0 && other !== undefined) throw configError(abs, `${field}.listen`, `forward[${other}] listens on ${formatHostPort(bind, port)} already`);
+    seen.set(key, i);
+    return { kind, bind, port, host: to.host, hostPort: to.port, text: `${f.listen}:${f.to}`, ftp: f.ftp ?? false };
+  });
+  return { file: abs, via: asConfig(abs, 'via', () => parseHostPort(c.via, `${abs}: via`)), identity: resolveIdentity(c, abs), reconnectMinMs, reconnectMaxMs, forwards };
+}
+
+/** Reads and checks the forwards file. Throws ForwardConfigError (code INSEL_CONFIG) naming file, key and fix. */
+export function loadForwardsConfig(file: string): ForwardsConfig {
+  return forwardsConfigFromText(readConfigFile(resolve(file), 'forwards config'), file);
+}

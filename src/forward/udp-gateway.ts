@@ -1,0 +1,420 @@
+// Gateway end of UDP forwarding (`insel forward -U`): every accepted
+// SecSockets UDP channel carries many flows; each flow gets its own UDP
+// socket connected to the target, so replies find their way back to the
+// client's local source and the target sees one source per flow.
+//
+// Channel → target:  decode → flow table → OPEN: authorize, connect, OPENED | DENIED
+//                                           DATA: send on the flow's socket
+//                                                 (unknown flow: drop, one CLOSE)
+//                                           CLOSE: end the flow
+// Target → channel:  flow socket message → DATA → channel (bounded sends in flight)
+// One coarse ticker expires idle flows; nothing is timed per datagram.
+import { createSocket, type Socket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import type { Identity } from '../pki/identity.js';
+import type { SecChannel } from '../secsock/channel.js';
+import { DecodeError } from '../secsock/errors.js';
+import type { SecServer } from '../secsock/server.js';
+import { UdpForwardError } from './udp-errors.js';
+import { decodeFlowMessage, encodeClose, encodeData, encodeDenied, encodeOpened, FlowType } from './udp-wire.js';
+
+export type UdpAuthorize = (identity: Identity, host: string, port: number) => Promise<{ allow: true; address: string } | { allow: false; reason: string }>;
+
+/** The pino subset the gateway logs through. */
+export interface FlowLog {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+export interface UdpGatewayOptions {
+  server: SecServer;
+  authorize: UdpAuthorize;
+  /** A flow with no datagram either way for this long is closed at both ends. */
+  idleMs: number;
+  log: FlowLog;
+  /** Flows open (or being authorized) per channel; OPENs beyond are denied. */
+  maxFlowsPerChannel?: number;
+}
+
+export interface UdpGatewayStats {
+  channels: number;
+  flows: number;
+  /** Datagrams from clients sent to targets. */
+  datagramsIn: number;
+  /** Datagrams from targets sent to clients. */
+  datagramsOut: number;
+  denied: number;
+  expired: number;
+  /** Messages and datagrams dropped, by reason. */
+  drops: Record<string, number>;
+}
+
+export const DEFAULT_MAX_FLOWS_PER_CHANNEL = 1024;
+/** Channel sends not yet taken by the kernel, per channel; beyond, datagrams are dropped (UDP has no backpressure to give). */
+const MAX_SENDS_IN_FLIGHT = 512;
+/** Unknown flows answered with CLOSE and denied flows remembered, per channel: bounds what a client can make us store. */
+const REMEMBERED_FLOWS = 256;
+const CONNECT_TIMEOUT_MS = 5_000;
+const MAX_TICK_MS = 1_000;
+
+type EndWhy = 'idle' | 'client closed' | 'channel closed' | 'policy reload' | 'error' | 'shutdown';
+
+interface Flow {
+  readonly id: number;
+  readonly host: string;
+  readonly port: number;
+  address: string;
+  state: 'authorizing' | 'open' | 'closed';
+  socket: Socket | undefined;
+  readonly started: number;
+  lastActive: number;
+  up: number;
+  upBytes: number;
+  down: number;
+  downBytes: number;
+  lastError: string | undefined;
+}
+
+interface Conn {
+  readonly ch: SecChannel;
+  readonly flows: Map<number, Flow>;
+  /** Unknown flows we already sent a CLOSE for (FIFO, bounded). */
+  readonly told: Set<number>;
+  /** Denied flows and why, so a repeated OPEN gets the same answer without a second log line. */
+  readonly denied: Map<number, string>;
+  inflight: number;
+  readonly sent: () => void;
+  readonly failed: () => void;
+}
+
+export class UdpGateway {
+  private readonly server: SecServer;
+  private readonly authorize: UdpAuthorize;
+  private readonly idleMs: number;
+  private readonly log: FlowLog;
+  private readonly maxFlows: number;
+  private readonly conns = new Set<Conn>();
+  private readonly counts = { datagramsIn: 0, datagramsOut: 0, denied: 0, expired: 0 };
+  private readonly drops: Record<string, number> = {};
+  private ticker: NodeJS.Timeout | undefined;
+  private started = false;
+  private closed = false;
+
+  constructor(opts: UdpGatewayOptions) {
+    if (opts.server.udpPort === undefined) {
+      throw new UdpForwardError('INSEL_FORWARD_NOT_UDP', 'UDP forwarding needs a SecServer listening with transport udp: UDP is never carried inside TCP');
+    }
+    if (!(opts.idleMs > 0)) throw new UdpForwardError('INSEL_FORWARD_OPTION', `idleMs must be a positive number of milliseconds, not ${opts.idleMs}`, { field: 'idleMs' });
+    const max = opts.maxFlowsPerChannel ?? DEFAULT_MAX_FLOWS_PER_CHANNEL;
+    if (!Number.isInteger(max) || max < 1) throw new UdpForwardError('INSEL_FORWARD_OPTION', `maxFlowsPerChannel must be a positive integer, not ${max}`, { field: 'maxFlowsPerChannel' });
+    this.server = opts.server;
+    this.authorize = opts.authorize;
+    this.idleMs = opts.idleMs;
+    this.log = opts.log;
+    this.maxFlows = max;
+  }
+
+  /** Starts the accept loop over server.accept() and the idle ticker. */
+  start(): void {
+    if (this.started || this.closed) return;
+    this.started = true;
+    this.ticker = setInterval(() => this.tick(Date.now()), Math.max(10, Math.min(MAX_TICK_MS, Math.floor(this.idleMs / 4))));
+    this.ticker.unref();
+    void this.acceptLoop();
+  }
+
+  stats(): UdpGatewayStats {
+    let flows = 0;
+    for (const c of this.conns) flows += c.flows.size;
+    return { channels: this.conns.size, flows, ...this.counts, drops: { ...this.drops } };
+  }
+
+  /**
+   * SIGHUP: asks `fn` about every open flow; a string is a refusal, and that
+   * flow is closed (the client gets a CLOSE with the reason). Returns how
+   * many were closed. Flows still being authorized keep the verdict they get.
+   */
+  recheck(fn: (identity: Identity, host: string, port: number, address: string) => string | undefined): number {
+    let n = 0;
+    for (const c of this.conns) {
+      for (const f of c.flows.values()) {
+        if (f.state !== 'open') continue;
+        let why: string | undefined;
+        try {
+          why = fn(c.ch.peer, f.host, f.port, f.address);
+        } catch (err) {
+          why = `policy check failed: ${(err as Error).message}`; // a broken policy closes rather than leaves open
+        }
+        if (why === undefined) continue;
+        this.end(c, f, 'policy reload', why, why);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Ends every flow and channel. The SecServer is the caller's to close. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ticker) clearInterval(this.ticker);
+    const closing: Promise<void>[] = [];
+    for (const c of this.conns) {
+      for (const f of c.flows.values()) this.end(c, f, 'shutdown');
+      closing.push(c.ch.close('gateway shutting down').catch(() => undefined));
+    }
+    this.conns.clear();
+    await Promise.all(closing);
+  }
+
+  private async acceptLoop(): Promise<void> {
+    while (!this.closed) {
+      let ch: SecChannel;
+      try {
+        ch = await this.server.accept();
+      } catch {
+        return; // the server closed
+      }
+      if (this.closed) {
+        void ch.close('gateway shutting down').catch(() => undefined);
+        return;
+      }
+      if (ch.params.transport !== 'udp') {
+        this.log.warn({ who: ch.peer.name, role: ch.peer.role, site: ch.peer.site, peer: ch.remote, reason: 'not a UDP channel' }, 'udp forward channel refused');
+        void ch.close('UDP forwarding needs a UDP channel').catch(() => undefined);
+        continue;
+      }
+      const c: Conn = {
+        ch,
+        flows: new Map(),
+        told: new Set(),
+        denied: new Map(),
+        inflight: 0,
+        sent: () => void c.inflight--,
+        failed: () => {
+          c.inflight--;
+          this.drop('channel_send_failed');
+        },
+      };
+      this.conns.add(c);
+      void this.serve(c);
+    }
+  }
+
+  private async serve(c: Conn): Promise<void> {
+    let why: EndWhy = 'channel closed';
+    let detail = '';
+    try {
+      for (;;) {
+        const m = await c.ch.recv();
+        if (m === null) break;
+        this.onMessage(c, m);
+      }
+      detail = c.ch.peerCloseReason;
+    } catch (err) {
+      detail = (err as Error).message;
+      // recv() rejects only once the channel failed; anything else is our bug: drop the channel rather than leave it unserved.
+      if (!c.ch.isClosed) {
+        why = 'error';
+        void c.ch.close('gateway error').catch(() => undefined);
+      }
+    }
+    if (!this.conns.delete(c)) return; // close() got there first
+    for (const f of c.flows.values()) this.end(c, f, why, detail);
+  }
+
+  private onMessage(c: Conn, buf: Buffer): void {
+    let m;
+    try {
+      m = decodeFlowMessage(buf);
+    } catch (err) {
+      if (err instanceof DecodeError) return this.drop('malformed');
+      throw err;
+    }
+    switch (m.type) {
+      case FlowType.DATA:
+        return this.onData(c, m.flow, m.body);
+      case FlowType.OPEN:
+        return this.onOpen(c, m.flow, m.host, m.port);
+      case FlowType.CLOSE: {
+        const f = c.flows.get(m.flow);
+        if (f !== undefined) this.end(c, f, 'client closed', m.reason);
+        return;
+      }
+      default:
+        return this.drop('unexpected_type'); // OPENED and DENIED only go to clients
+    }
+  }
+
+  private onData(c: Conn, id: number, body: Buffer): void {
+    const f = c.flows.get(id);
+    if (f === undefined || f.state !== 'open') {
+      this.drop(f === undefined ? 'unknown_flow' : 'flow_not_open');
+      // Tell the client once, so it reopens instead of sending into the void.
+      if (f === undefined && !c.told.has(id)) {
+        remember(c.told, id);
+        this.send(c, encodeClose(id, c.denied.get(id) ?? 'unknown flow'));
+      }
+      return;
+    }
+    f.up++;
+    f.upBytes += body.length;
+    f.lastActive = Date.now();
+    this.counts.datagramsIn++;
+    f.socket!.send(body);
+  }
+
+  private onOpen(c: Conn, id: number, host: string, port: number): void {
+    const f = c.flows.get(id);
+    if (f !== undefined) {
+      if (f.state === 'open') this.send(c, encodeOpened(id)); // our OPENED was lost
+      return; // still authorizing: the answer is on its way
+    }
+    const earlier = c.denied.get(id);
+    if (earlier !== undefined) return this.send(c, encodeDenied(id, earlier));
+    if (c.flows.size >= this.maxFlows) return this.deny(c, id, host, port, `too many UDP flows on this channel (limit ${this.maxFlows})`);
+    const now = Date.now();
+    const flow: Flow = { id, host, port, address: '', state: 'authorizing', socket: undefined, started: now, lastActive: now, up: 0, upBytes: 0, down: 0, downBytes: 0, lastError: undefined };
+    c.flows.set(id, flow);
+    c.told.delete(id);
+    void this.open(c, flow);
+  }
+
+  private async open(c: Conn, f: Flow): Promise<void> {
+    let verdict: Awaited<ReturnType<UdpAuthorize>>;
+    try {
+      verdict = await this.authorize(c.ch.peer, f.host, f.port);
+    } catch (err) {
+      verdict = { allow: false, reason: `authorization failed: ${(err as Error).message}` };
+    }
+    if (f.state !== 'authorizing') return; // the client or channel went away meanwhile
+    if (!verdict.allow) {
+      c.flows.delete(f.id);
+      f.state = 'closed';
+      return this.deny(c, f.id, f.host, f.port, verdict.reason);
+    }
+    f.address = verdict.address;
+    let socket: Socket;
+    try {
+      socket = await connectTarget(verdict.address, f.port);
+    } catch (err) {
+      if (f.state !== 'authorizing') return;
+      c.flows.delete(f.id);
+      f.state = 'closed';
+      return this.deny(c, f.id, f.host, f.port, `cannot reach ${verdict.address}:${f.port}: ${(err as Error).message}`);
+    }
+    if (f.state !== 'authorizing') {
+      socket.close();
+      return;
+    }
+    f.socket = socket;
+    f.state = 'open';
+    f.lastActive = Date.now();
+    socket.on('message', (msg: Buffer) => {
+      f.down++;
+      f.downBytes += msg.length;
+      f.lastActive = Date.now();
+      this.counts.datagramsOut++;
+      this.send(c, encodeData(f.id, msg));
+    });
+    // ICMP port unreachable surfaces as ECONNREFUSED on a connected socket: the
+    // target may come up later, so the flow stays; the end-of-flow line says it.
+    socket.on('error', (err: Error) => {
+      f.lastError = err.message;
+      this.drop('target_error');
+    });
+    this.send(c, encodeOpened(f.id));
+  }
+
+  private deny(c: Conn, id: number, host: string, port: number, reason: string): void {
+    this.counts.denied++;
+    if (c.denied.size >= REMEMBERED_FLOWS) c.denied.delete(c.denied.keys().next().value!);
+    c.denied.set(id, reason);
+    const p = c.ch.peer;
+    this.log.warn({ who: p.name, role: p.role, site: p.site, peer: c.ch.remote, channel: c.ch.params.channelId, flow: id, to: `${host}:${port}`, reason }, 'udp flow denied');
+    this.send(c, encodeDenied(id, reason));
+  }
+
+  /** Ends a flow once: closes its socket, tells the client if `notify`, logs one line if it was open. */
+  private end(c: Conn, f: Flow, why: EndWhy, detail = '', notify?: string): void {
+    if (f.state === 'closed') return;
+    const wasOpen = f.state === 'open';
+    f.state = 'closed';
+    c.flows.delete(f.id);
+    if (f.socket) f.socket.close();
+    if (notify !== undefined) this.send(c, encodeClose(f.id, notify));
+    if (!wasOpen) return;
+    const p = c.ch.peer;
+    this.log.info(
+      {
+        who: p.name,
+        role: p.role,
+        site: p.site,
+        peer: c.ch.remote,
+        channel: c.ch.params.channelId,
+        flow: f.id,
+        to: `${f.host}:${f.port}`,
+        address: f.address,
+        datagramsUp: f.up,
+        bytesUp: f.upBytes,
+        datagramsDown: f.down,
+        bytesDown: f.downBytes,
+        durationMs: Date.now() - f.started,
+        why,
+        reason: detail || undefined,
+        error: f.lastError,
+      },
+      'udp flow ended',
+    );
+  }
+
+  private send(c: Conn, msg: Buffer): void {
+    if (c.ch.isClosed) return this.drop('channel_closed');
+    if (c.inflight >= MAX_SENDS_IN_FLIGHT) return this.drop('channel_busy');
+    c.inflight++;
+    c.ch.send(msg).then(c.sent, c.failed);
+  }
+
+  private tick(now: number): void {
+    for (const c of this.conns) {
+      for (const f of c.flows.values()) {
+        if (f.state !== 'open' || now - f.lastActive <= this.idleMs) continue;
+        this.counts.expired++;
+        this.end(c, f, 'idle', '', 'idle');
+      }
+    }
+  }
+
+  private drop(reason: string): void {
+    this.drops[reason] = (this.drops[reason] ?? 0) + 1;
+  }
+}
+
+function remember(set: Set<number>, id: number): void {
+  if (set.size >= REMEMBERED_FLOWS) set.delete(set.values().next().value!);
+  set.add(id);
+}
+
+/** A UDP socket connected to the target: the kernel then filters replies to that address for us. */
+function connectTarget(address: string, port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket(isIPv6(address) ? 'udp6' : 'udp4');
+    const timer = setTimeout(() => fail(new Error(`no connect within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      s.removeAllListeners();
+      try {
+        s.close();
+      } catch {
+        // already closed
+      }
+      reject(err);
+    };
+    s.once('error', fail);
+    s.connect(port, address, () => {
+      clearTimeout(timer);
+      s.off('error', fail);
+      resolve(s);
+    });
+  });
+}
