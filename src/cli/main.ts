@@ -6,17 +6,21 @@ import { InselError } from '../errors.js';
 import { registerPki } from './pki.js';
 import { registerGenkey } from './genkey.js';
 import { registerQuickstart } from './quickstart.js';
+import { registerGateway } from './gateway.js';
+import { registerForward } from './forward.js';
 
 const program = new Command();
 program
   .name('insel')
-  .description('insel: a VPN toolkit (PKI, secure channels over TCP and UDP)')
+  .description('insel: a VPN toolkit (PKI, secure channels over TCP and UDP, service tunnels)')
   .version('0.1.0')
   .showHelpAfterError();
 
 registerPki(program);
 registerGenkey(program);
 registerQuickstart(program);
+registerGateway(program);
+registerForward(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof InselError) {

@@ -1,6 +1,7 @@
 // `insel pki …`: create and run the PKI directory. Each command prints one
 // line saying what it did and which files it wrote; notes that need action
 // (a still-valid old certificate, a CRL to hand out) go to stderr.
+import { exportProfile } from '../pki/export.js';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ROLES, type Role } from '../pki/identity.js';
 import { initCa } from '../pki/ca.js';
@@ -106,6 +107,18 @@ export function registerPki(program: Command): void {
       const r = await writeCrl({ dir: pkiDir(o.dir) });
       out(crlLine(r));
       crlNotes(r);
+    });
+
+  pki
+    .command('export')
+    .description('write the files one end needs (cert.pem, key.pem, ca.pem, crl.pem) into a profile directory')
+    .argument('<name>', 'certificate name')
+    .requiredOption('--out <dir>', 'profile directory to write (key.pem gets mode 0600)')
+    .addOption(dirOption())
+    .option('--force', 'overwrite existing files')
+    .action((name: string, o: { dir?: string; out: string; force?: boolean }) => {
+      const r = exportProfile({ dir: pkiDir(o.dir), name, out: o.out, force: o.force === true });
+      out(`wrote ${r.files.join(', ')} to ${r.dir}; use it with --profile ${r.dir} or profile = "${r.dir}"`);
     });
 
   pki

@@ -11,7 +11,15 @@ export type ForwardErrorCode =
   /** the target host name did not resolve */
   | 'INSEL_UNKNOWN_HOST'
   /** a config file or key is missing or malformed; the message names file, key and fix */
-  | 'INSEL_CONFIG';
+  | 'INSEL_CONFIG'
+  /** the gateway cannot be reached, is not an insel gateway, or its certificate is refused */
+  | 'INSEL_GATEWAY'
+  /** the gateway refused or lost a request for another reason than policy (its reason is the message) */
+  | 'INSEL_GATEWAY_REFUSED'
+  /** the gateway could not reach the target */
+  | 'INSEL_UNREACHABLE'
+  /** a local listener could not be opened (port in use, no such address) */
+  | 'INSEL_FORWARD_BIND';
 
 export class ForwardError extends InselError {
   declare readonly code: ForwardErrorCode;

@@ -1,0 +1,98 @@
+// `insel forward`: -L/-U/-R forwards through a gateway, from flags or from
+// a persistent forwards.toml. Prints one line per forward on stdout
+// ("forward -L 127.0.0.1:PORT -> host:port"); refusals and lost sessions
+// on stderr, each connection's fate too with -v.
+import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
+import { Forwarder, type ForwarderOptions } from '../forward/forwarder.js';
+import { loadForwardsConfig } from '../forward/forwards-config.js';
+import { profileFiles, readIdentityFiles, type IdentityFiles } from '../forward/gateway-config.js';
+import { parseForwardSpec, parseHostPort, type ForwardKind, type ForwardSpec } from '../forward/spec.js';
+
+interface ForwardFlags {
+  via?: string;
+  profile?: string;
+  cert?: string;
+  key?: string;
+  ca?: string;
+  crl?: string;
+  local: string[];
+  udp: string[];
+  remote: string[];
+  ftp?: boolean;
+  config?: string;
+  verbose?: boolean;
+}
+
+const collect = (v: string, all: string[]) => [...all, v];
+
+export function registerForward(program: Command): void {
+  program
+    .command('forward')
+    .description('forward local ports through a gateway (like ssh -L/-R), TCP, UDP and FTP')
+    .option('-L, --local <spec>', '[bind:]port:host:hostport: local TCP port to host:hostport as seen from the gateway (repeatable)', collect, [])
+    .option('-U, --udp <spec>', '[bind:]port:host:hostport: the same for UDP (repeatable)', collect, [])
+    .option('-R, --remote <spec>', '[bind:]port:host:hostport: the gateway listens on [bind:]port; connections come back to host:hostport as seen from here (repeatable)', collect, [])
+    .option('--via <host:port>', 'the gateway')
+    .option('--profile <dir>', 'directory with cert.pem, key.pem, ca.pem [crl.pem] (insel pki export)')
+    .option('--cert <file>', 'certificate (chain) file')
+    .option('--key <file>', 'private key file')
+    .option('--ca <file>', 'CA certificate file')
+    .option('--crl <file>', 'CRL file')
+    .option('--ftp', 'make the -L forwards FTP-aware (data connections go through the tunnel too)')
+    .option('--config <file>', 'persistent forwards (TOML; see examples/forwards.toml) instead of flags')
+    .option('-v, --verbose', 'print each connection and how it ended')
+    .action(async (o: ForwardFlags) => {
+      const opts = o.config !== undefined ? fromConfig(o) : fromFlags(o);
+      const f = await Forwarder.start(opts);
+      const stop = () => void f.close().then(() => process.exit(0));
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
+}
+
+const say = {
+  info: (line: string) => void process.stdout.write(`${line}\n`),
+  warn: (line: string) => void process.stderr.write(`insel forward: ${line}\n`),
+};
+
+function fromConfig(o: ForwardFlags): ForwarderOptions {
+  const given = (['via', 'profile', 'cert', 'key', 'ca', 'crl', 'ftp'] as const).filter((k) => o[k] !== undefined);
+  if (given.length > 0 || o.local.length + o.udp.length + o.remote.length > 0) {
+    throw new UsageError(`--config takes everything from ${o.config}; drop ${given.length > 0 ? `--${given[0]}` : 'the -L/-U/-R flags'} (or drop --config)`);
+  }
+  const c = loadForwardsConfig(o.config!);
+  return {
+    via: c.via,
+    identity: readIdentityFiles(c.identity, c.file),
+    forwards: c.forwards,
+    persistent: true,
+    reconnectMinMs: c.reconnectMinMs,
+    reconnectMaxMs: c.reconnectMaxMs,
+    ...say,
+    ...(o.verbose ? { verbose: say.warn } : {}),
+  };
+}
+
+function fromFlags(o: ForwardFlags): ForwarderOptions {
+  if (o.via === undefined) throw new UsageError('say which gateway: --via HOST:PORT (or give a forwards file with --config)');
+  const specs: (ForwardSpec & { ftp: boolean })[] = [];
+  const add = (kind: ForwardKind, list: string[]) => list.forEach((t) => specs.push({ ...parseForwardSpec(kind, t), ftp: kind === 'L' && o.ftp === true }));
+  add('L', o.local);
+  add('U', o.udp);
+  add('R', o.remote);
+  if (specs.length === 0) throw new UsageError('nothing to forward: give at least one -L, -U or -R (e.g. -L 8080:intranet.example:80)');
+  if (o.ftp && o.local.length === 0) throw new UsageError('--ftp applies to -L forwards; give one, e.g. --ftp -L 2121:ftp.example:21');
+  return { via: parseHostPort(o.via, '--via'), identity: readIdentityFiles(identityFiles(o), 'the identity flags'), forwards: specs, persistent: false, ...say, ...(o.verbose ? { verbose: say.warn } : {}) };
+}
+
+function identityFiles(o: ForwardFlags): IdentityFiles {
+  if (o.profile !== undefined) {
+    if (o.cert ?? o.key ?? o.ca) throw new UsageError('give either --profile DIR or --cert/--key/--ca, not both');
+    return profileFiles(o.profile);
+  }
+  if (o.cert === undefined || o.key === undefined || o.ca === undefined) {
+    throw new UsageError('say who you are: --profile DIR (from insel pki export), or --cert FILE --key FILE --ca FILE');
+  }
+  return { certFile: o.cert, keyFile: o.key, caFile: o.ca, ...(o.crl === undefined ? {} : { crlFile: o.crl }) };
+}

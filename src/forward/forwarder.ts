@@ -1,0 +1,152 @@
+// A set of forwards over one gateway session, kept up: local listeners are
+// bound first (a port in use fails at once), then the session opens; when
+// it is lost, local listeners pause (connections are refused, not accepted
+// and dropped) and the session is retried with exponential backoff.
+import { connect as secConnect } from '../secsock/client.js';
+import type { ForwardContext } from './context.js';
+import { ForwardError } from './errors.js';
+import type { IdentityPem } from './gateway-config.js';
+import { LocalForward } from './local.js';
+import { RemoteForward } from './remote.js';
+import { ForwardSession } from './session.js';
+import { formatHostPort, type ForwardSpec, type HostPort } from './spec.js';
+import { UdpLocalForward } from './udp-local.js';
+
+export interface ForwarderOptions {
+  via: HostPort;
+  identity: IdentityPem;
+  forwards: (ForwardSpec & { ftp?: boolean })[];
+  /** false: the first session must open, or start() fails (CLI flags); true: keep trying (a config file) */
+  persistent: boolean;
+  reconnectMinMs?: number;
+  reconnectMaxMs?: number;
+  udpIdleMs?: number;
+  /** a forward is listening, or the session changed: one line each */
+  info(line: string): void;
+  warn(line: string): void;
+  verbose?(line: string): void;
+}
+
+export class Forwarder {
+  private current: ForwardSession | undefined;
+  private readonly locals: LocalForward[] = [];
+  private readonly remotes: RemoteForward[] = [];
+  private readonly udps: UdpLocalForward[] = [];
+  private backoff: number;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly ctx: ForwardContext;
+  /** resolves when a session is up (for tests and for -U start-up) */
+  private upWaiters: (() => void)[] = [];
+
+  private constructor(private readonly opts: ForwarderOptions) {
+    this.backoff = opts.reconnectMinMs ?? 500;
+    this.ctx = { session: () => this.current, warn: opts.warn, verbose: opts.verbose ?? (() => undefined) };
+  }
+
+  static async start(opts: ForwarderOptions): Promise<Forwarder> {
+    const f = new Forwarder(opts);
+    try {
+      for (const spec of opts.forwards) {
+        if (spec.kind === 'L') f.locals.push(await LocalForward.start(spec, spec.ftp === true, f.ctx));
+        else if (spec.kind === 'R') f.remotes.push(new RemoteForward(spec, f.ctx));
+      }
+      for (const l of f.locals) opts.info(l.line);
+      try {
+        await f.connect();
+      } catch (err) {
+        if (!opts.persistent) throw err;
+        f.lost(`gateway ${formatHostPort(opts.via.host, opts.via.port)} unreachable: ${(err as Error).message}`);
+      }
+    } catch (err) {
+      await f.close();
+      throw err;
+    }
+    return f;
+  }
+
+  /** The forward listening ports, in the order given (-L and -U). */
+  get ports(): number[] {
+    return [...this.locals.map((l) => l.port), ...this.udps.map((u) => u.port)];
+  }
+
+  get session(): ForwardSession | undefined {
+    return this.current;
+  }
+
+  /** Resolves once a session is up. */
+  whenUp(): Promise<void> {
+    if (this.current) return Promise.resolve();
+    return new Promise((resolve) => this.upWaiters.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    for (const l of this.locals) l.close();
+    for (const r of this.remotes) r.close();
+    await Promise.all(this.udps.map((u) => u.close()));
+    this.current?.close();
+    this.current = undefined;
+  }
+
+  private async connect(): Promise<void> {
+    const session = await ForwardSession.open({ via: this.opts.via, identity: this.opts.identity });
+    session.setMaxListeners(0); // one 'cut' listener per open connection
+    if (this.closed) return session.close();
+    this.current = session;
+    this.backoff = this.opts.reconnectMinMs ?? 500;
+    session.once('close', (reason: string) => {
+      if (this.current === session) this.current = undefined;
+      if (!this.closed) this.lost(`session with gateway lost: ${reason}`);
+    });
+    await Promise.all(this.locals.map((l) => l.resume()));
+    for (const r of this.remotes) {
+      try {
+        await r.attach(session);
+        this.opts.info(r.line);
+      } catch (err) {
+        this.opts.warn(`-R ${r.spec.text}: ${(err as Error).message}`);
+      }
+    }
+    if (this.udps.length === 0) await this.startUdp(session);
+    for (const w of this.upWaiters.splice(0)) w();
+  }
+
+  private async startUdp(session: ForwardSession): Promise<void> {
+    for (const spec of this.opts.forwards.filter((s) => s.kind === 'U')) {
+      if (session.udpPort === undefined) {
+        throw new ForwardError('INSEL_GATEWAY', `-U ${spec.text}: the gateway takes no UDP forwards (its config has no udp_listen)`);
+      }
+      const u = await UdpLocalForward.start({
+        bind: spec.bind,
+        port: spec.port,
+        host: spec.host,
+        hostPort: spec.hostPort,
+        idleMs: this.opts.udpIdleMs ?? 60_000,
+        log: (line) => (/denied|refused/i.test(line) ? this.opts.warn : (this.opts.verbose ?? (() => undefined)))(`-U ${spec.text}: ${line}`),
+        openChannel: () => {
+          const port = this.current?.udpPort ?? session.udpPort!;
+          return secConnect({ transport: 'udp', host: this.opts.via.host, port, identity: this.opts.identity });
+        },
+      });
+      this.udps.push(u);
+      this.opts.info(`forward -U ${formatHostPort(spec.bind, u.port)} -> ${formatHostPort(spec.host, spec.hostPort)}`);
+    }
+  }
+
+  private lost(why: string): void {
+    for (const l of this.locals) l.pause();
+    for (const r of this.remotes) r.close();
+    const wait = this.backoff;
+    this.backoff = Math.min(this.backoff * 2, this.opts.reconnectMaxMs ?? 30_000);
+    this.opts.warn(`${why}; local forwards refuse connections; retrying in ${(wait / 1000).toFixed(1)} s`);
+    this.timer = setTimeout(() => {
+      if (this.closed) return;
+      this.connect().then(
+        () => this.opts.info(`session with gateway ${formatHostPort(this.opts.via.host, this.opts.via.port)} re-established`),
+        (err: Error) => this.lost(`gateway still unreachable: ${err.message}`),
+      );
+    }, wait);
+  }
+}

@@ -1,0 +1,77 @@
+// What the gateway holds per client session: who it is (or why its
+// certificate was refused), its open forwards for policy reloads, its FTP
+// control connections, remote listeners and their pending connections.
+import type { ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
+import type { Server, Socket } from 'node:net';
+import type { Identity } from '../pki/identity.js';
+import type { Action, Proto } from './policy.js';
+
+/** An open forward, re-checked on reload. */
+export interface ActiveForward {
+  action: Action;
+  proto: Proto;
+  host: string;
+  address: string;
+  port: number;
+  /** FTP data connections follow their control connection instead of a rule. */
+  followsControl?: number;
+  cut(reason: string): void;
+}
+
+export interface FtpControl {
+  /** the FTP server's address as the gateway reached it */
+  address: string;
+  /** the gateway's own address on that connection: where an active-mode server can reach us */
+  localAddress: string;
+}
+
+export interface PendingConn {
+  socket: Socket;
+  timer: NodeJS.Timeout;
+  from: string;
+}
+
+export class GatewaySession {
+  readonly forwards = new Set<ActiveForward>();
+  readonly ftpControls = new Map<number, FtpControl>();
+  readonly pending = new Map<number, PendingConn>();
+  readonly listeners = new Set<Server>();
+  events: ServerHttp2Stream | undefined;
+  nextConn = 1;
+
+  constructor(
+    readonly h2: ServerHttp2Session,
+    readonly peer: string,
+    public identity: Identity | undefined,
+    public refusal: { code: string; reason: string } | undefined,
+  ) {}
+
+  /** A line on the events stream (cut notices); dropped if the client never opened one. */
+  notify(event: object): void {
+    if (this.events && !this.events.destroyed) this.events.write(`${JSON.stringify(event)}\n`);
+  }
+
+  /** Ends the session: the reason goes out on the events stream and in GOAWAY's debug data. */
+  cut(reason: string): void {
+    this.notify({ session: 'closed', reason });
+    for (const f of [...this.forwards]) f.cut(reason);
+    this.closeListeners();
+    if (!this.h2.destroyed && !this.h2.closed) {
+      setImmediate(() => {
+        if (this.h2.destroyed) return;
+        this.h2.goaway(0, 0, Buffer.from(reason.slice(0, 1000)));
+        this.h2.close();
+      });
+    }
+  }
+
+  closeListeners(): void {
+    for (const l of this.listeners) l.close();
+    this.listeners.clear();
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.socket.destroy();
+    }
+    this.pending.clear();
+  }
+}

@@ -1,0 +1,235 @@
+// HTTP/2 requests at the gateway, one function per request kind:
+//   CONNECT host:port       a forwarded TCP connection (RFC 9113 §8.5)
+//   GET  /insel/v1/info     who the gateway sees, where UDP forwards go
+//   GET  /insel/v1/events   notices: connections cut by a policy reload
+//   POST /insel/v1/listen   a remote forward (-R) or an FTP active-mode port
+//   POST /insel/v1/accept   takes one connection a remote listener received
+// Every refusal carries its reason (insel-reason header and body): never a
+// silent close.
+import { createServer } from 'node:net';
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { authorize } from './authorize.js';
+import { logDenied, logEnd, type ConnFacts, type Logger } from './conn-log.js';
+import { dial, DialError } from './dial.js';
+import type { GatewayConfig } from './gateway-config.js';
+import type { ActiveForward, GatewaySession } from './gateway-session.js';
+import { H_BIND, H_BOUND, H_CODE, H_CONN, H_CONTROL, H_FTP, H_REASON, H_REFUSE, H_STREAM, H_TARGET, H_TO, PATH_ACCEPT, PATH_EVENTS, PATH_INFO, PATH_LISTEN, RST_CUT, headerSafe } from './protocol.js';
+import { formatHostPort, parseBindPort, parseHostPort } from './spec.js';
+import { splice } from './splice.js';
+import type { Identity } from '../pki/identity.js';
+
+export interface GatewayContext {
+  readonly config: GatewayConfig;
+  readonly log: Logger;
+  readonly udpPort: number | undefined;
+}
+
+/** A pending remote connection not taken within this time is closed. */
+const ACCEPT_TIMEOUT_MS = 10_000;
+/** Connections a listener may hold waiting for the client to take them. */
+const MAX_PENDING = 256;
+
+export function refuse(stream: ServerHttp2Stream, status: number, code: string, reason: string): void {
+  if (stream.destroyed || stream.closed) return;
+  if (!stream.headersSent) stream.respond({ ':status': status, [H_CODE]: code, [H_REASON]: headerSafe(reason), 'content-type': 'text/plain; charset=utf-8' });
+  stream.end(`${reason}\n`);
+}
+
+function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+export function handleStream(ctx: GatewayContext, session: GatewaySession, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+  stream.on('error', () => undefined); // a reset stream ends its own forward only
+  if (session.identity === undefined) {
+    refuse(stream, 403, session.refusal!.code, session.refusal!.reason);
+    setImmediate(() => session.cut(session.refusal!.reason));
+    return;
+  }
+  const identity = session.identity;
+  const method = headers[':method'];
+  const path = headers[':path'];
+  if (method === 'CONNECT' && headers[':protocol'] === undefined) return void connectStream(ctx, session, identity, stream, headers);
+  if (method === 'GET' && path === PATH_INFO) {
+    stream.respond({ ':status': 200, 'content-type': 'application/json' });
+    stream.end(JSON.stringify({ identity: { name: identity.name, role: identity.role, site: identity.site ?? null, groups: identity.groups }, udpPort: ctx.udpPort ?? null }));
+    return;
+  }
+  if (method === 'GET' && path === PATH_EVENTS) {
+    session.events?.end();
+    session.events = stream;
+    stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson' });
+    return;
+  }
+  if (method === 'POST' && path === PATH_LISTEN) return void listenStream(ctx, session, identity, stream, headers);
+  if (method === 'POST' && path === PATH_ACCEPT) return acceptStream(ctx, session, identity, stream, headers);
+  refuse(stream, 404, 'INSEL_NOT_FOUND', `the gateway has no ${String(method)} ${String(path ?? headers[':authority'])}; insel forwards use CONNECT host:port`);
+}
+
+/** Registers an open forward for reloads; returns the cut function's target. */
+function track(session: GatewaySession, f: Omit<ActiveForward, 'cut'>, cut: (reason: string) => void): ActiveForward {
+  const active: ActiveForward = { ...f, cut };
+  session.forwards.add(active);
+  return active;
+}
+
+async function connectStream(ctx: GatewayContext, session: GatewaySession, identity: Identity, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
+  const started = Date.now();
+  const authority = String(headers[':authority'] ?? '');
+  const ftp = header(headers, H_FTP);
+  const facts: ConnFacts = { identity, from: session.peer, to: authority, kind: ftp === 'data' ? 'ftp-data' : 'connect', started };
+  let target;
+  try {
+    target = parseHostPort(authority, 'CONNECT authority');
+  } catch (err) {
+    return refuse(stream, 400, 'INSEL_FORWARD_SPEC', (err as Error).message);
+  }
+  let address: string;
+  let followsControl: number | undefined;
+  if (ftp === 'data') {
+    // A data connection is allowed by its control connection: same session,
+    // same server address, an unprivileged port (what PASV/EPSV hand out).
+    const id = Number(header(headers, H_CONTROL));
+    const control = session.ftpControls.get(id);
+    if (control === undefined || control.address !== target.host || target.port < 1024) {
+      const reason = `FTP data connection to ${authority} refused: it must go to the server of an open FTP control connection (stream ${header(headers, H_CONTROL)}), on a port >= 1024`;
+      logDenied(ctx.log, facts, 'INSEL_POLICY_DENIED', reason);
+      return refuse(stream, 403, 'INSEL_POLICY_DENIED', reason);
+    }
+    address = control.address;
+    followsControl = id;
+  } else {
+    const v = await authorize(ctx.config.policy, identity, 'connect', 'tcp', target.host, target.port);
+    if (!v.allow) {
+      logDenied(ctx.log, facts, v.code, v.reason);
+      return refuse(stream, v.status, v.code, v.reason);
+    }
+    address = v.address;
+  }
+  facts.address = formatHostPort(address, target.port);
+  let socket;
+  try {
+    socket = await dial(address, target.port, target.host, ctx.config.connectTimeoutMs);
+  } catch (err) {
+    const status = err instanceof DialError ? err.status : 502;
+    logDenied(ctx.log, facts, 'INSEL_UNREACHABLE', (err as Error).message);
+    return refuse(stream, status, 'INSEL_UNREACHABLE', (err as Error).message);
+  }
+  if (stream.destroyed || stream.closed) return void socket.destroy();
+  const bound = formatHostPort(socket.localAddress!, socket.localPort!);
+  stream.respond({ ':status': 200, [H_STREAM]: String(stream.id), [H_TARGET]: facts.address, [H_BOUND]: bound });
+  if (ftp === 'control') session.ftpControls.set(stream.id!, { address, localAddress: socket.localAddress! });
+  const link = splice(stream, socket);
+  const active = track(session, { action: 'connect', proto: 'tcp', host: target.host.toLowerCase(), address, port: target.port, ...(followsControl === undefined ? {} : { followsControl }) }, (reason) => {
+    session.notify({ stream: stream.id, reason });
+    if (!stream.destroyed) stream.close(RST_CUT);
+    link.cut(reason);
+  });
+  const r = await link.done;
+  session.forwards.delete(active);
+  if (ftp === 'control') {
+    session.ftpControls.delete(stream.id!);
+    for (const f of [...session.forwards]) if (f.followsControl === stream.id) f.cut('its FTP control connection ended');
+  }
+  logEnd(ctx.log, facts, r);
+}
+
+async function listenStream(ctx: GatewayContext, session: GatewaySession, identity: Identity, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
+  const ftp = header(headers, H_FTP);
+  const to = header(headers, H_TO) ?? 'the client';
+  let bind: { bind: string; port: number };
+  let onlyFrom: string | undefined;
+  let followsControl: number | undefined;
+  const deny = (status: number, code: string, reason: string) => {
+    logDenied(ctx.log, { identity, from: session.peer, to: `listen ${header(headers, H_BIND) ?? ''}`, kind: 'remote' }, code, reason);
+    refuse(stream, status, code, reason);
+  };
+  if (ftp === 'active') {
+    // An active-mode data port: on the gateway's address towards the FTP
+    // server, for one connection from that server only.
+    const id = Number(header(headers, H_CONTROL));
+    const control = session.ftpControls.get(id);
+    if (control === undefined) return deny(403, 'INSEL_POLICY_DENIED', `FTP active-mode port refused: no open FTP control connection ${header(headers, H_CONTROL)} in this session`);
+    bind = { bind: control.localAddress, port: 0 };
+    onlyFrom = control.address;
+    followsControl = id;
+  } else {
+    try {
+      bind = parseBindPort(header(headers, H_BIND) ?? '', 'remote forward bind');
+    } catch (err) {
+      return deny(400, 'INSEL_FORWARD_SPEC', (err as Error).message);
+    }
+    const v = await authorize(ctx.config.policy, identity, 'listen', 'tcp', bind.bind, bind.port);
+    if (!v.allow) return deny(v.status, v.code, v.reason);
+    bind.bind = v.address;
+  }
+  const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(bind.port, bind.bind, () => resolve());
+    });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'EADDRINUSE' ? 'the port is already in use there' : e.code === 'EADDRNOTAVAIL' ? 'the gateway has no such address' : (e.code ?? e.message);
+    return deny(409, 'INSEL_LISTEN_FAILED', `the gateway cannot listen on ${formatHostPort(bind.bind, bind.port)}: ${why}`);
+  }
+  if (stream.destroyed || stream.closed) return void server.close();
+  server.on('error', () => undefined);
+  session.listeners.add(server);
+  const a = server.address() as { address: string; port: number };
+  const boundAt = formatHostPort(a.address, a.port);
+  stream.respond({ ':status': 200, [H_BOUND]: boundAt });
+  ctx.log.info({ who: identity.name, from: session.peer, listen: boundAt, to, ...(ftp ? { ftp } : {}) }, 'remote listen');
+  const stop = () => {
+    server.close();
+    session.listeners.delete(server);
+  };
+  const active = track(session, { action: 'listen', proto: 'tcp', host: a.address, address: a.address, port: a.port, ...(followsControl === undefined ? {} : { followsControl }) }, (reason) => {
+    session.notify({ stream: stream.id, reason });
+    stop();
+    if (!stream.destroyed) stream.close(RST_CUT);
+  });
+  server.on('connection', (socket) => {
+    const from = formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
+    if ((onlyFrom !== undefined && socket.remoteAddress !== onlyFrom && socket.remoteAddress !== `::ffff:${onlyFrom}`) || session.pending.size >= MAX_PENDING) {
+      socket.destroy();
+      return;
+    }
+    const id = session.nextConn++;
+    const timer = setTimeout(() => {
+      session.pending.delete(id);
+      socket.destroy();
+      ctx.log.warn({ who: identity.name, from, listen: boundAt, reason: `the client did not take the connection within ${ACCEPT_TIMEOUT_MS} ms` }, 'remote connection dropped');
+    }, ACCEPT_TIMEOUT_MS);
+    session.pending.set(id, { socket, timer, from });
+    socket.on('error', () => undefined);
+    stream.write(`${JSON.stringify({ conn: id, from })}\n`);
+    if (onlyFrom !== undefined) stop(); // one-shot
+  });
+  stream.on('close', () => {
+    stop();
+    session.forwards.delete(active);
+  });
+  stream.resume(); // the client sends nothing on it; its end closes the listener
+}
+
+function acceptStream(ctx: GatewayContext, session: GatewaySession, identity: Identity, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+  const id = Number(header(headers, H_CONN));
+  const p = session.pending.get(id);
+  if (p === undefined) return refuse(stream, 404, 'INSEL_NOT_FOUND', `no pending remote connection ${header(headers, H_CONN)} (taken, timed out, or never there)`);
+  session.pending.delete(id);
+  clearTimeout(p.timer);
+  const facts: ConnFacts = { identity, from: p.from, to: header(headers, H_TO) ?? 'the client', kind: 'remote', started: Date.now() };
+  const refused = header(headers, H_REFUSE);
+  if (refused !== undefined) {
+    p.socket.destroy();
+    stream.respond({ ':status': 200 });
+    stream.end();
+    return logDenied(ctx.log, facts, 'INSEL_UNREACHABLE', `the client could not take it: ${refused}`);
+  }
+  stream.respond({ ':status': 200 });
+  const link = splice(stream, p.socket);
+  void link.done.then((r) => logEnd(ctx.log, facts, r));
+}

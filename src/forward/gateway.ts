@@ -1,0 +1,235 @@
+// The gateway: one TLS 1.3 listener with mutual authentication. HTTP/2
+// sessions carry insel forwards (one stream per connection); HTTP/1.1 on
+// the same port serves CONNECT and plain proxy requests for standard
+// clients (curl --proxy https://…). An optional SecSockets UDP server
+// carries UDP forwards. Policy and CRL reload on demand (SIGHUP in the CLI):
+// build the new state, swap, then cut what is no longer permitted.
+import { createSecureServer, type Http2SecureServer, type ServerHttp2Session, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { InselError } from '../errors.js';
+import { ROLES, type Identity } from '../pki/identity.js';
+import { trustFromPem, type Trust } from '../pki/trust.js';
+import { verifyPeer } from '../pki/verify.js';
+import { SecServer } from '../secsock/server.js';
+import { authorize } from './authorize.js';
+import { who, type Logger } from './conn-log.js';
+import { readIdentityFiles, type GatewayConfig } from './gateway-config.js';
+import { GatewaySession } from './gateway-session.js';
+import { handleStream, type GatewayContext } from './gateway-streams.js';
+import { handleHttp1Connect, handleHttp1Request } from './http1.js';
+import { H2_SETTINGS, MAX_SESSION_MEMORY_MB, SESSION_WINDOW } from './protocol.js';
+import { formatHostPort } from './spec.js';
+import { UdpGateway } from './udp-gateway.js';
+
+export interface GatewayStats {
+  sessions: number;
+  forwards: number;
+  tlsFailures: number;
+  udp?: ReturnType<UdpGateway['stats']>;
+}
+
+export class Gateway implements GatewayContext {
+  private readonly sessions = new Set<GatewaySession>();
+  private readonly bySession = new WeakMap<ServerHttp2Session, GatewaySession>();
+  private tlsFailures = 0;
+  trust: Trust;
+
+  private constructor(
+    public config: GatewayConfig,
+    readonly log: Logger,
+    private readonly server: Http2SecureServer,
+    private readonly udpServer: SecServer | undefined,
+    private readonly udp: UdpGateway | undefined,
+    ca: string,
+    crl: string | undefined,
+  ) {
+    this.trust = trustFromPem(ca, crl);
+  }
+
+  static async start(config: GatewayConfig, log: Logger): Promise<Gateway> {
+    const pem = readIdentityFiles(config.identity, config.file);
+    const server = createSecureServer({
+      key: pem.key,
+      cert: pem.cert,
+      ca: pem.ca,
+      requestCert: true,
+      rejectUnauthorized: false, // verifyPeer decides, and the client is told which check failed
+      minVersion: 'TLSv1.3',
+      allowHTTP1: true,
+      settings: H2_SETTINGS,
+      maxSessionMemory: MAX_SESSION_MEMORY_MB,
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.listen.port, config.listen.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    let udpServer: SecServer | undefined;
+    let udp: UdpGateway | undefined;
+    let gw: Gateway | undefined;
+    try {
+      if (config.udpListen) {
+        udpServer = await SecServer.listen({
+          transport: 'udp',
+          host: config.udpListen.host,
+          port: config.udpListen.port,
+          udpPort: config.udpListen.port,
+          identity: { cert: pem.cert, key: pem.key, ca: pem.ca, ...(pem.crl === undefined ? {} : { crl: pem.crl }) },
+        });
+        udpServer.on('handshakeError', (err: Error) => log.warn({ reason: err.message }, 'udp handshake failed'));
+        udp = new UdpGateway({
+          server: udpServer,
+          idleMs: config.udpIdleTimeoutMs,
+          log,
+          authorize: (identity, host, port) =>
+            authorize(gw!.config.policy, identity, 'connect', 'udp', host, port).then((v) => (v.allow ? { allow: true as const, address: v.address } : { allow: false as const, reason: v.reason })),
+        });
+        udp.start();
+      }
+    } catch (err) {
+      server.close();
+      await udpServer?.close();
+      throw err;
+    }
+    gw = new Gateway(config, log, server, udpServer, udp, pem.ca, pem.crl);
+    gw.wire();
+    return gw;
+  }
+
+  get port(): number {
+    const a = this.server.address();
+    return typeof a === 'object' && a ? a.port : 0;
+  }
+
+  /** The TCP port of the UDP channels' connection phase, if UDP forwards are on. */
+  get udpPort(): number | undefined {
+    return this.udpServer?.port;
+  }
+
+  get listenAddress(): string {
+    return formatHostPort(this.config.listen.host, this.port);
+  }
+
+  stats(): GatewayStats {
+    let forwards = 0;
+    for (const s of this.sessions) forwards += s.forwards.size;
+    return { sessions: this.sessions.size, forwards, tlsFailures: this.tlsFailures, ...(this.udp ? { udp: this.udp.stats() } : {}) };
+  }
+
+  /**
+   * Swaps in a new config (policy) and re-reads the CA and CRL; sessions
+   * whose certificate is now refused and forwards the policy no longer
+   * permits are closed with the reason. Returns how many were cut. The
+   * listen address and identity files are read at start only.
+   */
+  reload(config: GatewayConfig): { sessions: number; forwards: number; udpFlows: number } {
+    const pem = readIdentityFiles(config.identity, config.file);
+    const trust = trustFromPem(pem.ca, pem.crl);
+    this.config = config;
+    this.trust = trust;
+    this.udpServer?.setTrust(pem.ca, pem.crl);
+    const cut = { sessions: 0, forwards: 0, udpFlows: 0 };
+    for (const s of this.sessions) {
+      if (s.identity === undefined) continue;
+      try {
+        verifyPeer(s.h2.socket as TLSSocket, trust, ROLES, s.peer);
+      } catch (err) {
+        const reason = `your certificate is no longer accepted: ${(err as Error).message}`;
+        this.log.warn({ ...who(s.identity), from: s.peer, reason }, 'session cut');
+        s.cut(reason);
+        cut.sessions++;
+        continue;
+      }
+      for (const f of [...s.forwards]) {
+        if (f.followsControl !== undefined) continue; // goes with its control connection
+        const d = config.policy.check({ identity: s.identity, action: f.action, proto: f.proto, host: f.host, address: f.address, port: f.port });
+        if (!d.allow) {
+          f.cut(`policy reload: ${d.reason}`);
+          cut.forwards++;
+        }
+      }
+    }
+    if (this.udp) {
+      cut.udpFlows = this.udp.recheck((identity, host, port, address) => {
+        const d = config.policy.check({ identity, action: 'connect', proto: 'udp', host, address, port });
+        return d.allow ? undefined : `policy reload: ${d.reason}`;
+      });
+    }
+    this.log.info({ rules: config.policy.size, ...cut }, 'reloaded');
+    return cut;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sessions) s.cut('the gateway is shutting down');
+    await this.udp?.close();
+    await this.udpServer?.close();
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      // Sessions got GOAWAY; give them a moment, then drop what is left.
+      setTimeout(() => {
+        for (const s of this.sessions) s.h2.destroy();
+      }, 1000).unref();
+    });
+  }
+
+  /** The session of a stream, with its identity checked at session start. */
+  sessionOf(h2: ServerHttp2Session): GatewaySession | undefined {
+    return this.bySession.get(h2);
+  }
+
+  private wire(): void {
+    const s = this.server;
+    s.on('session', (h2: ServerHttp2Session) => this.onSession(h2));
+    // HTTP/1.1 'request' turns on node's compatibility layer, which would
+    // also answer every HTTP/2 stream; HTTP/2 streams are ours alone.
+    s.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (req.httpVersionMajor === 1) handleHttp1Request(this, req, res);
+    });
+    s.removeAllListeners('stream');
+    s.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+      const session = this.sessionOf(stream.session as ServerHttp2Session);
+      if (session === undefined) return stream.close();
+      handleStream(this, session, stream, headers);
+    });
+    s.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleHttp1Connect(this, req, socket as TLSSocket, head));
+    // Garbage, plain TCP, a wrong CA: only that connection is lost.
+    s.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+      this.tlsFailures++;
+      this.log.warn({ from: `${socket.remoteAddress}:${socket.remotePort}`, reason: err.message }, 'tls handshake failed');
+    });
+    s.on('sessionError', (err: Error) => this.log.warn({ reason: err.message }, 'session error'));
+  }
+
+  /** The identity behind a TLS socket, or why it is refused. */
+  identify(socket: TLSSocket, peer: string): { identity?: Identity; refusal?: { code: string; reason: string } } {
+    try {
+      return { identity: verifyPeer(socket, this.trust, ROLES, peer) };
+    } catch (err) {
+      const code = err instanceof InselError ? err.code : 'INSEL_CERT_REFUSED';
+      return { refusal: { code, reason: `your certificate was refused: ${(err as Error).message}` } };
+    }
+  }
+
+  private onSession(h2: ServerHttp2Session): void {
+    const socket = h2.socket as TLSSocket;
+    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    const { identity, refusal } = this.identify(socket, peer);
+    const session = new GatewaySession(h2, peer, identity, refusal);
+    this.sessions.add(session);
+    this.bySession.set(h2, session);
+    const started = Date.now();
+    h2.on('connect', () => h2.setLocalWindowSize(SESSION_WINDOW));
+    h2.on('error', () => undefined); // reported by 'close' below
+    if (identity) this.log.info({ ...who(identity), from: peer }, 'session');
+    else this.log.warn({ from: peer, code: refusal!.code, reason: refusal!.reason }, 'session refused');
+    h2.once('close', () => {
+      this.sessions.delete(session);
+      session.closeListeners();
+      if (identity) this.log.info({ ...who(identity), from: peer, ms: Date.now() - started }, 'session ended');
+    });
+  }
+}

@@ -1,0 +1,121 @@
+// HTTP/1.1 on the gateway's listener, for standard clients: CONNECT
+// host:port (a tunnel) and absolute-form requests (`GET http://host/`, what
+// curl sends through an HTTPS proxy for plain-HTTP URLs), under the same
+// mTLS identity and policy as HTTP/2 forwards. Refusals are HTTP responses
+// with the reason in the body: never a silent close.
+import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { authorize } from './authorize.js';
+import { logDenied, logEnd, type ConnFacts } from './conn-log.js';
+import { dial, DialError } from './dial.js';
+import type { GatewayContext } from './gateway-streams.js';
+import { H_CODE, H_REASON, headerSafe } from './protocol.js';
+import { formatHostPort, parseHostPort } from './spec.js';
+import { splice } from './splice.js';
+import type { Identity } from '../pki/identity.js';
+
+export interface Http1Context extends GatewayContext {
+  identify(socket: TLSSocket, peer: string): { identity?: Identity; refusal?: { code: string; reason: string } };
+}
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 502: 'Bad Gateway', 504: 'Gateway Timeout' };
+/** Hop-by-hop headers (RFC 9110 §7.6.1) are not forwarded. */
+const HOP = new Set(['connection', 'proxy-connection', 'keep-alive', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+function peerOf(socket: TLSSocket): string {
+  return `${socket.remoteAddress}:${socket.remotePort}`;
+}
+
+function rawRefusal(socket: TLSSocket, status: number, code: string, reason: string): void {
+  const body = `${reason}\n`;
+  socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n${H_CODE}: ${code}\r\n${H_REASON}: ${headerSafe(reason)}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+}
+
+/** The authorized target of a proxy request, or undefined after answering the refusal. */
+async function admit(
+  ctx: Http1Context,
+  socket: TLSSocket,
+  hostPort: string,
+  kind: ConnFacts['kind'],
+  refuse: (status: number, code: string, reason: string) => void,
+): Promise<{ facts: ConnFacts; host: string; port: number; address: string } | undefined> {
+  const peer = peerOf(socket);
+  const { identity, refusal } = ctx.identify(socket, peer);
+  if (!identity) {
+    ctx.log.warn({ from: peer, code: refusal!.code, reason: refusal!.reason }, 'session refused');
+    refuse(403, refusal!.code, refusal!.reason);
+    return undefined;
+  }
+  const facts: ConnFacts = { identity, from: peer, to: hostPort, kind, started: Date.now() };
+  let target;
+  try {
+    target = parseHostPort(hostPort, 'request target');
+  } catch (err) {
+    refuse(400, 'INSEL_FORWARD_SPEC', (err as Error).message);
+    return undefined;
+  }
+  const v = await authorize(ctx.config.policy, identity, 'connect', 'tcp', target.host, target.port);
+  if (!v.allow) {
+    logDenied(ctx.log, facts, v.code, v.reason);
+    refuse(v.status, v.code, v.reason);
+    return undefined;
+  }
+  facts.address = formatHostPort(v.address, target.port);
+  return { facts, host: target.host, port: target.port, address: v.address };
+}
+
+export async function handleHttp1Connect(ctx: Http1Context, req: IncomingMessage, socket: TLSSocket, head: Buffer): Promise<void> {
+  socket.on('error', () => undefined);
+  const ok = await admit(ctx, socket, req.url ?? '', 'http1-connect', (s, c, r) => rawRefusal(socket, s, c, r));
+  if (!ok) return;
+  let target;
+  try {
+    target = await dial(ok.address, ok.port, ok.host, ctx.config.connectTimeoutMs);
+  } catch (err) {
+    logDenied(ctx.log, ok.facts, 'INSEL_UNREACHABLE', (err as Error).message);
+    return rawRefusal(socket, err instanceof DialError ? err.status : 502, 'INSEL_UNREACHABLE', (err as Error).message);
+  }
+  socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+  if (head.length > 0) target.write(head);
+  const r = await splice(socket, target).done;
+  logEnd(ctx.log, ok.facts, r);
+}
+
+export async function handleHttp1Request(ctx: Http1Context, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const socket = req.socket as TLSSocket;
+  const refuse = (status: number, code: string, reason: string) => {
+    if (res.headersSent) return void res.destroy();
+    res.writeHead(status, { [H_CODE]: code, [H_REASON]: headerSafe(reason), 'content-type': 'text/plain; charset=utf-8' });
+    res.end(`${reason}\n`);
+  };
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '');
+    if (url.protocol !== 'http:') throw new Error('not http');
+  } catch {
+    return refuse(400, 'INSEL_NOT_A_PROXY_REQUEST', `this is an insel gateway: send CONNECT host:port, or an absolute http:// URL through it as a proxy (got ${JSON.stringify(req.url)})`);
+  }
+  const ok = await admit(ctx, socket, `${url.hostname}:${url.port || 80}`, 'http1-proxy', refuse);
+  if (!ok) return;
+  const headers: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP.has(k)) headers[k] = v;
+  let up = 0;
+  let down = 0;
+  const out = httpRequest({ host: ok.address, port: ok.port, method: req.method, path: `${url.pathname}${url.search}`, headers, agent: false, timeout: ctx.config.connectTimeoutMs });
+  const finish = (end: string) => logEnd(ctx.log, ok.facts, { up, down, end });
+  out.on('timeout', () => out.destroy(new DialError(504, `no answer from ${ok.facts.to} within ${ctx.config.connectTimeoutMs} ms`)));
+  out.on('error', (err) => {
+    logDenied(ctx.log, ok.facts, 'INSEL_UNREACHABLE', err.message);
+    refuse(err instanceof DialError ? 504 : 502, 'INSEL_UNREACHABLE', `the gateway could not reach ${ok.facts.to}: ${err.message}`);
+  });
+  out.on('response', (answer) => {
+    const back: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(answer.headers)) if (v !== undefined && !HOP.has(k)) back[k] = v;
+    res.writeHead(answer.statusCode ?? 502, back);
+    answer.on('data', (b: Buffer) => void (down += b.length));
+    answer.pipe(res);
+    res.on('close', () => finish(answer.complete ? 'done' : 'client closed'));
+  });
+  req.on('data', (b: Buffer) => void (up += b.length));
+  req.pipe(out);
+}

@@ -1,0 +1,102 @@
+// -L: a local TCP listener whose every connection becomes one CONNECT
+// stream to host:hostport as seen from the gateway. With `ftp`, the control
+// connection goes through the FTP relay, and its data connections through
+// streams of the same session (ftp-hooks.ts).
+import type { Socket } from 'node:net';
+import { relayFtpControl } from '../ftp/relay.js';
+import { describeEnd, type ForwardContext } from './context.js';
+import { ftpHooks } from './ftp-hooks.js';
+import { Listener } from './listen.js';
+import { H_FTP } from './protocol.js';
+import type { ForwardSession, OpenStream } from './session.js';
+import { formatHostPort, type ForwardSpec } from './spec.js';
+import { splice } from './splice.js';
+
+export class LocalForward {
+  private readonly open = new Set<Socket>();
+
+  private constructor(
+    readonly spec: ForwardSpec,
+    readonly ftp: boolean,
+    private readonly listener: Listener,
+  ) {}
+
+  static async start(spec: ForwardSpec, ftp: boolean, ctx: ForwardContext): Promise<LocalForward> {
+    let self: LocalForward | undefined;
+    const listener = await Listener.open(spec.bind, spec.port, `-L ${spec.text}`, (socket) => void self?.onConnection(socket, ctx));
+    self = new LocalForward(spec, ftp, listener);
+    return self;
+  }
+
+  get port(): number {
+    return this.listener.port;
+  }
+
+  get line(): string {
+    return `forward -L ${formatHostPort(this.spec.bind, this.port)} -> ${formatHostPort(this.spec.host, this.spec.hostPort)}${this.ftp ? ' (ftp)' : ''}`;
+  }
+
+  pause(): void {
+    this.listener.pause();
+  }
+
+  resume(): Promise<void> {
+    return this.listener.resume();
+  }
+
+  close(): void {
+    this.listener.pause();
+    for (const s of this.open) s.destroy();
+  }
+
+  private async onConnection(socket: Socket, ctx: ForwardContext): Promise<void> {
+    const started = Date.now();
+    const from = formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
+    const label = `-L ${this.port}: ${from} -> ${formatHostPort(this.spec.host, this.spec.hostPort)}`;
+    socket.on('error', () => undefined);
+    const session = ctx.session();
+    if (session === undefined) {
+      ctx.warn(`${label}: refused: no session with the gateway`);
+      return void socket.resetAndDestroy();
+    }
+    this.open.add(socket);
+    socket.once('close', () => this.open.delete(socket));
+    let opened: OpenStream;
+    try {
+      opened = await session.connect(this.spec.host, this.spec.hostPort, this.ftp ? { [H_FTP]: 'control' } : {});
+    } catch (err) {
+      ctx.warn(`${label}: refused: ${(err as Error).message}`);
+      return void socket.destroy();
+    }
+    const id = opened.stream.id;
+    const onCut = (stream: number, reason: string) => {
+      if (stream === id) ctx.warn(`${label}: closed by the gateway: ${reason}`);
+    };
+    session.on('cut', onCut);
+    try {
+      if (this.ftp) await this.relayFtp(socket, opened, session, ctx, label);
+      else {
+        const r = await splice(socket, opened.stream).done;
+        ctx.verbose(`${label}: ${describeEnd(Date.now() - started, r.up, r.down, r.end)}`);
+      }
+    } finally {
+      session.off('cut', onCut);
+    }
+  }
+
+  private async relayFtp(socket: Socket, opened: OpenStream, session: ForwardSession, ctx: ForwardContext, label: string): Promise<void> {
+    const hooks = ftpHooks(session, opened, socket, ctx, label);
+    try {
+      const r = await relayFtpControl(socket, opened.stream, {
+        hooks,
+        clientAddress: socket.remoteAddress ?? '',
+        log: (event, detail) => (event === 'refused' || event === 'violation' ? ctx.warn : ctx.verbose)(`${label}: ftp ${event}: ${String(detail.reason ?? detail.code ?? '')}`),
+      });
+      ctx.verbose(`${label}: ftp session ended (${r.end}): ${r.commands} commands, ${r.passive} passive and ${r.active} active data connections, ${r.refused} refused`);
+    } finally {
+      hooks.close();
+      socket.destroy();
+      opened.stream.destroy();
+    }
+  }
+}
