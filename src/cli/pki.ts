@@ -59,10 +59,11 @@ export function registerPki(program: Command): void {
     .requiredOption('--name <name>', 'unique name: also the file name under certs/ and private/')
     .option('--site <site>', 'the site the holder belongs to')
     .option('--group <group...>', 'groups the holder belongs to (repeatable)')
+    .option('--host <name...>', 'DNS names or IPs this server answers on, for standard TLS clients such as curl (repeatable)')
     .option('--days <n>', 'validity in days (default 365, site CAs 1825)', parseDays)
     .option('--ca <site>', 'sign with this site CA instead of the root (user and client certificates only)')
     .option('--force', 'replace an existing certificate and key of that name')
-    .action(async (o: { dir?: string; role: Role; name: string; site?: string; group?: string[]; days?: number; ca?: string; force?: boolean }) => {
+    .action(async (o: { dir?: string; role: Role; name: string; site?: string; group?: string[]; host?: string[]; days?: number; ca?: string; force?: boolean }) => {
       const dir = pkiDir(o.dir);
       const r = await issueCert({
         dir,
@@ -70,6 +71,7 @@ export function registerPki(program: Command): void {
         name: o.name,
         ...(o.site === undefined ? {} : { site: o.site }),
         groups: o.group ?? [],
+        hosts: o.host ?? [],
         ...(o.days === undefined ? {} : { days: o.days }),
         ...(o.ca === undefined ? {} : { ca: o.ca }),
         force: o.force === true,

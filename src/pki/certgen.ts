@@ -8,7 +8,9 @@
 //            digitalSignature; EKU serverAuth+clientAuth (the gateway's TLS cert too)
 //   others   CN=<name>, O=<org>, OU=<role>; not a CA; digitalSignature;
 //            EKU serverAuth+clientAuth (any end may be TLS client or server)
-// All but the root carry the identity as a subjectAltName URI.
+// All but the root carry the identity as a subjectAltName URI; servers may
+// add DNS/IP names (--host) for standard TLS clients that check host names.
+import { isIP } from 'node:net';
 import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import type { X509Certificate, X509Crl } from '@peculiar/x509';
 import { PkiError } from './errors.js';
@@ -78,6 +80,8 @@ export async function createCert(
   publicKey: CryptoKey,
   issuer: Signer,
   validity: Validity,
+  /** DNS names and IPs for standard TLS clients (curl --proxy https://…), which check the host name */
+  hosts: readonly string[] = [],
 ): Promise<X509Certificate> {
   const ca = identity.role === 'site';
   const usages = ca
@@ -95,7 +99,10 @@ export async function createCert(
       ca ? new x509.BasicConstraintsExtension(true, 0, true) : new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(usages, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
-      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: encodeIdentityUri(identity) }]),
+      new x509.SubjectAlternativeNameExtension([
+        { type: 'url', value: encodeIdentityUri(identity) },
+        ...hosts.map((h) => ({ type: isIP(h) ? ('ip' as const) : ('dns' as const), value: h })),
+      ]),
       await x509.SubjectKeyIdentifierExtension.create(publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(issuer.cert.publicKey),
     ],

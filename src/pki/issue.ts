@@ -4,6 +4,7 @@
 // chain to it and its CRL can still be signed. Only once every certificate
 // of that key is revoked or expired does a re-issue get a new key.
 import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { UsageError } from '../errors.js';
 import { checkDays, DEFAULT_DAYS, isLiveCa, latest, loadRootSigner, loadSiteSigner, validityFor } from './ca.js';
 import { certPem, createCert, keyIdOf, keyPairFromPem, newKeyPair, privateKeyPem, type Signer } from './certgen.js';
@@ -19,6 +20,8 @@ export interface IssueOptions {
   /** the identity's site; with --ca it defaults to (and must equal) the CA's site; a site's is its own name */
   site?: string;
   groups?: string[];
+  /** DNS names / IPs the holder serves under, for standard TLS clients (servers, gateways) */
+  hosts?: string[];
   days?: number;
   /** sign with this site CA instead of the root */
   ca?: string;
@@ -118,7 +121,7 @@ export async function issueCert(opts: IssueOptions): Promise<IssueResult> {
 
   const kept = id.role === 'site' ? await reusableSiteKey(paths, index, id.name, now) : undefined;
   const keys = kept ?? (await newKeyPair());
-  const cert = await createCert(id, keys.publicKey, signer, validity);
+  const cert = await createCert(id, keys.publicKey, signer, validity, checkHosts(opts.hosts ?? []));
 
   const certFile = paths.cert(id.name);
   const keyFile = paths.key(id.name);
@@ -142,4 +145,14 @@ export async function issueCert(opts: IssueOptions): Promise<IssueResult> {
   index.certs.push(record);
   writeIndex(paths, index);
   return { record, certFile, keyFile, keptKey: kept !== undefined, ...(previous ? { previous } : {}) };
+}
+
+/** Host names and IPs for the SAN: a typo here would only show up as a TLS failure in some client later. */
+function checkHosts(hosts: string[]): string[] {
+  for (const h of hosts) {
+    if (!isIP(h) && !/^(?=.{1,253}$)(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(h)) {
+      throw new UsageError(`--host ${JSON.stringify(h)} is neither a DNS name nor an IP address`, { field: 'host' });
+    }
+  }
+  return hosts;
 }

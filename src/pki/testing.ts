@@ -40,7 +40,7 @@ export async function makeTestPki(): Promise<TestPki> {
       ['carol', 'client'],
       ['mallory', 'user'],
     ] as const) {
-      await issueCert({ dir, role, name });
+      await issueCert({ dir, role, name, ...(role === 'server' ? { hosts: ['127.0.0.1', 'localhost', '::1'] } : {}) });
     }
     await issueCert({ dir, role: 'user', name: 'bob', ca: 'branch' });
     const now = Date.now();
