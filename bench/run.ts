@@ -1,8 +1,9 @@
 // `npm run bench -- NAME`: runs one benchmark and prints its table.
 // Each benchmark measures its baseline in the same run and reports ratios.
 import { secsock } from './secsock.js';
+import { forward } from './forward.js';
 
-const BENCHES: Record<string, () => Promise<void>> = { secsock };
+const BENCHES: Record<string, () => Promise<void>> = { secsock, forward };
 
 const name = process.argv[2];
 const bench = name === undefined ? undefined : BENCHES[name];

@@ -6,6 +6,7 @@
 // build the new state, swap, then cut what is no longer permitted.
 import { createSecureServer, type Http2SecureServer, type ServerHttp2Session, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { InselError } from '../errors.js';
@@ -33,6 +34,8 @@ export interface GatewayStats {
 export class Gateway implements GatewayContext {
   private readonly sessions = new Set<GatewaySession>();
   private readonly bySession = new WeakMap<ServerHttp2Session, GatewaySession>();
+  /** Every TCP connection, so close() can end HTTP/1.1 and half-handshaken ones too. */
+  private readonly sockets = new Set<Socket>();
   private tlsFailures = 0;
   trust: Trust;
 
@@ -57,6 +60,8 @@ export class Gateway implements GatewayContext {
       requestCert: true,
       rejectUnauthorized: false, // verifyPeer decides, and the client is told which check failed
       minVersion: 'TLSv1.3',
+      // A client stuck mid-handshake (a partial record, a scanner) holds a socket only this long.
+      handshakeTimeout: 10_000,
       allowHTTP1: true,
       settings: H2_SETTINGS,
       maxSessionMemory: MAX_SESSION_MEMORY_MB,
@@ -172,6 +177,7 @@ export class Gateway implements GatewayContext {
       // Sessions got GOAWAY; give them a moment, then drop what is left.
       setTimeout(() => {
         for (const s of this.sessions) s.h2.destroy();
+        for (const s of this.sockets) s.destroy();
       }, 1000).unref();
     });
   }
@@ -183,6 +189,10 @@ export class Gateway implements GatewayContext {
 
   private wire(): void {
     const s = this.server;
+    s.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
     s.on('session', (h2: ServerHttp2Session) => this.onSession(h2));
     // HTTP/1.1 'request' turns on node's compatibility layer, which would
     // also answer every HTTP/2 stream; HTTP/2 streams are ours alone.

@@ -87,11 +87,16 @@ export class LocalForward {
   private async relayFtp(socket: Socket, opened: OpenStream, session: ForwardSession, ctx: ForwardContext, label: string): Promise<void> {
     const hooks = ftpHooks(session, opened, socket, ctx, label);
     try {
-      const r = await relayFtpControl(socket, opened.stream, {
+      const relay = relayFtpControl(socket, opened.stream, {
         hooks,
         clientAddress: socket.remoteAddress ?? '',
         log: (event, detail) => (event === 'refused' || event === 'violation' ? ctx.warn : ctx.verbose)(`${label}: ftp ${event}: ${String(detail.reason ?? detail.code ?? '')}`),
       });
+      // The listener pauses new sockets (pauseOnConnect) and the relay reads
+      // with 'data' listeners, which do not restart a paused socket: without
+      // this, the client's commands are never read (splice() resumes too).
+      socket.resume();
+      const r = await relay;
       ctx.verbose(`${label}: ftp session ended (${r.end}): ${r.commands} commands, ${r.passive} passive and ${r.active} active data connections, ${r.refused} refused`);
     } finally {
       hooks.close();

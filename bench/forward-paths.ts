@@ -1,0 +1,268 @@
+// The forwarders the forward bench compares, each started on loopback in
+// front of the target: a plain Node relay, ssh -L through a private sshd,
+// a stunnel client/server pair, and insel forward through an insel gateway.
+// Each start function returns the local port to dial, what protects the
+// traffic, and a stop function; it throws (with the reason) when it cannot run.
+import { mkdirSync, writeFileSync, copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { userInfo } from 'node:os';
+import { connect as tlsConnect } from 'node:tls';
+import { once } from 'node:events';
+import { Proc, ensureTool, freePort, run, runOk, waitEcho, waitListening } from './forward-procs.js';
+
+export interface PathHandle {
+  port: number;
+  protection: string;
+  stop(): Promise<void>;
+}
+
+const START_MS = 20_000;
+
+/** Stops every process, last started first. */
+function stopAll(procs: Proc[]): () => Promise<void> {
+  return async () => {
+    for (const p of procs.slice().reverse()) await p.stop();
+  };
+}
+
+/** Runs `body` with a list of started processes, stopping them all if it throws. */
+async function starting(body: (procs: Proc[]) => Promise<PathHandle>): Promise<PathHandle> {
+  const procs: Proc[] = [];
+  try {
+    return await body(procs);
+  } catch (err) {
+    await stopAll(procs)();
+    throw err;
+  }
+}
+
+export function startRelay(peers: string, target: number): Promise<PathHandle> {
+  return starting(async (procs) => {
+    const relay = new Proc('node relay', process.execPath, [peers, 'relay', `to=${target}`]);
+    procs.push(relay);
+    const port = Number((await relay.waitLine(/^listening (\d+)$/, START_MS))[1]);
+    await waitEcho(port, START_MS, relay);
+    return { port, protection: 'none (net.Server + pipe)', stop: stopAll(procs) };
+  });
+}
+
+export async function sshVersion(): Promise<string> {
+  const ssh = await ensureTool(['ssh'], 'openssh-client');
+  return (await run(ssh, ['-V'], 5000)).stderr.trim();
+}
+
+export function startSsh(tmp: string, target: number): Promise<PathHandle> {
+  return starting(async (procs) => {
+    const sshd = await ensureTool(['sshd'], 'openssh-server');
+    const ssh = await ensureTool(['ssh'], 'openssh-client');
+    const keygen = await ensureTool(['ssh-keygen'], 'openssh-client');
+    const dir = join(tmp, 'ssh');
+    mkdirSync(dir, { mode: 0o700 });
+    const hostKey = join(dir, 'host_ed25519');
+    const userKey = join(dir, 'user_ed25519');
+    for (const k of [hostKey, userKey]) await runOk(keygen, ['-q', '-t', 'ed25519', '-N', '', '-C', 'insel-bench', '-f', k], 10_000);
+    copyFileSync(`${userKey}.pub`, join(dir, 'authorized_keys'));
+    // sshd refuses to start without its privilege separation directory.
+    if (!existsSync('/run/sshd') && process.getuid?.() === 0) mkdirSync('/run/sshd', { mode: 0o755 });
+    const sshdPort = await freePort();
+    const conf = join(dir, 'sshd_config');
+    writeFileSync(
+      conf,
+      [
+        `Port ${sshdPort}`,
+        'ListenAddress 127.0.0.1',
+        `HostKey ${hostKey}`,
+        `PidFile ${join(dir, 'sshd.pid')}`,
+        `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+        'PermitRootLogin prohibit-password',
+        'PubkeyAuthentication yes',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'UsePAM no',
+        'StrictModes no',
+        'AllowTcpForwarding yes',
+        'X11Forwarding no',
+        'PrintMotd no',
+        'LogLevel ERROR',
+        '',
+      ].join('\n'),
+    );
+    await runOk(sshd, ['-t', '-f', conf], 10_000);
+    const server = new Proc('sshd', sshd, ['-D', '-e', '-f', conf]);
+    procs.push(server);
+    await waitListening(sshdPort, START_MS, server);
+    const opts = [
+      '-F', '/dev/null',
+      '-o', 'StrictHostKeyChecking=no',
+      '-o', 'UserKnownHostsFile=/dev/null',
+      '-o', 'BatchMode=yes',
+      '-o', 'IdentitiesOnly=yes',
+      '-i', userKey,
+      '-p', String(sshdPort),
+      `${userInfo().username}@127.0.0.1`,
+    ];
+    // A separate verbose login only to learn what the tunnel will negotiate.
+    const probe = await run(ssh, ['-v', ...opts, 'true'], START_MS);
+    const cipher = /kex: server->client cipher: (\S+) MAC: (\S+)/.exec(probe.stderr);
+    const kex = /kex: algorithm: (\S+)/.exec(probe.stderr);
+    if (probe.code !== 0) throw new Error(`ssh login to the bench sshd failed (${probe.code}): ${probe.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+    const local = await freePort();
+    const tunnel = new Proc('ssh -L', ssh, ['-N', '-o', 'ExitOnForwardFailure=yes', '-L', `${local}:127.0.0.1:${target}`, ...opts]);
+    procs.push(tunnel);
+    await waitEcho(local, START_MS, tunnel);
+    const mac = cipher && cipher[2] !== '<implicit>' ? ` + ${cipher[2]}` : '';
+    return { port: local, protection: `${cipher ? cipher[1] + mac : 'cipher unknown'}${kex ? `, kex ${kex[1]}` : ''}`, stop: stopAll(procs) };
+  });
+}
+
+async function stunnelBin(): Promise<string> {
+  return ensureTool(['stunnel4', 'stunnel'], 'stunnel4');
+}
+
+export async function stunnelVersion(): Promise<string> {
+  const r = await run(await stunnelBin(), ['-version'], 5000);
+  return ((r.stderr + r.stdout).split('\n').find((l) => /^stunnel \d/.test(l)) ?? 'stunnel (version unknown)').replace(/ on \S+ platform$/, '');
+}
+
+/** A throwaway ECDSA P-256 self-signed certificate (the key type insel's PKI issues). */
+async function selfSigned(openssl: string, dir: string, name: string): Promise<{ cert: string; key: string }> {
+  const cert = join(dir, `${name}.crt`);
+  const key = join(dir, `${name}.key`);
+  await runOk(openssl, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${name}`], 20_000);
+  return { cert, key };
+}
+
+export function startStunnel(tmp: string, target: number): Promise<PathHandle> {
+  return starting(async (procs) => {
+    const bin = await stunnelBin();
+    const openssl = await ensureTool(['openssl'], 'openssl');
+    const dir = join(tmp, 'stunnel');
+    mkdirSync(dir, { mode: 0o700 });
+    const srv = await selfSigned(openssl, dir, 'bench-server');
+    const cli = await selfSigned(openssl, dir, 'bench-client');
+    const serverPort = await freePort();
+    // Mutual TLS 1.3 with pinned certificates on both ends, as insel does with its PKI.
+    const conf = (name: string, level: string, lines: string[]) => {
+      const file = join(dir, `${name}.conf`);
+      writeFileSync(file, ['foreground = yes', `pid = ${join(dir, `${name}.pid`)}`, `debug = ${level}`, `[${name}]`, 'sslVersionMin = TLSv1.3', 'verifyPeer = yes', ...lines, ''].join('\n'));
+      return file;
+    };
+    const server = new Proc('stunnel server', bin, [
+      conf('server', 'err', [`accept = 127.0.0.1:${serverPort}`, `connect = 127.0.0.1:${target}`, `cert = ${srv.cert}`, `key = ${srv.key}`, `CAfile = ${cli.cert}`]),
+    ]);
+    procs.push(server);
+    await waitListening(serverPort, START_MS, server);
+    const client = async (name: string, level: string) => {
+      const port = await freePort();
+      const p = new Proc(`stunnel ${name}`, bin, [
+        conf(name, level, ['client = yes', `accept = 127.0.0.1:${port}`, `connect = 127.0.0.1:${serverPort}`, `cert = ${cli.cert}`, `key = ${cli.key}`, `CAfile = ${srv.cert}`]),
+      ]);
+      procs.push(p);
+      return { p, port };
+    };
+    // A verbose client only to learn the negotiated suite; the measured one logs errors only.
+    const probe = await client('probe', 'info');
+    const suite = probe.p.waitLine(/(TLSv1\.\d) ciphersuite: (\S+)/, START_MS);
+    suite.catch(() => undefined);
+    await waitEcho(probe.port, START_MS, probe.p);
+    const negotiated = await suite.catch(() => undefined);
+    await probe.p.stop();
+    procs.splice(procs.indexOf(probe.p), 1);
+    const measured = await client('client', 'err');
+    await waitEcho(measured.port, START_MS, measured.p);
+    const protection = negotiated ? `${negotiated[1]} ${negotiated[2]}, mutual` : 'TLS 1.3 (suite unknown), mutual';
+    return { port: measured.port, protection, stop: stopAll(procs) };
+  });
+}
+
+/** The insel CLI, built by `npm run build`. */
+function inselCli(root: string): string {
+  return join(root, 'dist', 'src', 'cli', 'main.js');
+}
+
+async function cli(root: string, args: string[]): Promise<void> {
+  await runOk(process.execPath, [inselCli(root), ...args], 60_000);
+}
+
+/** Writes cert.pem key.pem ca.pem crl.pem for `name` with `pki export`, or by hand while export does not exist. */
+async function exportProfile(root: string, pki: string, name: string, out: string): Promise<void> {
+  const r = await run(process.execPath, [inselCli(root), 'pki', 'export', name, '--dir', pki, '--out', out], 60_000);
+  if (r.code === 0) return;
+  if (!/unknown command/i.test(r.stderr)) throw new Error(`insel pki export ${name} failed: ${r.stderr.trim().split('\n')[0]}`);
+  mkdirSync(out, { recursive: true, mode: 0o700 });
+  copyFileSync(join(pki, 'certs', `${name}.crt`), join(out, 'cert.pem'));
+  copyFileSync(join(pki, 'private', `${name}.key`), join(out, 'key.pem'));
+  copyFileSync(join(pki, 'ca.crt'), join(out, 'ca.pem'));
+  if (existsSync(join(pki, 'crl.pem'))) copyFileSync(join(pki, 'crl.pem'), join(out, 'crl.pem'));
+}
+
+/** What a Node TLS client with default options negotiates with the gateway (the insel client is one). */
+async function probeTls(port: number, profile: string): Promise<string | undefined> {
+  const s = tlsConnect({
+    host: '127.0.0.1',
+    port,
+    cert: readFileSync(join(profile, 'cert.pem')),
+    key: readFileSync(join(profile, 'key.pem')),
+    ca: readFileSync(join(profile, 'ca.pem')),
+    ALPNProtocols: ['h2'],
+    checkServerIdentity: () => undefined,
+  });
+  const timer = setTimeout(() => s.destroy(new Error('timeout')), 5000);
+  try {
+    await once(s, 'secureConnect');
+    return `${s.getProtocol() ?? 'TLS'} ${s.getCipher().standardName}, mutual, HTTP/2 (${s.alpnProtocol || 'no ALPN'})`;
+  } catch {
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+    s.destroy();
+  }
+}
+
+export function startInsel(root: string, tmp: string, target: number): Promise<PathHandle> {
+  return starting(async (procs) => {
+    if (!existsSync(inselCli(root))) throw new Error(`${inselCli(root)} missing: run npm run build`);
+    for (const cmd of ['gateway', 'forward']) {
+      const r = await run(process.execPath, [inselCli(root), cmd, '--help'], 30_000);
+      // commander answers `insel NOSUCH --help` with the top-level help and exit 0.
+      if (r.code !== 0 || !r.stdout.includes(`Usage: insel ${cmd}`)) throw new Error(`no \`insel ${cmd}\` command in this build yet`);
+    }
+    const dir = join(tmp, 'insel');
+    const pki = join(dir, 'pki');
+    mkdirSync(dir, { mode: 0o700 });
+    await cli(root, ['pki', 'init', '--dir', pki, '--org', 'Bench']);
+    await cli(root, ['pki', 'issue', '--dir', pki, '--role', 'server', '--name', 'gw']);
+    await cli(root, ['pki', 'issue', '--dir', pki, '--role', 'user', '--name', 'alice']);
+    await exportProfile(root, pki, 'gw', join(dir, 'gw'));
+    await exportProfile(root, pki, 'alice', join(dir, 'alice'));
+    const conf = join(dir, 'gateway.toml');
+    writeFileSync(
+      conf,
+      [
+        'listen = "127.0.0.1:0"',
+        `profile = ${JSON.stringify(join(dir, 'gw'))}`,
+        '',
+        '[[allow]]',
+        'name = "bench target"',
+        'who = ["*"]',
+        'to = ["127.0.0.1"]',
+        'ports = ["*"]',
+        '',
+      ].join('\n'),
+    );
+    const gateway = new Proc('insel gateway', process.execPath, [inselCli(root), 'gateway', '--config', conf]);
+    procs.push(gateway);
+    const line = (await gateway.waitLine(/"msg":"gateway listening"/, START_MS)).input;
+    const listen = String((JSON.parse(line) as { listen?: unknown }).listen ?? '');
+    const gwPort = Number(/:(\d+)$/.exec(listen)?.[1]);
+    if (!gwPort) throw new Error(`gateway listening line has no listen port: ${line}`);
+    const forward = new Proc('insel forward', process.execPath, [
+      inselCli(root), 'forward', '--via', `127.0.0.1:${gwPort}`, '--profile', join(dir, 'alice'), '-L', `0:127.0.0.1:${target}`,
+    ]);
+    procs.push(forward);
+    const local = Number((await forward.waitLine(/forward -L 127\.0\.0\.1:(\d+) -> /, START_MS))[1]);
+    await waitEcho(local, START_MS, forward);
+    const protection = (await probeTls(gwPort, join(dir, 'alice'))) ?? 'TLS 1.3, mutual, HTTP/2';
+    return { port: local, protection, stop: stopAll(procs) };
+  });
+}
