@@ -29,6 +29,9 @@ export interface PendingConn {
   socket: Socket;
   timer: NodeJS.Timeout;
   from: string;
+  /** the listener it came in on: what a reload re-checks */
+  listen: Omit<ActiveForward, 'cut'>;
+  ftp: boolean;
 }
 
 export class GatewaySession {
@@ -54,6 +57,7 @@ export class GatewaySession {
   /** Ends the session: the reason goes out on the events stream and in GOAWAY's debug data. */
   cut(reason: string): void {
     this.notify({ session: 'closed', reason });
+    this.events?.end();
     for (const f of [...this.forwards]) f.cut(reason);
     this.closeListeners();
     if (!this.h2.destroyed && !this.h2.closed) {
@@ -61,6 +65,8 @@ export class GatewaySession {
         if (this.h2.destroyed) return;
         this.h2.goaway(0, 0, Buffer.from(reason.slice(0, 1000)));
         this.h2.close();
+        // A client that keeps streams open after GOAWAY loses them shortly after.
+        setTimeout(() => this.h2.destroy(), 2000).unref();
       });
     }
   }

@@ -186,7 +186,8 @@ async function listenStream(ctx: GatewayContext, session: GatewaySession, identi
     server.close();
     session.listeners.delete(server);
   };
-  const active = track(session, { action: 'listen', proto: 'tcp', host: a.address, address: a.address, port: a.port, ...(followsControl === undefined ? {} : { followsControl }) }, (reason) => {
+  const listen = { action: 'listen' as const, proto: 'tcp' as const, host: a.address, address: a.address, port: a.port, ...(followsControl === undefined ? {} : { followsControl }) };
+  const active = track(session, listen, (reason) => {
     session.notify({ stream: stream.id, reason });
     stop();
     if (!stream.destroyed) stream.close(RST_CUT);
@@ -203,7 +204,7 @@ async function listenStream(ctx: GatewayContext, session: GatewaySession, identi
       socket.destroy();
       ctx.log.warn({ who: identity.name, from, listen: boundAt, reason: `the client did not take the connection within ${ACCEPT_TIMEOUT_MS} ms` }, 'remote connection dropped');
     }, ACCEPT_TIMEOUT_MS);
-    session.pending.set(id, { socket, timer, from });
+    session.pending.set(id, { socket, timer, from, listen, ftp: ftp === 'active' });
     socket.on('error', () => undefined);
     stream.write(`${JSON.stringify({ conn: id, from })}\n`);
     if (onlyFrom !== undefined) stop(); // one-shot
@@ -221,7 +222,7 @@ function acceptStream(ctx: GatewayContext, session: GatewaySession, identity: Id
   if (p === undefined) return refuse(stream, 404, 'INSEL_NOT_FOUND', `no pending remote connection ${header(headers, H_CONN)} (taken, timed out, or never there)`);
   session.pending.delete(id);
   clearTimeout(p.timer);
-  const facts: ConnFacts = { identity, from: p.from, to: header(headers, H_TO) ?? 'the client', kind: 'remote', started: Date.now() };
+  const facts: ConnFacts = { identity, from: p.from, to: header(headers, H_TO) ?? 'the client', kind: p.ftp ? 'ftp-data' : 'remote', started: Date.now() };
   const refused = header(headers, H_REFUSE);
   if (refused !== undefined) {
     p.socket.destroy();
@@ -231,5 +232,13 @@ function acceptStream(ctx: GatewayContext, session: GatewaySession, identity: Id
   }
   stream.respond({ ':status': 200 });
   const link = splice(stream, p.socket);
-  void link.done.then((r) => logEnd(ctx.log, facts, r));
+  // Re-checked on reload like its listener; FTP data goes with its control connection.
+  const active = track(session, p.listen, (reason) => {
+    session.notify({ stream: stream.id, reason });
+    link.cut(reason);
+  });
+  void link.done.then((r) => {
+    session.forwards.delete(active);
+    logEnd(ctx.log, facts, r);
+  });
 }

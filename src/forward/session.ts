@@ -61,6 +61,8 @@ export class ForwardSession extends EventEmitter {
     h2.on('error', (err: Error) => (this.closeReason ||= `session error: ${err.message}`));
     h2.on('goaway', (_code: number, _last: number, data?: Buffer) => {
       if (data && data.length > 0) this.closeReason = `the gateway closed the session: ${data.toString('utf8')}`;
+      // The gateway only sends GOAWAY to end the session: streams still open go with it.
+      setImmediate(() => h2.destroy());
     });
     h2.once('close', () => {
       this.ended = true;

@@ -127,12 +127,12 @@ describe('FTP through the tunnel: curl, -L with ftp, gateway, vsftpd', { skip },
           assert.equal(l['who'], 'alice');
           assert.match(String(l['listen']), /^127\.0\.0\.1:\d+$/);
         }
-        const conns = await logged(mark, 3, 'active data connections ended', (l) => l['msg'] === 'connection' && l['kind'] === 'remote');
+        const conns = await logged(mark, 3, 'active data connections ended', (l) => l['msg'] === 'connection' && l['kind'] === 'ftp-data');
         assert.equal(conns.length, 3, JSON.stringify(conns));
         for (const c of conns) assert.match(String(c['from']), /^127\.0\.0\.1:\d+$/, 'vsftpd connected from loopback');
         assert.ok(conns.some((c) => Number(c['up']) === SIZE && Number(c['down']) === 0), `no upload among ${JSON.stringify(conns)}`);
         assert.ok(conns.some((c) => Number(c['down']) === SIZE && Number(c['up']) === 0), `no download among ${JSON.stringify(conns)}`);
-        assert.equal(tg.logs.slice(mark).filter((l) => l['kind'] === 'ftp-data').length, 0);
+        assert.equal(tg.logs.slice(mark).filter((l) => l['kind'] === 'remote').length, 0);
       }
       assert.deepEqual(tg.logs.slice(mark).filter((l) => l['msg'] === 'denied'), []);
       // The forwarder's relay agrees: one data connection of this kind per session, nothing refused.

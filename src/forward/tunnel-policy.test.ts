@@ -115,7 +115,9 @@ test('SIGHUP: a policy change cuts the no-longer-permitted connection with a rea
   const carolClosed = new Promise((r) => carol.once('close', r));
   gw.proc.kill('SIGHUP');
   await carolClosed;
-  await until(() => fc!.warn.some((l) => /revoked/.test(l)), 'carol\'s forwarder to print that her certificate is revoked');
+  await until(() => fc!.warn.some((l) => /revoked/.test(l)), "carol's forwarder to print that her certificate is revoked").catch((err: Error) => {
+    throw new Error(`${err.message}; it printed: ${fc!.warn.join(' / ')}; gateway: ${gw.out.slice(-5).join(' / ')}`);
+  });
   assert.match(fc.warn.join('\n'), /certificate is no longer accepted: .*revoked/);
   assert.equal(await echo(kept, 'and still'), 'and still');
   kept.destroy();
