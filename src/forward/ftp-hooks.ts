@@ -23,10 +23,13 @@ export function ftpHooks(session: ForwardSession, control: OpenStream, client: S
   const controlId = String(control.headers[H_STREAM] ?? '');
   const server = parseHostPort(String(control.headers[H_TARGET] ?? ''), 'gateway insel-target header').host;
   const listeners = new Set<Listener>();
+  const timers = new Set<NodeJS.Timeout>();
   const data = { [H_FTP]: 'data', [H_CONTROL]: controlId };
   const close = () => {
     for (const l of listeners) l.pause();
     listeners.clear();
+    for (const t of timers) clearTimeout(t);
+    timers.clear();
   };
   return {
     close,
@@ -34,10 +37,12 @@ export function ftpHooks(session: ForwardSession, control: OpenStream, client: S
       let listener: Listener | undefined = undefined;
       const done = () => {
         clearTimeout(timer);
+        timers.delete(timer);
         listener?.pause();
         if (listener) listeners.delete(listener);
       };
       const timer = setTimeout(done, DATA_WAIT_MS);
+      timers.add(timer);
       // The client connects to the address it reached us on (EPSV has no address).
       listener = await Listener.open(client.localAddress ?? '127.0.0.1', 0, 'an FTP passive data connection', (socket: Socket) => {
         done();
@@ -58,8 +63,10 @@ export function ftpHooks(session: ForwardSession, control: OpenStream, client: S
       const opened = await session.listen({ [H_FTP]: 'active', [H_CONTROL]: controlId });
       const bound = parseHostPort(String(opened.headers[H_BOUND] ?? ''), 'gateway insel-bound header');
       const timer = setTimeout(() => opened.stream.close(), DATA_WAIT_MS);
+      timers.add(timer);
       onJsonLines(opened.stream, (e: { conn?: unknown }) => {
         clearTimeout(timer);
+        timers.delete(timer);
         opened.stream.close();
         if (typeof e.conn !== 'number') return;
         void joinActive(session, e.conn, clientHost, clientPort).catch((err: Error) => ctx.warn(`${label}: ftp active data connection failed: ${err.message}`));

@@ -17,9 +17,9 @@ import { SecServer } from '../secsock/server.js';
 import { authorize } from './authorize.js';
 import { who, type Logger } from './conn-log.js';
 import { readIdentityFiles, type GatewayConfig } from './gateway-config.js';
-import { GatewaySession } from './gateway-session.js';
+import { GatewaySession, type ActiveForward } from './gateway-session.js';
 import { handleStream, type GatewayContext } from './gateway-streams.js';
-import { handleHttp1Connect, handleHttp1Request } from './http1.js';
+import { handleHttp1Connect, handleHttp1Request, type Http1Tunnel } from './http1.js';
 import { H2_SETTINGS, MAX_SESSION_MEMORY_MB, SESSION_WINDOW } from './protocol.js';
 import { formatHostPort } from './spec.js';
 import { UdpGateway } from './udp-gateway.js';
@@ -34,6 +34,8 @@ export interface GatewayStats {
 export class Gateway implements GatewayContext {
   private readonly sessions = new Set<GatewaySession>();
   private readonly bySession = new WeakMap<ServerHttp2Session, GatewaySession>();
+  /** HTTP/1.1 CONNECT tunnels, re-checked on reload. */
+  private readonly tunnels = new Set<Http1Tunnel>();
   /** Every TCP connection, so close() can end HTTP/1.1 and half-handshaken ones too. */
   private readonly sockets = new Set<Socket>();
   private tlsFailures = 0;
@@ -62,6 +64,8 @@ export class Gateway implements GatewayContext {
       minVersion: 'TLSv1.3',
       // A client stuck mid-handshake (a partial record, a scanner) holds a socket only this long.
       handshakeTimeout: 10_000,
+      // HEADERS and the first DATA of a new stream are small writes: Nagle would hold them.
+      noDelay: true,
       allowHTTP1: true,
       settings: H2_SETTINGS,
       maxSessionMemory: MAX_SESSION_MEMORY_MB,
@@ -138,34 +142,60 @@ export class Gateway implements GatewayContext {
     this.trust = trust;
     this.udpServer?.setTrust(pem.ca, pem.crl);
     const cut = { sessions: 0, forwards: 0, udpFlows: 0 };
+    const stillPermitted = (identity: Identity, f: ActiveForward): string | undefined => {
+      const d = config.policy.check({ identity, action: f.action, proto: f.proto, host: f.host, address: f.address, port: f.port });
+      return d.allow ? undefined : `policy reload: ${d.reason}`;
+    };
     for (const s of this.sessions) {
       if (s.identity === undefined) continue;
-      try {
-        verifyPeer(s.h2.socket as TLSSocket, trust, ROLES, s.peer);
-      } catch (err) {
-        const reason = `your certificate is no longer accepted: ${(err as Error).message}`;
-        this.log.warn({ ...who(s.identity), from: s.peer, reason }, 'session cut');
-        s.cut(reason);
+      const refused = this.refusedNow(s.h2.socket as TLSSocket, s.peer, trust);
+      if (refused !== undefined) {
+        this.log.warn({ ...who(s.identity), from: s.peer, reason: refused }, 'session cut');
+        s.cut(refused);
         cut.sessions++;
         continue;
       }
       for (const f of [...s.forwards]) {
         if (f.followsControl !== undefined) continue; // goes with its control connection
-        const d = config.policy.check({ identity: s.identity, action: f.action, proto: f.proto, host: f.host, address: f.address, port: f.port });
-        if (!d.allow) {
-          f.cut(`policy reload: ${d.reason}`);
+        const why = stillPermitted(s.identity, f);
+        if (why !== undefined) {
+          f.cut(why);
           cut.forwards++;
         }
       }
     }
+    for (const t of [...this.tunnels]) {
+      const why = this.refusedNow(t.socket, `${t.socket.remoteAddress}:${t.socket.remotePort}`, trust) ?? stillPermitted(t.identity, t.forward);
+      if (why !== undefined) {
+        t.forward.cut(why);
+        cut.forwards++;
+      }
+    }
     if (this.udp) {
       cut.udpFlows = this.udp.recheck((identity, host, port, address) => {
+        // The channel's certificate was checked at its start; a CRL naming its serial now ends it.
+        if (trust.crls.some((c) => c.revoked.has(identity.serial))) return `your certificate (serial ${identity.serial}) is revoked`;
         const d = config.policy.check({ identity, action: 'connect', proto: 'udp', host, address, port });
         return d.allow ? undefined : `policy reload: ${d.reason}`;
       });
     }
     this.log.info({ rules: config.policy.size, ...cut }, 'reloaded');
     return cut;
+  }
+
+  trackTunnel(tunnel: Http1Tunnel): () => void {
+    this.tunnels.add(tunnel);
+    return () => this.tunnels.delete(tunnel);
+  }
+
+  /** Why a connection's certificate is refused under `trust`, or undefined if it still passes. */
+  private refusedNow(socket: TLSSocket, peer: string, trust: Trust): string | undefined {
+    try {
+      verifyPeer(socket, trust, ROLES, peer);
+      return undefined;
+    } catch (err) {
+      return `your certificate is no longer accepted: ${(err as Error).message}`;
+    }
   }
 
   async close(): Promise<void> {

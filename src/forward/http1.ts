@@ -9,6 +9,7 @@ import { authorize } from './authorize.js';
 import { logDenied, logEnd, type ConnFacts } from './conn-log.js';
 import { dial, DialError } from './dial.js';
 import type { GatewayContext } from './gateway-streams.js';
+import type { ActiveForward } from './gateway-session.js';
 import { H_CODE, H_REASON, headerSafe } from './protocol.js';
 import { formatHostPort, parseHostPort } from './spec.js';
 import { splice } from './splice.js';
@@ -16,6 +17,15 @@ import type { Identity } from '../pki/identity.js';
 
 export interface Http1Context extends GatewayContext {
   identify(socket: TLSSocket, peer: string): { identity?: Identity; refusal?: { code: string; reason: string } };
+  /** Registers an open CONNECT tunnel for reloads; returns its unregister. */
+  trackTunnel(tunnel: Http1Tunnel): () => void;
+}
+
+/** An HTTP/1.1 CONNECT tunnel: re-checked on reload like an HTTP/2 forward. */
+export interface Http1Tunnel {
+  socket: TLSSocket;
+  identity: Identity;
+  forward: ActiveForward;
 }
 
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 502: 'Bad Gateway', 504: 'Gateway Timeout' };
@@ -77,7 +87,11 @@ export async function handleHttp1Connect(ctx: Http1Context, req: IncomingMessage
   }
   socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
   if (head.length > 0) target.write(head);
-  const r = await splice(socket, target).done;
+  const link = splice(socket, target);
+  const forward: ActiveForward = { action: 'connect', proto: 'tcp', host: ok.host.toLowerCase(), address: ok.address, port: ok.port, cut: (reason) => link.cut(reason) };
+  const untrack = ctx.trackTunnel({ socket, identity: ok.facts.identity, forward });
+  const r = await link.done;
+  untrack();
   logEnd(ctx.log, ok.facts, r);
 }
 

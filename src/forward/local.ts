@@ -90,7 +90,7 @@ export class LocalForward {
       const relay = relayFtpControl(socket, opened.stream, {
         hooks,
         clientAddress: socket.remoteAddress ?? '',
-        log: (event, detail) => (event === 'refused' || event === 'violation' ? ctx.warn : ctx.verbose)(`${label}: ftp ${event}: ${String(detail.reason ?? detail.code ?? '')}`),
+        log: (event, detail) => (event === 'refused' || event === 'violation' ? ctx.warn : ctx.verbose)(`${label}: ftp ${event}: ${ftpDetail(detail)}`),
       });
       // The listener pauses new sockets (pauseOnConnect) and the relay reads
       // with 'data' listeners, which do not restart a paused socket: without
@@ -104,4 +104,12 @@ export class LocalForward {
       opened.stream.destroy();
     }
   }
+}
+
+/** One readable line for an FTP relay event: its reason, or what was rewritten to what. */
+function ftpDetail(d: Record<string, unknown>): string {
+  if (d.reason !== undefined) return String(d.reason);
+  if (d.serverPort !== undefined) return `server data port ${String(d.serverPort)} offered to the client as ${String(d.host)}:${String(d.port)}`;
+  if (d.clientPort !== undefined) return `client data port ${String(d.clientHost)}:${String(d.clientPort)} offered to the server as ${String(d.host)}:${String(d.port)}`;
+  return String(d.code ?? '');
 }

@@ -189,6 +189,7 @@ function openTls(opts: SessionOptions, where: string, timeoutMs: number): Promis
       checkServerIdentity: () => undefined,
       ...(isIP(opts.via.host) ? {} : { servername: opts.via.host }),
     });
+    socket.setNoDelay(true); // small HEADERS frames must not wait for Nagle
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new ForwardError('INSEL_GATEWAY', `cannot reach gateway ${where}: no TLS handshake within ${timeoutMs} ms`, { peer: where }));

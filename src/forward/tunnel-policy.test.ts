@@ -4,6 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { profileFiles, readIdentityFiles } from './gateway-config.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { revoke } from '../pki/crl.js';
@@ -147,4 +149,32 @@ test('SIGHUP with a broken config keeps the old policy and says why', async (t) 
   const s = await open(fw.ports[0]!);
   assert.equal(await echo(s, 'old policy holds'), 'old policy holds');
   s.destroy();
+});
+
+test('reload cuts an HTTP/1.1 CONNECT tunnel the new policy refuses', async (t) => {
+  const pki = await makeTestPki();
+  const p = profiles(pki, ['srv', 'alice']);
+  const target = await echoServer();
+  const tg = await startGateway(p.dir, p.profile('srv'), allow(`"${target.port}"`));
+  t.after(async () => {
+    await tg.close();
+    await target.close();
+    p.cleanup();
+    pki.cleanup();
+  });
+  const id = readIdentityFiles(profileFiles(p.profile('alice')));
+  const s = tlsConnect({ host: '127.0.0.1', port: tg.port, key: id.key, cert: id.cert, ca: id.ca, ALPNProtocols: ['http/1.1'] });
+  s.on('error', () => undefined);
+  await new Promise((r) => s.once('secureConnect', r));
+  let got = '';
+  s.on('data', (b: Buffer) => (got += b.toString()));
+  s.write(`CONNECT 127.0.0.1:${target.port} HTTP/1.1\r\nHost: 127.0.0.1:${target.port}\r\n\r\n`);
+  await until(() => got.includes('\r\n\r\n'), 'the CONNECT answer');
+  assert.match(got, /^HTTP\/1\.1 200/);
+  s.write('ping');
+  await until(() => got.endsWith('ping'), 'the echo through the tunnel');
+  const closed = new Promise((r) => s.once('close', r));
+  assert.equal(tg.reload(allow('"1"')).forwards, 1);
+  await closed;
+  await until(() => tg.logs.some((l) => l.msg === 'connection' && l.kind === 'http1-connect' && String(l.end).startsWith('policy reload')), 'the cut tunnel logged with its reason');
 });
