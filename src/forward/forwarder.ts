@@ -52,6 +52,10 @@ export class Forwarder {
         else if (spec.kind === 'R') f.remotes.push(new RemoteForward(spec, f.ctx));
       }
       for (const l of f.locals) opts.info(l.line);
+      // Bound (so a port in use fails at once, and port 0 is chosen), but
+      // refusing until the session is up: connect() resumes them. Otherwise a
+      // connection during the first connect is accepted, then reset.
+      for (const l of f.locals) l.pause();
       try {
         await f.connect();
       } catch (err) {

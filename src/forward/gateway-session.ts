@@ -3,6 +3,7 @@
 // control connections, remote listeners and their pending connections.
 import type { ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import type { Server, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Identity } from '../pki/identity.js';
 import type { Action, Proto } from './policy.js';
 
@@ -44,6 +45,8 @@ export class GatewaySession {
 
   constructor(
     readonly h2: ServerHttp2Session,
+    /** the TLS socket under the session, for re-verifying its certificate */
+    readonly tls: TLSSocket,
     readonly peer: string,
     public identity: Identity | undefined,
     public refusal: { code: string; reason: string } | undefined,

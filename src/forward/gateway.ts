@@ -4,8 +4,9 @@
 // clients (curl --proxy https://…). An optional SecSockets UDP server
 // carries UDP forwards. Policy and CRL reload on demand (SIGHUP in the CLI):
 // build the new state, swap, then cut what is no longer permitted.
-import { createSecureServer, type Http2SecureServer, type ServerHttp2Session, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer as createH2Server, type Http2Server, type ServerHttp2Session, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import { createServer as createH1Server, type IncomingMessage, type Server as H1Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
@@ -23,6 +24,7 @@ import { handleHttp1Connect, handleHttp1Request, type Http1Tunnel } from './http
 import { H2_SETTINGS, MAX_SESSION_MEMORY_MB, SESSION_WINDOW } from './protocol.js';
 import { formatHostPort } from './spec.js';
 import { UdpGateway } from './udp-gateway.js';
+import { WriteAhead } from './write-ahead.js';
 
 export interface GatewayStats {
   sessions: number;
@@ -39,12 +41,16 @@ export class Gateway implements GatewayContext {
   /** Every TCP connection, so close() can end HTTP/1.1 and half-handshaken ones too. */
   private readonly sockets = new Set<Socket>();
   private tlsFailures = 0;
+  /** The TLS socket whose HTTP/2 session is being set up (see wire()). */
+  private handingOver: TLSSocket | undefined;
   trust: Trust;
 
   private constructor(
     public config: GatewayConfig,
     readonly log: Logger,
-    private readonly server: Http2SecureServer,
+    private readonly server: TlsServer,
+    private readonly h2: Http2Server,
+    private readonly h1: H1Server,
     private readonly udpServer: SecServer | undefined,
     private readonly udp: UdpGateway | undefined,
     ca: string,
@@ -55,21 +61,24 @@ export class Gateway implements GatewayContext {
 
   static async start(config: GatewayConfig, log: Logger): Promise<Gateway> {
     const pem = readIdentityFiles(config.identity, config.file);
-    const server = createSecureServer({
+    // One TLS listener; ALPN picks the protocol: h2 (insel clients) goes to
+    // an HTTP/2 server over a WriteAhead (write-ahead.ts), http/1.1 (curl as
+    // a proxy client) to an HTTP/1.1 server. Neither of those listens itself.
+    const server = createTlsServer({
       key: pem.key,
       cert: pem.cert,
       ca: pem.ca,
       requestCert: true,
       rejectUnauthorized: false, // verifyPeer decides, and the client is told which check failed
       minVersion: 'TLSv1.3',
+      ALPNProtocols: ['h2', 'http/1.1'],
       // A client stuck mid-handshake (a partial record, a scanner) holds a socket only this long.
       handshakeTimeout: 10_000,
       // HEADERS and the first DATA of a new stream are small writes: Nagle would hold them.
       noDelay: true,
-      allowHTTP1: true,
-      settings: H2_SETTINGS,
-      maxSessionMemory: MAX_SESSION_MEMORY_MB,
     });
+    const h2 = createH2Server({ settings: H2_SETTINGS, maxSessionMemory: MAX_SESSION_MEMORY_MB });
+    const h1 = createH1Server();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.listen.port, config.listen.host, () => {
@@ -104,7 +113,7 @@ export class Gateway implements GatewayContext {
       await udpServer?.close();
       throw err;
     }
-    gw = new Gateway(config, log, server, udpServer, udp, pem.ca, pem.crl);
+    gw = new Gateway(config, log, server, h2, h1, udpServer, udp, pem.ca, pem.crl);
     gw.wire();
     return gw;
   }
@@ -148,7 +157,7 @@ export class Gateway implements GatewayContext {
     };
     for (const s of this.sessions) {
       if (s.identity === undefined) continue;
-      const refused = this.refusedNow(s.h2.socket as TLSSocket, s.peer, trust);
+      const refused = this.refusedNow(s.tls, s.peer, trust);
       if (refused !== undefined) {
         this.log.warn({ ...who(s.identity), from: s.peer, reason: refused }, 'session cut');
         s.cut(refused);
@@ -218,30 +227,32 @@ export class Gateway implements GatewayContext {
   }
 
   private wire(): void {
-    const s = this.server;
-    s.on('connection', (socket: Socket) => {
+    this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
     });
-    s.on('session', (h2: ServerHttp2Session) => this.onSession(h2));
-    // HTTP/1.1 'request' turns on node's compatibility layer, which would
-    // also answer every HTTP/2 stream; HTTP/2 streams are ours alone.
-    s.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      if (req.httpVersionMajor === 1) handleHttp1Request(this, req, res);
+    this.server.on('secureConnection', (socket: TLSSocket) => {
+      if (socket.alpnProtocol !== 'h2') return void this.h1.emit('connection', socket);
+      // http2 emits 'session' synchronously inside 'connection'; onSession takes the TLS socket from here.
+      this.handingOver = socket;
+      this.h2.emit('connection', new WriteAhead(socket));
+      this.handingOver = undefined;
     });
-    s.removeAllListeners('stream');
-    s.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+    this.h2.on('session', (h2: ServerHttp2Session) => this.onSession(h2));
+    this.h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
       const session = this.sessionOf(stream.session as ServerHttp2Session);
       if (session === undefined) return stream.close();
       handleStream(this, session, stream, headers);
     });
-    s.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleHttp1Connect(this, req, socket as TLSSocket, head));
+    this.h2.on('sessionError', (err: Error) => this.log.warn({ reason: err.message }, 'session error'));
+    this.h1.on('request', (req: IncomingMessage, res: ServerResponse) => void handleHttp1Request(this, req, res));
+    this.h1.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => void handleHttp1Connect(this, req, socket as TLSSocket, head));
+    this.h1.on('clientError', (_err: Error, socket: Duplex) => socket.destroy());
     // Garbage, plain TCP, a wrong CA: only that connection is lost.
-    s.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+    this.server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
       this.tlsFailures++;
       this.log.warn({ from: `${socket.remoteAddress}:${socket.remotePort}`, reason: err.message }, 'tls handshake failed');
     });
-    s.on('sessionError', (err: Error) => this.log.warn({ reason: err.message }, 'session error'));
   }
 
   /** The identity behind a TLS socket, or why it is refused. */
@@ -255,10 +266,11 @@ export class Gateway implements GatewayContext {
   }
 
   private onSession(h2: ServerHttp2Session): void {
-    const socket = h2.socket as TLSSocket;
+    const socket = this.handingOver;
+    if (socket === undefined) return void h2.destroy();
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     const { identity, refusal } = this.identify(socket, peer);
-    const session = new GatewaySession(h2, peer, identity, refusal);
+    const session = new GatewaySession(h2, socket, peer, identity, refusal);
     this.sessions.add(session);
     this.bySession.set(h2, session);
     const started = Date.now();

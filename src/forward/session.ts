@@ -13,6 +13,7 @@ import { ForwardError, type ForwardErrorCode } from './errors.js';
 import type { IdentityPem } from './gateway-config.js';
 import { H2_SETTINGS, H_CODE, H_REASON, MAX_SESSION_MEMORY_MB, PATH_ACCEPT, PATH_EVENTS, PATH_INFO, PATH_LISTEN, SESSION_WINDOW, H_CONN, H_REFUSE } from './protocol.js';
 import { formatHostPort, type HostPort } from './spec.js';
+import { WriteAhead } from './write-ahead.js';
 
 const GATEWAY_ROLES: readonly Role[] = ['server', 'hq', 'site'];
 
@@ -82,7 +83,7 @@ export class ForwardSession extends EventEmitter {
       socket.destroy();
       throw new ForwardError('INSEL_GATEWAY', `refusing gateway ${where}: ${(err as Error).message}`, { peer: where, cause: err });
     }
-    const h2 = h2connect(`https://${where}`, { createConnection: () => socket, settings: H2_SETTINGS, maxSessionMemory: MAX_SESSION_MEMORY_MB });
+    const h2 = h2connect(`https://${where}`, { createConnection: () => new WriteAhead(socket), settings: H2_SETTINGS, maxSessionMemory: MAX_SESSION_MEMORY_MB });
     h2.on('connect', () => h2.setLocalWindowSize(SESSION_WINDOW));
     const s = new ForwardSession(h2, gateway, opts.via, timeoutMs);
     try {
@@ -156,13 +157,12 @@ export class ForwardSession extends EventEmitter {
       });
       stream.once('response', (h: IncomingHttpHeaders) => {
         clearTimeout(timer);
+        // Answered: from here the stream's end is the forward's business (or the refusal body's).
+        stream.removeAllListeners('close');
+        stream.removeAllListeners('error');
+        stream.on('error', () => undefined);
         const status = Number(h[':status']);
-        if (status === 200) {
-          stream.removeAllListeners('close');
-          stream.removeAllListeners('error');
-          stream.on('error', () => undefined);
-          return resolve({ stream, headers: h });
-        }
+        if (status === 200) return resolve({ stream, headers: h });
         const code = String(h[H_CODE] ?? 'INSEL_POLICY_DENIED');
         const fallback = String(h[H_REASON] ?? `status ${status}`);
         // The body has the full reason (UTF-8); the header is its ASCII shadow.
@@ -221,6 +221,7 @@ export function readAll(stream: ClientHttp2Stream, max = 65536): Promise<Buffer>
       n += b.length;
     });
     stream.once('end', () => resolve(Buffer.concat(parts)));
+    stream.once('close', () => resolve(Buffer.concat(parts))); // reset before its end: what came
     stream.once('error', reject);
   });
 }
