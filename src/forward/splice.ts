@@ -45,6 +45,15 @@ export function splice(client: Duplex, target: Duplex): Splice {
     why('target closed');
     if (!target.readableEnded || !target.writableFinished) client.destroy();
   });
+  // An end that went away before we got here (the local client gave up while
+  // the gateway answered) takes the other with it, or that one stays open.
+  if (client.destroyed) {
+    why('client closed');
+    target.destroy();
+  } else if (target.destroyed) {
+    why('target closed');
+    client.destroy();
+  }
   client.pipe(target);
   target.pipe(client);
   client.resume();
