@@ -2,6 +2,10 @@
 // file or identity they are about and say what to do, so one log line or one
 // CLI error is enough to act on.
 import { InselError, type ErrorContext } from '../errors.js';
+import { DecodeError } from '../secsock/errors.js';
+
+/** A malformed UDP flow message from the peer (code INSEL_DECODE): one `instanceof DecodeError` guard covers every wire parser. */
+export class FlowDecodeError extends DecodeError {}
 
 export type ForwardErrorCode =
   /** a -L/-R/-U spec, --via or HOST:PORT the user typed is malformed */
@@ -18,8 +22,14 @@ export type ForwardErrorCode =
   | 'INSEL_GATEWAY_REFUSED'
   /** the gateway could not reach the target */
   | 'INSEL_UNREACHABLE'
-  /** a local listener could not be opened (port in use, no such address) */
-  | 'INSEL_FORWARD_BIND';
+  /** a local listener could not be opened (port in use, no such address); names bind:port */
+  | 'INSEL_FORWARD_BIND'
+  /** a UDP target host or port cannot be put on the wire (empty, too long, port 0) */
+  | 'INSEL_FORWARD_BAD_TARGET'
+  /** a UDP forward was given a TCP channel or server: we never carry UDP inside TCP */
+  | 'INSEL_FORWARD_NOT_UDP'
+  /** an option is out of range (idleMs, maxFlowsPerChannel) */
+  | 'INSEL_FORWARD_OPTION';
 
 export class ForwardError extends InselError {
   declare readonly code: ForwardErrorCode;

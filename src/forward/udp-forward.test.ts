@@ -12,7 +12,7 @@ import { makeTestPki, type TestPki } from '../pki/testing.js';
 import type { SecChannel } from '../secsock/channel.js';
 import { connect } from '../secsock/client.js';
 import { SecServer } from '../secsock/server.js';
-import { UdpForwardError } from './udp-errors.js';
+import { ForwardError } from './errors.js';
 import { UdpGateway, type UdpAuthorize } from './udp-gateway.js';
 import { UdpLocalForward } from './udp-local.js';
 import { decodeFlowMessage, encodeClose, encodeData, encodeOpen, encodeOpened, FlowType } from './udp-wire.js';
@@ -350,7 +350,7 @@ describe('udp forward', () => {
     let opened = 0;
     await assert.rejects(
       UdpLocalForward.start({ bind: LOOP, port: s.fwd.port, host: LOOP, hostPort: s.echo.port, openChannel: async () => (opened++, s.openChannel()), idleMs: 1000 }),
-      (err: unknown) => err instanceof UdpForwardError && err.code === 'INSEL_FORWARD_BIND' && err.message.includes(`${LOOP}:${s.fwd.port}`) && /in use/.test(err.message),
+      (err: unknown) => err instanceof ForwardError && err.code === 'INSEL_FORWARD_BIND' && err.message.includes(`${LOOP}:${s.fwd.port}`) && /in use/.test(err.message),
     );
     assert.equal(opened, 0);
   });
@@ -358,7 +358,7 @@ describe('udp forward', () => {
   it('start fails cleanly: a bad target before binding, a failed channel releases the port', async () => {
     await assert.rejects(
       UdpLocalForward.start({ bind: LOOP, port: 0, host: 'no spaces', hostPort: 53, openChannel: () => Promise.reject(new Error('unused')), idleMs: 1000 }),
-      (err: unknown) => err instanceof UdpForwardError && err.code === 'INSEL_FORWARD_BAD_TARGET',
+      (err: unknown) => err instanceof ForwardError && err.code === 'INSEL_FORWARD_BAD_TARGET',
     );
     const probe = await bound();
     const port = probe.address().port;
@@ -378,7 +378,7 @@ describe('udp forward', () => {
     try {
       assert.throws(
         () => new UdpGateway({ server, authorize: async () => ({ allow: false, reason: 'x' }), idleMs: 1000, log: { info() {}, warn() {} } }),
-        (err: unknown) => err instanceof UdpForwardError && err.code === 'INSEL_FORWARD_NOT_UDP',
+        (err: unknown) => err instanceof ForwardError && err.code === 'INSEL_FORWARD_NOT_UDP',
       );
     } finally {
       await server.close();

@@ -15,7 +15,7 @@ import type { Identity } from '../pki/identity.js';
 import type { SecChannel } from '../secsock/channel.js';
 import { DecodeError } from '../secsock/errors.js';
 import type { SecServer } from '../secsock/server.js';
-import { UdpForwardError } from './udp-errors.js';
+import { ForwardError } from './errors.js';
 import { decodeFlowMessage, encodeClose, encodeData, encodeDenied, encodeOpened, FlowType } from './udp-wire.js';
 
 export type UdpAuthorize = (identity: Identity, host: string, port: number) => Promise<{ allow: true; address: string } | { allow: false; reason: string }>;
@@ -102,11 +102,11 @@ export class UdpGateway {
 
   constructor(opts: UdpGatewayOptions) {
     if (opts.server.udpPort === undefined) {
-      throw new UdpForwardError('INSEL_FORWARD_NOT_UDP', 'UDP forwarding needs a SecServer listening with transport udp: UDP is never carried inside TCP');
+      throw new ForwardError('INSEL_FORWARD_NOT_UDP', 'UDP forwarding needs a SecServer listening with transport udp: UDP is never carried inside TCP');
     }
-    if (!(opts.idleMs > 0)) throw new UdpForwardError('INSEL_FORWARD_OPTION', `idleMs must be a positive number of milliseconds, not ${opts.idleMs}`, { field: 'idleMs' });
+    if (!(opts.idleMs > 0)) throw new ForwardError('INSEL_FORWARD_OPTION', `idleMs must be a positive number of milliseconds, not ${opts.idleMs}`, { field: 'idleMs' });
     const max = opts.maxFlowsPerChannel ?? DEFAULT_MAX_FLOWS_PER_CHANNEL;
-    if (!Number.isInteger(max) || max < 1) throw new UdpForwardError('INSEL_FORWARD_OPTION', `maxFlowsPerChannel must be a positive integer, not ${max}`, { field: 'maxFlowsPerChannel' });
+    if (!Number.isInteger(max) || max < 1) throw new ForwardError('INSEL_FORWARD_OPTION', `maxFlowsPerChannel must be a positive integer, not ${max}`, { field: 'maxFlowsPerChannel' });
     this.server = opts.server;
     this.authorize = opts.authorize;
     this.idleMs = opts.idleMs;

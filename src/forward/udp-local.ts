@@ -14,7 +14,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { SecChannel } from '../secsock/channel.js';
 import { DecodeError } from '../secsock/errors.js';
-import { UdpForwardError } from './udp-errors.js';
+import { ForwardError } from './errors.js';
 import { decodeFlowMessage, encodeClose, encodeData, encodeOpen, FlowType, targetProblem } from './udp-wire.js';
 
 export interface UdpLocalOptions {
@@ -111,8 +111,8 @@ export class UdpLocalForward {
   /** Binds the local port, then opens the channel; either failing rejects (and releases the port). */
   static async start(opts: UdpLocalOptions): Promise<UdpLocalForward> {
     const problem = targetProblem(opts.host, opts.hostPort);
-    if (problem !== undefined) throw new UdpForwardError('INSEL_FORWARD_BAD_TARGET', `cannot forward to ${hostPort(opts.host, opts.hostPort)}: ${problem}`, { peer: hostPort(opts.host, opts.hostPort) });
-    if (!(opts.idleMs > 0)) throw new UdpForwardError('INSEL_FORWARD_OPTION', `idleMs must be a positive number of milliseconds, not ${opts.idleMs}`, { field: 'idleMs' });
+    if (problem !== undefined) throw new ForwardError('INSEL_FORWARD_BAD_TARGET', `cannot forward to ${hostPort(opts.host, opts.hostPort)}: ${problem}`, { peer: hostPort(opts.host, opts.hostPort) });
+    if (!(opts.idleMs > 0)) throw new ForwardError('INSEL_FORWARD_OPTION', `idleMs must be a positive number of milliseconds, not ${opts.idleMs}`, { field: 'idleMs' });
     const socket = await bindLocal(opts.bind, opts.port);
     try {
       const ch = await opts.openChannel();
@@ -341,7 +341,7 @@ function hostPort(host: string, port: number): string {
 function checkUdp(ch: SecChannel): void {
   if (ch.params.transport === 'udp') return;
   void ch.close('UDP forwarding needs a UDP channel').catch(() => undefined);
-  throw new UdpForwardError('INSEL_FORWARD_NOT_UDP', `the channel to the gateway is ${ch.params.transport}; UDP forwarding needs a UDP channel (UDP is never carried inside TCP)`, { peer: ch.remote });
+  throw new ForwardError('INSEL_FORWARD_NOT_UDP', `the channel to the gateway is ${ch.params.transport}; UDP forwarding needs a UDP channel (UDP is never carried inside TCP)`, { peer: ch.remote });
 }
 
 function bindLocal(bind: string, port: number): Promise<Socket> {
@@ -351,7 +351,7 @@ function bindLocal(bind: string, port: number): Promise<Socket> {
     try {
       s = createSocket({ type: isIPv6(bind) ? 'udp6' : 'udp4', recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER });
     } catch (err) {
-      reject(new UdpForwardError('INSEL_FORWARD_BIND', `cannot listen on UDP ${where}: ${(err as Error).message}`, { peer: where, cause: err }));
+      reject(new ForwardError('INSEL_FORWARD_BIND', `cannot listen on UDP ${where}: ${(err as Error).message}`, { peer: where, cause: err }));
       return;
     }
     s.once('error', (err: NodeJS.ErrnoException) => {
@@ -361,7 +361,7 @@ function bindLocal(bind: string, port: number): Promise<Socket> {
       } catch {
         // never bound
       }
-      reject(new UdpForwardError('INSEL_FORWARD_BIND', `cannot listen on UDP ${where}: ${what}`, { peer: where, cause: err }));
+      reject(new ForwardError('INSEL_FORWARD_BIND', `cannot listen on UDP ${where}: ${what}`, { peer: where, cause: err }));
     });
     s.bind(port, bind, () => {
       s.removeAllListeners('error');

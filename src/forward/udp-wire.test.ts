@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DecodeError } from '../secsock/errors.js';
-import { FlowDecodeError, UdpForwardError } from './udp-errors.js';
+import { FlowDecodeError, ForwardError } from './errors.js';
 import {
   decodeFlowMessage,
   encodeClose,
@@ -103,7 +103,7 @@ test('encodeOpen refuses what cannot be on the wire, with a typed error', () => 
   ] as const) {
     assert.throws(
       () => encodeOpen(1, host, port),
-      (err: unknown) => err instanceof UdpForwardError && err.code === 'INSEL_FORWARD_BAD_TARGET',
+      (err: unknown) => err instanceof ForwardError && err.code === 'INSEL_FORWARD_BAD_TARGET',
       `${host}:${port}`,
     );
   }

@@ -27,7 +27,7 @@
 // way again. DATA for a flow the gateway does not know is dropped and
 // answered with one CLOSE. Every valid message has exactly one encoding:
 // encode(decode(m)) equals m byte for byte (the fuzz test checks it).
-import { FlowDecodeError, UdpForwardError } from './udp-errors.js';
+import { FlowDecodeError, ForwardError } from './errors.js';
 
 // ---- Specification -------------------------------------------------------
 
@@ -70,7 +70,7 @@ export function targetProblem(host: string, port: number): string | undefined {
 
 export function encodeOpen(flow: number, host: string, port: number): Buffer {
   const problem = targetProblem(host, port);
-  if (problem !== undefined) throw new UdpForwardError('INSEL_FORWARD_BAD_TARGET', `cannot forward to ${host}:${port}: ${problem}`, { peer: `${host}:${port}` });
+  if (problem !== undefined) throw new ForwardError('INSEL_FORWARD_BAD_TARGET', `cannot forward to ${host}:${port}: ${problem}`, { peer: `${host}:${port}` });
   const out = header(FlowType.OPEN, flow, OPEN_PORT_SIZE + host.length);
   out.writeUInt16BE(port, FLOW_HEADER_SIZE);
   out.write(host, FLOW_HEADER_SIZE + OPEN_PORT_SIZE, 'latin1');
@@ -95,7 +95,7 @@ export function encodeClose(flow: number, reason = ''): Buffer {
  * event-loop turns), so a shared scratch buffer would be overwritten.
  */
 export function encodeData(flow: number, datagram: Uint8Array): Buffer {
-  if (datagram.length > MAX_DATAGRAM) throw new UdpForwardError('INSEL_FORWARD_BAD_TARGET', `datagram of ${datagram.length} bytes exceeds ${MAX_DATAGRAM}`);
+  if (datagram.length > MAX_DATAGRAM) throw new ForwardError('INSEL_FORWARD_BAD_TARGET', `datagram of ${datagram.length} bytes exceeds ${MAX_DATAGRAM}`);
   const out = header(FlowType.DATA, flow, datagram.length);
   out.set(datagram, FLOW_HEADER_SIZE);
   return out;
