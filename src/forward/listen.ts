@@ -25,10 +25,6 @@ export class Listener {
     return l;
   }
 
-  get listening(): boolean {
-    return this.server !== undefined;
-  }
-
   async resume(): Promise<void> {
     if (this.server) return;
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, this.onConnection);

@@ -101,10 +101,6 @@ export class ForwardSession extends EventEmitter {
   /** The gateway's port for SecSockets UDP channels, if it takes UDP forwards. */
   udpPort: number | undefined;
 
-  get closed(): boolean {
-    return this.ended;
-  }
-
   /** Opens a forwarded TCP connection to host:port as seen from the gateway. */
   connect(host: string, port: number, extra: OutgoingHttpHeaders = {}): Promise<OpenStream> {
     return this.request({ ':method': 'CONNECT', ':authority': formatHostPort(host, port), ...extra }, false);
@@ -126,6 +122,7 @@ export class ForwardSession extends EventEmitter {
     if (!this.h2.closed) this.h2.close();
   }
 
+  /** Drops the session at once, open streams included. */
   destroy(): void {
     this.h2.destroy();
   }
