@@ -51,17 +51,22 @@ export class Forwarder {
         if (spec.kind === 'L') f.locals.push(await LocalForward.start(spec, spec.ftp === true, f.ctx));
         else if (spec.kind === 'R') f.remotes.push(new RemoteForward(spec, f.ctx));
       }
-      for (const l of f.locals) opts.info(l.line);
       // Bound (so a port in use fails at once, and port 0 is chosen), but
       // refusing until the session is up: connect() resumes them. Otherwise a
       // connection during the first connect is accepted, then reset.
       for (const l of f.locals) l.pause();
+      let up = true;
       try {
         await f.connect();
       } catch (err) {
         if (!opts.persistent) throw err;
+        up = false;
         f.lost(`gateway ${formatHostPort(opts.via.host, opts.via.port)} unreachable: ${(err as Error).message}`);
       }
+      // Printed once the first connect is decided: a script that waits for
+      // this line and connects at once is not refused by a paused listener.
+      for (const l of f.locals) opts.info(l.line);
+      if (up) opts.info(`session with gateway ${formatHostPort(opts.via.host, opts.via.port)} established`);
     } catch (err) {
       await f.close();
       throw err;

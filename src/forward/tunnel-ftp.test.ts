@@ -62,7 +62,7 @@ describe('FTP through the tunnel: curl, -L with ftp, gateway, vsftpd', { skip },
     cleanups.push(() => tg.close());
     tf = await startForwarder(tg.port, dirs.profile('alice'), [{ ...parseForwardSpec('L', `0:127.0.0.1:${ftpd.port}`), ftp: true }]);
     cleanups.push(() => tf.close());
-    assert.deepEqual(tf.info, [`forward -L 127.0.0.1:${tf.ports[0]} -> 127.0.0.1:${ftpd.port} (ftp)`]);
+    assert.deepEqual(tf.info, [`forward -L 127.0.0.1:${tf.ports[0]} -> 127.0.0.1:${ftpd.port} (ftp)`, `session with gateway 127.0.0.1:${tg.port} established`]);
     data = randomBytes(SIZE);
     await writeFile(join(work, 'up.bin'), data);
     url = `ftp://127.0.0.1:${tf.ports[0]}`;
