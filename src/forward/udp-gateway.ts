@@ -15,16 +15,14 @@ import type { Identity } from '../pki/identity.js';
 import type { SecChannel } from '../secsock/channel.js';
 import { DecodeError } from '../secsock/errors.js';
 import type { SecServer } from '../secsock/server.js';
+import type { Logger } from './conn-log.js';
 import { ForwardError } from './errors.js';
 import { decodeFlowMessage, encodeClose, encodeData, encodeDenied, encodeOpened, FlowType } from './udp-wire.js';
 
 export type UdpAuthorize = (identity: Identity, host: string, port: number) => Promise<{ allow: true; address: string } | { allow: false; reason: string }>;
 
-/** The pino subset the gateway logs through. */
-export interface FlowLog {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
+/** The part of the gateway's logger that flows use. */
+export type FlowLog = Pick<Logger, 'info' | 'warn'>;
 
 export interface UdpGatewayOptions {
   server: SecServer;
