@@ -17,7 +17,7 @@ import { parseForwardSpec } from './spec.js';
 import { ALLOW_ALICE_LOOPBACK, echoServer, profiles, startForwarder, startGateway, until } from './testing.js';
 import { transfer } from './tunnel-testing.js';
 
-const LIMITS = `[limits]\nunauthenticated_per_source = 4\nunauthenticated_total = 12\nhandshake_timeout = "1500ms"\n`;
+const LIMITS = `[limits]\nunauthenticated_per_source = 4\nunauthenticated_total = 12\nhandshake_timeout = "3s"\n`;
 const SUMMARY = 'unauthenticated connections closed';
 
 /** A certificate-less HTTP/2 client from `from`: its first request's answer (status, insel-code) and whether the session then closed. */

@@ -23,6 +23,7 @@ export async function holdStalled(port: number, n: number, from: string): Promis
       const s = tcpConnect({ port, host: '127.0.0.1', localAddress: from });
       s.on('error', () => undefined);
       s.once('close', () => closed++);
+      s.resume(); // reads (nothing comes): so the server's FIN is seen at once
       sockets.push(s);
       await Promise.race([once(s, 'connect'), once(s, 'close')]);
     }
