@@ -51,7 +51,7 @@ function handshakeKind(code: string): string {
   return code.startsWith('INSEL_CERT_') ? 'refused' : 'failed';
 }
 
-/** The IP address of "ip:port" (an InselError's peer), for counting sources. */
+/** The IP address of "ip:port" (a SecServer error's peer), for counting sources. */
 function sourceOf(peer: string | undefined): string {
   return peer?.replace(/:[0-9]+$/, '') ?? 'unknown';
 }
@@ -317,8 +317,9 @@ export class Gateway implements GatewayContext {
     this.h1.on('clientError', (_err: Error, socket: Duplex) => socket.destroy());
     // Garbage, plain TCP, a wrong CA, a stall: only that connection is lost, closed here (node leaves it open).
     this.server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
-      if (socket.destroyed) return; // closed by the gate, counted there
       socket.destroy();
+      // Closed beneath TLS (by the gate, which counted it, or by a reset): no address is left, nothing to add.
+      if (socket.remoteAddress === undefined) return;
       this.tlsFailures++;
       const timedOut = (err as NodeJS.ErrnoException).code === 'ERR_TLS_HANDSHAKE_TIMEOUT';
       this.unauthLogs.tls.count(timedOut ? 'timedOut' : 'failed', socket.remoteAddress ?? 'unknown', timedOut ? undefined : reasonOf(err));

@@ -48,7 +48,8 @@ export class UnauthGate {
 
   constructor(
     private readonly limits: UnauthLimits,
-    private readonly onClose: (why: GateClose, source: string) => void,
+    /** `source` is the IP address; `port` completes the peer's "ip:port" label */
+    private readonly onClose: (why: GateClose, source: string, port: number | undefined) => void,
   ) {}
 
   /** For the listener's 'connection' event (the raw TCP socket, before TLS). */
@@ -56,13 +57,13 @@ export class UnauthGate {
     const source = raw.remoteAddress;
     if (source === undefined) return void raw.destroy(); // already gone
     const n = this.bySource.get(source) ?? 0;
+    const key = keyOf(raw);
     if (n >= this.limits.perSource || this.pending.size >= this.limits.total) {
       this.counts.capped++;
       raw.destroy();
-      this.onClose('capped', source);
+      this.onClose('capped', source, raw.remotePort);
       return;
     }
-    const key = keyOf(raw);
     const timer = setTimeout(() => this.expire(key), this.limits.timeoutMs);
     this.pending.set(key, { raw, source, deadline: Date.now() + this.limits.timeoutMs, timer, refused: false });
     this.bySource.set(source, n + 1);
@@ -105,7 +106,7 @@ export class UnauthGate {
     p.raw.destroy();
     if (p.refused) return; // reported by its owner when it was refused
     this.counts.timedOut++;
-    this.onClose('timeout', p.source);
+    this.onClose('timeout', p.source, p.raw.remotePort);
   }
 
   private release(key: string): void {

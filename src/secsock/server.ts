@@ -59,20 +59,23 @@ export class SecServer extends EventEmitter {
     super();
     this.trust = trustFromPem(opts.identity.ca, opts.identity.crl);
     const limits = { perSource: opts.unauthenticatedPerSource, total: opts.unauthenticatedTotal, timeoutMs: opts.handshakeTimeoutMs };
-    this.gate = new UnauthGate(limits, (why, source) =>
+    this.gate = new UnauthGate(limits, (why, source, port) => {
+      const peer = `${source}:${port}`;
       this.refused(
         why === 'capped'
-          ? new ChannelError('INSEL_UNAUTH_LIMIT', `connection from ${source} closed at once: ${limits.perSource} from that address or ${limits.total} in all are still in their connection phase`, { peer: source })
-          : new ChannelError('INSEL_HANDSHAKE_TIMEOUT', `connection from ${source} closed: its connection phase did not finish within ${limits.timeoutMs} ms`, { peer: source }),
-      ),
-    );
+          ? new ChannelError('INSEL_UNAUTH_LIMIT', `connection from ${peer} closed at once: ${limits.perSource} from ${source} or ${limits.total} in all are still in their connection phase`, { peer })
+          : new ChannelError('INSEL_HANDSHAKE_TIMEOUT', `connection from ${peer} closed: it was not authenticated within ${limits.timeoutMs} ms`, { peer }),
+      );
+    });
     tls.on('connection', (raw: Socket) => this.gate.admit(raw));
     tls.on('secureConnection', (s: TLSSocket) => void this.handshake(s));
     // A client that fails TLS itself (bad version, garbage, a stall) only costs it its connection, closed here.
     tls.on('tlsClientError', (err: Error, s: TLSSocket) => {
-      if (s.destroyed) return; // closed by the gate, which reported it
       s.destroy();
-      this.refused(new ChannelError('INSEL_CONNECT_FAILED', `TLS handshake with ${s.remoteAddress}:${s.remotePort} failed: ${err.message}`, { cause: err }));
+      // Closed beneath TLS (by the gate, which reported it, or by a reset): no address is left, nothing to add.
+      if (s.remoteAddress === undefined) return;
+      const peer = `${s.remoteAddress}:${s.remotePort}`;
+      this.refused(new ChannelError('INSEL_CONNECT_FAILED', `TLS handshake with ${peer} failed: ${err.message}`, { peer, cause: err }));
     });
   }
 

@@ -47,7 +47,7 @@ test('stalled TCP connections: beyond the per-source cap closed at accept, the r
   try {
     await realClientWorks(srv);
     // 6 over the cap of 4 were closed at accept (INSEL_UNAUTH_LIMIT, not the timeout).
-    assert.ok(await waitUntil(() => errors.filter((e) => e.code === 'INSEL_UNAUTH_LIMIT').length === 6 && held.closed() === 6, 5000), `caps: ${JSON.stringify(errors.map((e) => e.code))}`);
+    assert.ok(await waitUntil(() => errors.filter((e) => e.code === 'INSEL_UNAUTH_LIMIT').length === 6 && held.closed() >= 6, 5000), `caps: ${JSON.stringify(errors.map((e) => e.code))}`);
     for (const s of held.sockets) assert.ok(await closedWithin(s, 10_000), 'a stalled connection outlived the handshake timeout');
     assert.equal(errors.filter((e) => e.code === 'INSEL_HANDSHAKE_TIMEOUT').length, 4);
   } finally {
