@@ -67,7 +67,9 @@ export class UnauthGate {
     const timer = setTimeout(() => this.expire(key), this.limits.timeoutMs);
     this.pending.set(key, { raw, source, deadline: Date.now() + this.limits.timeoutMs, timer, refused: false });
     this.bySource.set(source, n + 1);
-    raw.once('close', () => this.release(key));
+    raw.once('close', () => {
+      if (this.pending.get(key)?.raw === raw) this.release(key);
+    });
   }
 
   /** The peer authenticated: its slot is free and no deadline applies any more. */
