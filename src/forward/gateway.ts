@@ -104,8 +104,8 @@ export class Gateway implements GatewayContext {
       rejectUnauthorized: false, // verifyPeer decides, and the client is told which check failed
       minVersion: 'TLSv1.3',
       ALPNProtocols: ['h2', 'http/1.1'],
-      // A stalled handshake; the gate (wire()) also closes one that trickles bytes.
-      handshakeTimeout: config.unauth.timeoutMs,
+      // No handshakeTimeout here: the gate (wire()) closes a connection not verified handshake_timeout after
+      // accept, however it trickles bytes; node's own timer is an idle timer (120 s) that never fires first.
       // HEADERS and the first DATA of a new stream are small writes: Nagle would hold them.
       noDelay: true,
     });
@@ -315,14 +315,13 @@ export class Gateway implements GatewayContext {
     this.h1.on('request', (req: IncomingMessage, res: ServerResponse) => void handleHttp1Request(this, req, res));
     this.h1.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => void handleHttp1Connect(this, req, socket as TLSSocket, head));
     this.h1.on('clientError', (_err: Error, socket: Duplex) => socket.destroy());
-    // Garbage, plain TCP, a wrong CA, a stall: only that connection is lost, closed here (node leaves it open).
+    // Garbage, plain TCP, a wrong CA: only that connection is lost, closed here (node leaves it open).
     this.server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
       socket.destroy();
       // Closed beneath TLS (by the gate, which counted it, or by a reset): no address is left, nothing to add.
       if (socket.remoteAddress === undefined) return;
       this.tlsFailures++;
-      const timedOut = (err as NodeJS.ErrnoException).code === 'ERR_TLS_HANDSHAKE_TIMEOUT';
-      this.unauthLogs.tls.count(timedOut ? 'timedOut' : 'failed', socket.remoteAddress ?? 'unknown', timedOut ? undefined : reasonOf(err));
+      this.unauthLogs.tls.count('failed', socket.remoteAddress, reasonOf(err));
     });
   }
 

@@ -90,7 +90,7 @@ export class SecServer extends EventEmitter {
       requestCert: true,
       rejectUnauthorized: false, // verifyPeer decides, and tells the client which check failed
       minVersion: 'TLSv1.3',
-      handshakeTimeout: opts.handshakeTimeoutMs,
+      // The handshake timeout is the gate's: handshakeTimeoutMs from accept, however the client trickles bytes.
     });
     await new Promise<void>((resolve, reject) => {
       tls.once('error', reject);
