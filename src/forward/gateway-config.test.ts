@@ -45,6 +45,7 @@ test('examples/gateway.toml parses, with every key', () => {
   assert.equal(c.udpIdleTimeoutMs, 60_000);
   assert.equal(c.connectTimeoutMs, 10_000);
   assert.equal(c.logLevel, 'info');
+  assert.deepEqual(c.unauth, { perSource: 16, total: 128, timeoutMs: 10_000 });
   assert.equal(c.policy.size, 4);
   const d = c.policy.check({ identity: alice, action: 'connect', proto: 'tcp', host: 'mail.example.com', address: '192.0.2.1', port: 25 });
   assert.deepEqual(d, { allow: true, rule: 'mail for staff' });
@@ -116,6 +117,17 @@ test('missing and bad keys are named, with the fix', () => {
     assert.equal(err.field, field, err.message);
     assert.equal(err.file, '/etc/insel/gw.toml');
   }
+});
+
+test('[limits] before authentication: defaults, values, and mistakes named', () => {
+  assert.deepEqual(gatewayConfigFromText(MIN, '/etc/insel/gw.toml').unauth, { perSource: 16, total: 128, timeoutMs: 10_000 });
+  const c = gatewayConfigFromText(`${MIN}[limits]\nunauthenticated_per_source = 2\nunauthenticated_total = 5\nhandshake_timeout = "1.5s"\n`, '/etc/insel/gw.toml');
+  assert.deepEqual(c.unauth, { perSource: 2, total: 5, timeoutMs: 1500 });
+  assert.match(errorOf(`${MIN}[limits]\nunauthenticated_per_source = 0\n`).message, /limits\.unauthenticated_per_source: must be at least 1/);
+  assert.match(errorOf(`${MIN}[limits]\nunauthenticated_total = 1.5\n`).message, /limits\.unauthenticated_total: must be a whole number/);
+  assert.match(errorOf(`${MIN}[limits]\nunauthenticated_per_source = 20\nunauthenticated_total = 10\n`).message, /limits\.unauthenticated_total: \(10\) is below limits\.unauthenticated_per_source \(20\)/);
+  assert.match(errorOf(`${MIN}[limits]\nhandshake_timeout = "soon"\n`).message, /limits\.handshake_timeout: "soon" is not a duration/);
+  assert.match(errorOf(`${MIN}[limits]\nunauth_total = 3\n`).message, /limits\.unauth_total: unknown key \(misspelt\?\); known keys: unauthenticated_per_source/);
 });
 
 test('parseDuration', () => {

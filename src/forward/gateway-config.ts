@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { configError, ForwardConfigError, ForwardError, zodConfigError } from './errors.js';
 import { Policy, type RuleConfig } from './policy.js';
 import { parseHostPort, quote, type HostPort } from './spec.js';
+import type { UnauthLimits } from '../net/unauth-gate.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -43,6 +44,8 @@ export interface GatewayConfig {
   connectTimeoutMs: number;
   logLevel: LogLevel;
   policy: Policy;
+  /** [limits] before authentication, on the TLS port and the UDP channels' connection port (read at start only) */
+  unauth: UnauthLimits;
 }
 
 /** Longest duration accepted: far below setTimeout's 24.8-day limit, far above any sane timeout. */
@@ -173,6 +176,27 @@ export function resolveIdentity(raw: { profile?: string; cert?: string; key?: st
 
 export const durationString = (example: string) => z.string({ error: `must be a string, e.g. "${example}"` });
 
+// [limits], before authentication: concurrent connections not yet verified
+// (per source address, in all) and the time from accept to verified. Keys
+// for limits after authentication belong to the same table.
+const count = (example: number) => z.number({ error: `must be a whole number, e.g. ${example}` }).int({ error: `must be a whole number, e.g. ${example}` }).min(1, { error: 'must be at least 1' }).max(1_000_000, { error: 'must be at most 1000000' });
+const unauthLimitsShape = {
+  unauthenticated_per_source: count(16).optional(),
+  unauthenticated_total: count(128).optional(),
+  handshake_timeout: durationString('10s').optional(),
+};
+const UNAUTH_DEFAULTS: UnauthLimits = { perSource: 16, total: 128, timeoutMs: 10_000 };
+
+function unauthLimits(file: string, raw: { unauthenticated_per_source?: number; unauthenticated_total?: number; handshake_timeout?: string } = {}): UnauthLimits {
+  const limits = {
+    perSource: raw.unauthenticated_per_source ?? UNAUTH_DEFAULTS.perSource,
+    total: raw.unauthenticated_total ?? UNAUTH_DEFAULTS.total,
+    timeoutMs: durationField(file, 'limits.handshake_timeout', raw.handshake_timeout, UNAUTH_DEFAULTS.timeoutMs),
+  };
+  if (limits.total < limits.perSource) throw configError(file, 'limits.unauthenticated_total', `(${limits.total}) is below limits.unauthenticated_per_source (${limits.perSource}); raise it or lower the other`);
+  return limits;
+}
+
 const gatewaySchema = z
   .object({
     listen: z.string({ error: 'must be a string' }),
@@ -182,11 +206,16 @@ const gatewaySchema = z
     connect_timeout: durationString('10s').optional(),
     log_level: z.enum(LOG_LEVELS, { error: `use one of ${LOG_LEVELS.join(', ')}` }).optional(),
     allow: z.array(z.unknown(), { error: 'must be a list of [[allow]] tables' }).optional(),
+    limits: z.object({ ...unauthLimitsShape }, { error: 'must be a [limits] table' }).strict().optional(),
   })
   .strict();
 
 const HINTS: Record<string, string> = {
-  '': 'known keys: listen, udp_listen, profile, cert, key, ca, crl, udp_idle_timeout, connect_timeout, log_level, [[allow]]',
+  '': 'known keys: listen, udp_listen, profile, cert, key, ca, crl, udp_idle_timeout, connect_timeout, log_level, [limits], [[allow]]',
+  limits: 'known keys: unauthenticated_per_source, unauthenticated_total, handshake_timeout',
+  unauthenticated_per_source: 'e.g. unauthenticated_per_source = 16',
+  unauthenticated_total: 'e.g. unauthenticated_total = 128',
+  handshake_timeout: 'e.g. handshake_timeout = "10s"',
   listen: 'e.g. listen = "0.0.0.0:4433"',
   udp_listen: 'e.g. udp_listen = "0.0.0.0:4434"',
   profile: IDENTITY_HINT,
@@ -219,6 +248,7 @@ export function gatewayConfigFromText(text: string, file: string): GatewayConfig
     connectTimeoutMs: durationField(abs, 'connect_timeout', c.connect_timeout, 10_000),
     logLevel: c.log_level ?? 'info',
     policy: Policy.fromRules((c.allow ?? []) as RuleConfig[], abs),
+    unauth: unauthLimits(abs, c.limits),
   };
 }
 

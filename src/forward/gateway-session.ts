@@ -1,5 +1,5 @@
-// What the gateway holds per client session: who it is (or why its
-// certificate was refused), its open forwards for policy reloads, its FTP
+// What the gateway holds per client session (verified certificates only):
+// who it is, its open forwards for policy reloads, its FTP
 // control connections, remote listeners and their pending connections.
 import type { ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import type { Server, Socket } from 'node:net';
@@ -48,8 +48,7 @@ export class GatewaySession {
     /** the TLS socket under the session, for re-verifying its certificate */
     readonly tls: TLSSocket,
     readonly peer: string,
-    public identity: Identity | undefined,
-    public refusal: { code: string; reason: string } | undefined,
+    readonly identity: Identity,
   ) {}
 
   /** A line on the events stream (cut notices); dropped if the client never opened one. */

@@ -42,11 +42,6 @@ function header(headers: IncomingHttpHeaders, name: string): string | undefined 
 
 export function handleStream(ctx: GatewayContext, session: GatewaySession, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
   stream.on('error', () => undefined); // a reset stream ends its own forward only
-  if (session.identity === undefined) {
-    refuse(stream, 403, session.refusal!.code, session.refusal!.reason);
-    setImmediate(() => session.cut(session.refusal!.reason));
-    return;
-  }
   const identity = session.identity;
   const method = headers[':method'];
   const path = headers[':path'];

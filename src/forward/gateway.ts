@@ -14,12 +14,14 @@ import { InselError } from '../errors.js';
 import { ROLES, type Identity } from '../pki/identity.js';
 import { trustFromPem, type Trust } from '../pki/trust.js';
 import { verifyPeer } from '../pki/verify.js';
+import { SummaryLog } from '../net/summary-log.js';
+import { UnauthGate } from '../net/unauth-gate.js';
 import { SecServer } from '../secsock/server.js';
 import { authorize } from './authorize.js';
 import { who, type Logger } from './conn-log.js';
 import { readIdentityFiles, type GatewayConfig } from './gateway-config.js';
 import { GatewaySession, type ActiveForward } from './gateway-session.js';
-import { handleStream, type GatewayContext } from './gateway-streams.js';
+import { handleStream, refuse, type GatewayContext } from './gateway-streams.js';
 import { handleHttp1Connect, handleHttp1Request, type Http1Tunnel } from './http1.js';
 import { H2_SETTINGS, MAX_SESSION_MEMORY_MB, SESSION_WINDOW } from './protocol.js';
 import { formatHostPort } from './spec.js';
@@ -30,7 +32,28 @@ export interface GatewayStats {
   sessions: number;
   forwards: number;
   tlsFailures: number;
+  /** connections not yet verified on the TLS port, and how many were closed over a cap or at the handshake timeout */
+  unauth: ReturnType<UnauthGate['stats']>;
   udp?: ReturnType<UdpGateway['stats']>;
+}
+
+type Refusal = { code: string; reason: string };
+
+/** Reasons in the aggregated line: the error code if there is one, else the message. */
+function reasonOf(err: Error): string {
+  return (err as { code?: unknown }).code !== undefined ? String((err as { code?: unknown }).code) : err.message;
+}
+
+/** How a SecServer handshake error is counted. */
+function handshakeKind(code: string): string {
+  if (code === 'INSEL_UNAUTH_LIMIT') return 'capped';
+  if (code === 'INSEL_HANDSHAKE_TIMEOUT') return 'timedOut';
+  return code.startsWith('INSEL_CERT_') ? 'refused' : 'failed';
+}
+
+/** The IP address of "ip:port" (a SecServer error's peer), for counting sources. */
+function sourceOf(peer: string | undefined): string {
+  return peer?.replace(/:[0-9]+$/, '') ?? 'unknown';
 }
 
 export class Gateway implements GatewayContext {
@@ -41,8 +64,14 @@ export class Gateway implements GatewayContext {
   /** Every TCP connection, so close() can end HTTP/1.1 and half-handshaken ones too. */
   private readonly sockets = new Set<Socket>();
   private tlsFailures = 0;
-  /** The TLS socket whose HTTP/2 session is being set up (see wire()). */
-  private handingOver: TLSSocket | undefined;
+  /** The verified TLS socket whose HTTP/2 session is being set up (see wire()). */
+  private handingOver: { socket: TLSSocket; identity?: Identity; refusal?: Refusal } | undefined;
+  /** Connections not yet verified: capped per source and in all, closed at the handshake timeout. */
+  private readonly gate: UnauthGate;
+  /** HTTP/2 sessions of refused certificates: no GatewaySession, only the refusal for their streams. */
+  private readonly refusedSessions = new WeakMap<ServerHttp2Session, Refusal>();
+  /** Connections whose refusal is already counted (HTTP/1.1 re-checks on each request). */
+  private readonly refusalCounted = new WeakSet<TLSSocket>();
   trust: Trust;
 
   private constructor(
@@ -53,10 +82,13 @@ export class Gateway implements GatewayContext {
     private readonly h1: H1Server,
     private readonly udpServer: SecServer | undefined,
     private readonly udp: UdpGateway | undefined,
+    /** failed, stalled and refused connections, one line per interval and port */
+    private readonly unauthLogs: { tls: SummaryLog; udp: SummaryLog },
     ca: string,
     crl: string | undefined,
   ) {
     this.trust = trustFromPem(ca, crl);
+    this.gate = new UnauthGate(config.unauth, (why, source) => unauthLogs.tls.count(why === 'capped' ? 'capped' : 'timedOut', source));
   }
 
   static async start(config: GatewayConfig, log: Logger): Promise<Gateway> {
@@ -72,13 +104,24 @@ export class Gateway implements GatewayContext {
       rejectUnauthorized: false, // verifyPeer decides, and the client is told which check failed
       minVersion: 'TLSv1.3',
       ALPNProtocols: ['h2', 'http/1.1'],
-      // A client stuck mid-handshake (a partial record, a scanner) holds a socket only this long.
-      handshakeTimeout: 10_000,
+      // No handshakeTimeout here: the gate (wire()) closes a connection not verified handshake_timeout after
+      // accept, however it trickles bytes; node's own timer is an idle timer (120 s) that never fires first.
       // HEADERS and the first DATA of a new stream are small writes: Nagle would hold them.
       noDelay: true,
     });
     const h2 = createH2Server({ settings: H2_SETTINGS, maxSessionMemory: MAX_SESSION_MEMORY_MB });
-    const h1 = createH1Server();
+    const h1 = createH1Server({
+      // A client has handshake_timeout for its request headers, Node's 5 min for a whole request, 5 s idle between requests.
+      headersTimeout: config.unauth.timeoutMs,
+      requestTimeout: Math.max(config.unauth.timeoutMs, 300_000),
+      keepAliveTimeout: 5_000,
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(config.unauth.timeoutMs / 4))),
+    });
+    // node:http checks headersTimeout and requestTimeout from a ticker it starts on 'listening'; this server
+    // never listens (the TLS server hands it connections), so start that ticker here.
+    h1.emit('listening');
+    const unauthLog = new SummaryLog(log, 'unauthenticated connections closed', { port: 'tls' });
+    const udpLog = new SummaryLog(log, 'unauthenticated connections closed', { port: 'udp' });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.listen.port, config.listen.host, () => {
@@ -97,8 +140,14 @@ export class Gateway implements GatewayContext {
           port: config.udpListen.port,
           udpPort: config.udpListen.port,
           identity: { cert: pem.cert, key: pem.key, ca: pem.ca, ...(pem.crl === undefined ? {} : { crl: pem.crl }) },
+          handshakeTimeoutMs: config.unauth.timeoutMs,
+          unauthenticatedPerSource: config.unauth.perSource,
+          unauthenticatedTotal: config.unauth.total,
         });
-        udpServer.on('handshakeError', (err: Error) => log.warn({ reason: err.message }, 'udp handshake failed'));
+        udpServer.on('handshakeError', (err: Error) => {
+          const e = err as Partial<InselError>;
+          udpLog.count(handshakeKind(e.code ?? ''), sourceOf(e.peer), reasonOf(err));
+        });
         udp = new UdpGateway({
           server: udpServer,
           idleMs: config.udpIdleTimeoutMs,
@@ -113,7 +162,7 @@ export class Gateway implements GatewayContext {
       await udpServer?.close();
       throw err;
     }
-    gw = new Gateway(config, log, server, h2, h1, udpServer, udp, pem.ca, pem.crl);
+    gw = new Gateway(config, log, server, h2, h1, udpServer, udp, { tls: unauthLog, udp: udpLog }, pem.ca, pem.crl);
     gw.wire();
     return gw;
   }
@@ -135,7 +184,7 @@ export class Gateway implements GatewayContext {
   stats(): GatewayStats {
     let forwards = 0;
     for (const s of this.sessions) forwards += s.forwards.size;
-    return { sessions: this.sessions.size, forwards, tlsFailures: this.tlsFailures, ...(this.udp ? { udp: this.udp.stats() } : {}) };
+    return { sessions: this.sessions.size, forwards, tlsFailures: this.tlsFailures, unauth: this.gate.stats(), ...(this.udp ? { udp: this.udp.stats() } : {}) };
   }
 
   /**
@@ -156,7 +205,6 @@ export class Gateway implements GatewayContext {
       return d.allow ? undefined : `policy reload: ${d.reason}`;
     };
     for (const s of this.sessions) {
-      if (s.identity === undefined) continue;
       const refused = this.refusedNow(s.tls, s.peer, trust);
       if (refused !== undefined) {
         this.log.warn({ ...who(s.identity), from: s.peer, reason: refused }, 'session cut');
@@ -209,8 +257,12 @@ export class Gateway implements GatewayContext {
 
   async close(): Promise<void> {
     for (const s of this.sessions) s.cut('the gateway is shutting down');
+    this.gate.close();
+    this.h1.close(); // stops its timeout ticker
     await this.udp?.close();
     await this.udpServer?.close();
+    this.unauthLogs.tls.flush();
+    this.unauthLogs.udp.flush();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       // Sessions got GOAWAY; give them a moment, then drop what is left.
@@ -230,58 +282,84 @@ export class Gateway implements GatewayContext {
     this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
+      this.gate.admit(socket);
     });
     this.server.on('secureConnection', (socket: TLSSocket) => {
+      const { identity, refusal } = this.identify(socket, `${socket.remoteAddress}:${socket.remotePort}`);
+      // Verified: no longer counted against the caps. Refused: told on its first request, closed after a short linger.
+      if (identity) this.gate.passed(socket);
+      else this.gate.refused(socket);
       if (socket.alpnProtocol !== 'h2') return void this.h1.emit('connection', socket);
       // http2 emits 'session' synchronously inside 'connection'; onSession takes the TLS socket from here.
-      this.handingOver = socket;
+      this.handingOver = { socket, ...(identity ? { identity } : {}), ...(refusal ? { refusal } : {}) };
       this.h2.emit('connection', new WriteAhead(socket));
       this.handingOver = undefined;
     });
     this.h2.on('session', (h2: ServerHttp2Session) => this.onSession(h2));
     this.h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
-      const session = this.sessionOf(stream.session as ServerHttp2Session);
-      if (session === undefined) return stream.close();
-      handleStream(this, session, stream, headers);
+      const h2 = stream.session as ServerHttp2Session;
+      const session = this.sessionOf(h2);
+      if (session !== undefined) return handleStream(this, session, stream, headers);
+      const refusal = this.refusedSessions.get(h2);
+      if (refusal === undefined) return void stream.close();
+      // A refused certificate: this request gets the 403 with the reason, then the session ends.
+      stream.on('error', () => undefined);
+      refuse(stream, 403, refusal.code, refusal.reason);
+      setImmediate(() => {
+        if (h2.destroyed || h2.closed) return;
+        h2.goaway(0, 0, Buffer.from(refusal.reason.slice(0, 1000)));
+        h2.close();
+      });
     });
     this.h2.on('sessionError', (err: Error) => this.log.warn({ reason: err.message }, 'session error'));
     this.h1.on('request', (req: IncomingMessage, res: ServerResponse) => void handleHttp1Request(this, req, res));
     this.h1.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => void handleHttp1Connect(this, req, socket as TLSSocket, head));
     this.h1.on('clientError', (_err: Error, socket: Duplex) => socket.destroy());
-    // Garbage, plain TCP, a wrong CA: only that connection is lost.
+    // Garbage, plain TCP, a wrong CA: only that connection is lost, closed here (node leaves it open).
     this.server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+      socket.destroy();
+      // Closed beneath TLS (by the gate, which counted it, or by a reset): no address is left, nothing to add.
+      if (socket.remoteAddress === undefined) return;
       this.tlsFailures++;
-      this.log.warn({ from: `${socket.remoteAddress}:${socket.remotePort}`, reason: err.message }, 'tls handshake failed');
+      this.unauthLogs.tls.count('failed', socket.remoteAddress, reasonOf(err));
     });
   }
 
-  /** The identity behind a TLS socket, or why it is refused. */
-  identify(socket: TLSSocket, peer: string): { identity?: Identity; refusal?: { code: string; reason: string } } {
+  /**
+   * The identity behind a TLS socket, or why it is refused. A refusal is
+   * counted in the aggregated log once per connection, never logged alone:
+   * anyone can cause one.
+   */
+  identify(socket: TLSSocket, peer: string): { identity?: Identity; refusal?: Refusal } {
     try {
       return { identity: verifyPeer(socket, this.trust, ROLES, peer) };
     } catch (err) {
       const code = err instanceof InselError ? err.code : 'INSEL_CERT_REFUSED';
+      if (!this.refusalCounted.has(socket)) {
+        this.refusalCounted.add(socket);
+        this.unauthLogs.tls.count('refused', socket.remoteAddress ?? 'unknown', code);
+      }
       return { refusal: { code, reason: `your certificate was refused: ${(err as Error).message}` } };
     }
   }
 
   private onSession(h2: ServerHttp2Session): void {
-    const socket = this.handingOver;
-    if (socket === undefined) return void h2.destroy();
+    const over = this.handingOver;
+    if (over === undefined) return void h2.destroy();
+    h2.on('error', () => undefined); // reported by 'close' below
+    const { socket, identity } = over;
+    if (identity === undefined) return void this.refusedSessions.set(h2, over.refusal!);
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
-    const { identity, refusal } = this.identify(socket, peer);
-    const session = new GatewaySession(h2, socket, peer, identity, refusal);
+    const session = new GatewaySession(h2, socket, peer, identity);
     this.sessions.add(session);
     this.bySession.set(h2, session);
     const started = Date.now();
     h2.on('connect', () => h2.setLocalWindowSize(SESSION_WINDOW));
-    h2.on('error', () => undefined); // reported by 'close' below
-    if (identity) this.log.info({ ...who(identity), from: peer }, 'session');
-    else this.log.warn({ from: peer, code: refusal!.code, reason: refusal!.reason }, 'session refused');
+    this.log.info({ ...who(identity), from: peer }, 'session');
     h2.once('close', () => {
       this.sessions.delete(session);
       session.closeListeners();
-      if (identity) this.log.info({ ...who(identity), from: peer, ms: Date.now() - started }, 'session ended');
+      this.log.info({ ...who(identity), from: peer, ms: Date.now() - started }, 'session ended');
     });
   }
 }

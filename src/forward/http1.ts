@@ -16,6 +16,7 @@ import { splice } from './splice.js';
 import type { Identity } from '../pki/identity.js';
 
 export interface Http1Context extends GatewayContext {
+  /** The certificate's identity, or the refusal (which it counts, once per connection). */
   identify(socket: TLSSocket, peer: string): { identity?: Identity; refusal?: { code: string; reason: string } };
   /** Registers an open CONNECT tunnel for reloads; returns its unregister. */
   trackTunnel(tunnel: Http1Tunnel): () => void;
@@ -47,13 +48,13 @@ async function admit(
   socket: TLSSocket,
   hostPort: string,
   kind: ConnFacts['kind'],
-  refuse: (status: number, code: string, reason: string) => void,
+  /** `close`: end the connection after this answer (a refused certificate gets nothing more) */
+  refuse: (status: number, code: string, reason: string, close?: boolean) => void,
 ): Promise<{ facts: ConnFacts; host: string; port: number; address: string } | undefined> {
   const peer = peerOf(socket);
   const { identity, refusal } = ctx.identify(socket, peer);
   if (!identity) {
-    ctx.log.warn({ from: peer, code: refusal!.code, reason: refusal!.reason }, 'session refused');
-    refuse(403, refusal!.code, refusal!.reason);
+    refuse(403, refusal!.code, refusal!.reason, true); // counted by identify(); logged only in aggregate
     return undefined;
   }
   const facts: ConnFacts = { identity, from: peer, to: hostPort, kind, started: Date.now() };
@@ -97,8 +98,9 @@ export async function handleHttp1Connect(ctx: Http1Context, req: IncomingMessage
 
 export async function handleHttp1Request(ctx: Http1Context, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const socket = req.socket as TLSSocket;
-  const refuse = (status: number, code: string, reason: string) => {
+  const refuse = (status: number, code: string, reason: string, close = false) => {
     if (res.headersSent) return void res.destroy();
+    if (close) res.shouldKeepAlive = false;
     res.writeHead(status, { [H_CODE]: code, [H_REASON]: headerSafe(reason), 'content-type': 'text/plain; charset=utf-8' });
     res.end(`${reason}\n`);
   };

@@ -29,7 +29,11 @@ export const optionsSchema = z
     keepaliveMs: z.number().int().min(10).default(10_000),
     deadPeerMs: z.number().int().min(50).default(30_000),
     tickMs: z.number().int().min(5).default(500),
+    /** Server: from TCP accept to the end of the connection phase; then the connection is closed. */
     handshakeTimeoutMs: z.number().int().min(50).default(10_000),
+    /** Server: connections still in the connection phase, per client IP address and in all; more are closed at accept. */
+    unauthenticatedPerSource: z.number().int().min(1).default(16),
+    unauthenticatedTotal: z.number().int().min(1).default(128),
     rekeyAfterMs: z.number().int().min(10).default(REKEY_AFTER_MS),
     rekeyAfterPackets: z.number().int().min(16).max(REKEY_AFTER_PACKETS).default(REKEY_AFTER_PACKETS),
     rekeyAfterBytes: z.number().int().min(4096).max(REKEY_AFTER_BYTES).default(REKEY_AFTER_BYTES),

@@ -27,7 +27,7 @@ export class RejectedError extends InselError {
 
 export class ChannelError extends InselError {
   constructor(
-    code: 'INSEL_CHANNEL_CLOSED' | 'INSEL_PEER_DEAD' | 'INSEL_MESSAGE_TOO_LARGE' | 'INSEL_HANDSHAKE_TIMEOUT' | 'INSEL_UDP_UNREACHABLE' | 'INSEL_CONNECT_FAILED',
+    code: 'INSEL_CHANNEL_CLOSED' | 'INSEL_PEER_DEAD' | 'INSEL_MESSAGE_TOO_LARGE' | 'INSEL_HANDSHAKE_TIMEOUT' | 'INSEL_UDP_UNREACHABLE' | 'INSEL_CONNECT_FAILED' | 'INSEL_UNAUTH_LIMIT',
     message: string,
     ctx: ErrorContext = {},
   ) {

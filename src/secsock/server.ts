@@ -4,6 +4,7 @@
 // the client is told why.
 import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { ROLES, type Identity, type Role } from '../pki/identity.js';
 import { trustFromPem, type Trust } from '../pki/trust.js';
@@ -20,6 +21,7 @@ import { TcpChannel } from './tcp-channel.js';
 import { UdpChannel } from './udp-channel.js';
 import { UdpEndpoint } from './udp-endpoint.js';
 import { InselError } from '../errors.js';
+import { UnauthGate } from '../net/unauth-gate.js';
 
 export interface ServerOptions extends SecOptions {
   /** Address to listen on (default 127.0.0.1). */
@@ -45,6 +47,8 @@ export class SecServer extends EventEmitter {
   private readonly tcpChannels = new Map<number, TcpChannel>();
   private closed = false;
   private trust: Trust;
+  /** Connections still in the connection phase: capped, and closed at the handshake timeout. */
+  private readonly gate: UnauthGate;
 
   private constructor(
     private readonly tls: Server,
@@ -54,9 +58,25 @@ export class SecServer extends EventEmitter {
   ) {
     super();
     this.trust = trustFromPem(opts.identity.ca, opts.identity.crl);
+    const limits = { perSource: opts.unauthenticatedPerSource, total: opts.unauthenticatedTotal, timeoutMs: opts.handshakeTimeoutMs };
+    this.gate = new UnauthGate(limits, (why, source, port) => {
+      const peer = `${source}:${port}`;
+      this.refused(
+        why === 'capped'
+          ? new ChannelError('INSEL_UNAUTH_LIMIT', `connection from ${peer} closed at once: ${limits.perSource} from ${source} or ${limits.total} in all are still in their connection phase`, { peer })
+          : new ChannelError('INSEL_HANDSHAKE_TIMEOUT', `connection from ${peer} closed: it was not authenticated within ${limits.timeoutMs} ms`, { peer }),
+      );
+    });
+    tls.on('connection', (raw: Socket) => this.gate.admit(raw));
     tls.on('secureConnection', (s: TLSSocket) => void this.handshake(s));
-    // A client that fails TLS itself (bad version, garbage) only costs it its connection.
-    tls.on('tlsClientError', (err: Error, s: TLSSocket) => this.refused(new ChannelError('INSEL_CONNECT_FAILED', `TLS handshake with ${s.remoteAddress}:${s.remotePort} failed: ${err.message}`, { cause: err })));
+    // A client that fails TLS itself (bad version, garbage, a stall) only costs it its connection, closed here.
+    tls.on('tlsClientError', (err: Error, s: TLSSocket) => {
+      s.destroy();
+      // Closed beneath TLS (by the gate, which reported it, or by a reset): no address is left, nothing to add.
+      if (s.remoteAddress === undefined) return;
+      const peer = `${s.remoteAddress}:${s.remotePort}`;
+      this.refused(new ChannelError('INSEL_CONNECT_FAILED', `TLS handshake with ${peer} failed: ${err.message}`, { peer, cause: err }));
+    });
   }
 
   /** sec_init: listens; for `udp`, also binds the UDP data port. */
@@ -70,6 +90,7 @@ export class SecServer extends EventEmitter {
       requestCert: true,
       rejectUnauthorized: false, // verifyPeer decides, and tells the client which check failed
       minVersion: 'TLSv1.3',
+      // The handshake timeout is the gate's: handshakeTimeoutMs from accept, however the client trickles bytes.
     });
     await new Promise<void>((resolve, reject) => {
       tls.once('error', reject);
@@ -113,6 +134,7 @@ export class SecServer extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     for (const w of this.waiters.splice(0)) w.reject(new ChannelError('INSEL_CHANNEL_CLOSED', 'server is closed'));
+    this.gate.close();
     await new Promise<void>((resolve) => this.tls.close(() => resolve()));
     this.udp?.close();
   }
@@ -121,17 +143,22 @@ export class SecServer extends EventEmitter {
     const peer = peerLabel(socket);
     socket.on('error', () => undefined); // reported through readFrame or the channel
     socket.pause();
+    let identity: Identity;
+    try {
+      identity = verifyPeer(socket, this.trust, this.roles, peer);
+    } catch (err) {
+      // Told at once, before any HELLO is read; closed when it has read that (the gate's linger at most).
+      if (err instanceof InselError) sendReject(socket, err.code, `your certificate was refused: ${err.message}`);
+      socket.resume(); // drop what it sends, so that its FIN closes the socket
+      this.gate.refused(socket);
+      return this.refused(err);
+    }
+    // Authenticated: from here readFrame's deadline bounds the wait for HELLO.
+    this.gate.passed(socket);
     const decoder = newDecoder();
     try {
       const first = await readFrame(socket, decoder, this.opts.handshakeTimeoutMs, 'HELLO');
       if (first.type === FrameType.REJECT) throw rejectionFrom(first, `client ${peer}`);
-      let identity;
-      try {
-        identity = verifyPeer(socket, this.trust, this.roles, peer);
-      } catch (err) {
-        if (err instanceof InselError) sendReject(socket, err.code, `your certificate was refused: ${err.message}`);
-        throw err;
-      }
       if (first.type === FrameType.RESUME) return this.resume(socket, decoder, first.payload, identity, peer);
       if (first.type !== FrameType.HELLO) throw new ChannelError('INSEL_CONNECT_FAILED', `client ${peer} sent frame type ${first.type} instead of HELLO`, { peer });
       const hello = decodeControl(helloSchema, first.payload, `HELLO from ${peer}`);

@@ -1,8 +1,9 @@
 // A channel over a TLS connection. Send pipeline: size check → adaptive
 // deflate → cut into frames of ≤ maxFrame → corked writes → wait for 'drain'
 // if the socket buffer is full. Receive pipeline: frame decoder → collect the
-// message's frames (bounded by maxMessage) → inflate → queue, pausing the
-// socket while the application lags behind.
+// message's frames (bounded by maxMessage) → inflate (bounded, on zlib's
+// thread pool; reading pauses meanwhile, which keeps order) → queue, pausing
+// the socket while the application lags behind.
 //
 // Rekey moves the channel to a new TLS connection (resume.ts). Each end
 // sends SWITCH as its last frame on the old connection and everything after
@@ -54,6 +55,8 @@ export class TcpChannel extends SecChannel {
   private migrating: Promise<void> | undefined;
   private bytesSinceRekey = 0;
   private rekeyedAt = Date.now();
+  /** A compressed message is inflating: nothing more is read until it is delivered. */
+  private inflating = false;
   private readonly onData = (chunk: Buffer) => {
     this.input.decoder.push(chunk);
     this.drain();
@@ -157,7 +160,7 @@ export class TcpChannel extends SecChannel {
   }
 
   protected override onQueueLow(): void {
-    if (this.input.socket.isPaused() && !this.peerSwitched) this.input.socket.resume();
+    if (this.input.socket.isPaused() && !this.peerSwitched && !this.inflating) this.input.socket.resume();
   }
 
   /** Client: rekeys in the background once a limit is reached, sending or receiving. */
@@ -236,7 +239,7 @@ export class TcpChannel extends SecChannel {
     s.on('close', this.onClose);
     // Frames that arrived together with the connection phase's last message.
     this.drain();
-    if (!this.closed && !this.peerSwitched && !this.queueFull) s.resume();
+    if (!this.closed && !this.peerSwitched && !this.queueFull && !this.inflating) s.resume();
   }
 
   private detach(): void {
@@ -262,10 +265,12 @@ export class TcpChannel extends SecChannel {
   }
 
   private drain(): void {
+    if (this.inflating) return void this.input.socket.pause();
     try {
       for (let f = this.input.decoder.next(); f !== undefined; f = this.input.decoder.next()) {
         this.onFrame(f);
         if (this.closed || this.peerSwitched) return;
+        if (this.inflating) return void this.input.socket.pause();
       }
     } catch (err) {
       this.fail(err);
@@ -304,7 +309,10 @@ export class TcpChannel extends SecChannel {
     if (this.partBytes + f.payload.length > this.params.maxMessage) {
       throw new DecodeError(`message from ${this.remoteLabel} exceeds the negotiated maximum of ${this.params.maxMessage} bytes`);
     }
-    if (this.parts.length === 0) this.partFlags = f.flags & FLAG_COMPRESSED;
+    if (this.parts.length === 0) {
+      this.partFlags = f.flags & FLAG_COMPRESSED;
+      if (this.partFlags && this.params.compression === 'none') throw new DecodeError(`${this.remoteLabel} sent a compressed message, but this channel negotiated no compression`);
+    }
     this.parts.push(f.payload);
     this.partBytes += f.payload.length;
     this.bytesSinceRekey += f.payload.length;
@@ -312,7 +320,26 @@ export class TcpChannel extends SecChannel {
     const whole = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.partBytes);
     this.parts = [];
     this.partBytes = 0;
-    this.deliver(this.partFlags & FLAG_COMPRESSED ? inflateMessage(whole, this.params.maxMessage) : whole);
+    if (this.partFlags & FLAG_COMPRESSED) this.inflate(whole);
+    else this.deliver(whole);
+  }
+
+  /** Inflates off the event loop; reading resumes (and order is kept) once the message is delivered. */
+  private inflate(data: Buffer): void {
+    this.inflating = true;
+    inflateMessage(data, this.params.maxMessage).then(
+      (message) => {
+        this.inflating = false;
+        if (this.closed) return;
+        this.deliver(message);
+        this.drain();
+        if (!this.closed && !this.peerSwitched && !this.queueFull && !this.inflating) this.input.socket.resume();
+      },
+      (err: unknown) => {
+        this.inflating = false;
+        if (!this.closed) this.fail(err);
+      },
+    );
   }
 
   private fail(err: unknown): void {
@@ -320,6 +347,9 @@ export class TcpChannel extends SecChannel {
     const reason = err instanceof Error ? err.message : String(err);
     this.out.end(encodeFrame(FrameType.CLOSE, 0, Buffer.from(`protocol error: ${reason}`.slice(0, 1024), 'utf8')));
     this.finish(new ChannelError('INSEL_CHANNEL_CLOSED', `channel to ${this.remoteLabel} closed: ${reason}`, { peer: this.remoteLabel, cause: err }));
+    // Read (and drop) on, even if paused for an inflation: the peer's FIN then closes the socket.
+    this.detach();
+    this.input.socket.resume();
   }
 }
 

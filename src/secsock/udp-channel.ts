@@ -14,7 +14,7 @@ import { compressMessage, inflateMessage } from './compress.js';
 import { DGRAM_HEADER_SIZE, FLAG_COMPRESSED, FRAG_HEADER_SIZE, INNER_HEADER_SIZE, InnerKind, MAX_FRAGMENTS, PREVIOUS_EPOCH_GRACE_MS } from './constants.js';
 import type { ResolvedOptions } from './config.js';
 import { decodeInner, writeFragmentHeader, writeHeader, writeInner, type DatagramHeader } from './datagram.js';
-import { ChannelError, DecodeError } from './errors.js';
+import { ChannelError } from './errors.js';
 import { KeyChain } from './keys.js';
 import { Reassembler } from './reassembly.js';
 import { ReplayWindow } from './replay.js';
@@ -23,6 +23,8 @@ import type { UdpEndpoint } from './udp-endpoint.js';
 const EMPTY = Buffer.alloc(0);
 /** Datagrams sent before yielding to the event loop. */
 const SEND_BATCH = 32;
+/** Messages held per channel while compressed ones inflate; beyond, dropped like a full queue. */
+const MAX_INFLATING = 16;
 
 interface RecvSlot {
   opener: Opener;
@@ -58,6 +60,9 @@ export class UdpChannel extends SecChannel {
   private peerPort: number;
   private lastRecv = Date.now();
   private lastSend = 0;
+  /** Messages waiting for an inflation ahead of them, and the tail of that line. */
+  private inflating = 0;
+  private inbound: Promise<void> = Promise.resolve();
   private msgId = 0;
   /** Datagrams sent since the last yield to the event loop (see pace()). */
   private burst = 0;
@@ -180,6 +185,8 @@ export class UdpChannel extends SecChannel {
     } catch {
       return this.drop('malformed');
     }
+    // Before reassembly holds any of it.
+    if (inner.flags & FLAG_COMPRESSED && this.params.compression === 'none') return this.protocolError('a compressed message, but this channel negotiated no compression');
     switch (inner.kind) {
       case InnerKind.DATA:
         return this.accept(inner.body, inner.flags);
@@ -222,16 +229,28 @@ export class UdpChannel extends SecChannel {
 
   private accept(body: Buffer, flags: number): void {
     if (this.queueFull) return this.drop('queue_full');
-    let message = body;
-    if (flags & FLAG_COMPRESSED) {
-      try {
-        message = inflateMessage(body, this.params.maxMessage);
-      } catch (err) {
-        if (err instanceof DecodeError) return this.drop('malformed');
-        throw err;
-      }
-    }
-    this.deliver(message);
+    const compressed = (flags & FLAG_COMPRESSED) !== 0;
+    if (!compressed && this.inflating === 0) return void this.deliver(body);
+    // Behind (or being) a message on zlib's thread pool: delivered in arrival order.
+    if (this.inflating >= MAX_INFLATING) return this.drop('queue_full');
+    const ready: Promise<Buffer | Error> = compressed ? inflateMessage(body, this.params.maxMessage).catch((err: Error) => err) : Promise.resolve(body);
+    this.inflating++;
+    this.inbound = this.inbound
+      .then(() => ready)
+      .then((m) => {
+        this.inflating--;
+        if (this.closed) return;
+        if (m instanceof Error) this.drop('malformed');
+        else this.deliver(m);
+      });
+  }
+
+  /** The authenticated peer broke the protocol: the channel ends, and the peer is told why. */
+  private protocolError(what: string): void {
+    this.drop('malformed');
+    const reason = `protocol error: ${this.remote} sent ${what}`;
+    void this.transmit(InnerKind.CLOSE, 0, Buffer.from(reason.slice(0, 256), 'utf8'), 0, 0, 0).catch(() => undefined);
+    this.finish(new ChannelError('INSEL_CHANNEL_CLOSED', `channel to ${this.remote} closed: ${reason}`, { peer: this.remote }));
   }
 
   private transmit(kind: number, flags: number, body: Uint8Array, msgId: number, index: number, count: number): Promise<void> {
