@@ -10,7 +10,9 @@ import { dirname, join, resolve } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import { z } from 'zod';
 import { configError, ForwardConfigError, ForwardError, zodConfigError } from './errors.js';
+import { limitsFromConfig, perIdentityLimitsShape, type Limits } from './limits.js';
 import { Policy, type RuleConfig } from './policy.js';
+import { DEFAULT_DNS_TIMEOUT_MS, DEFAULT_HOSTS_FILE, dnsServersProblem, type DnsConfig } from './resolve.js';
 import { parseHostPort, quote, type HostPort } from './spec.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -43,6 +45,10 @@ export interface GatewayConfig {
   connectTimeoutMs: number;
   logLevel: LogLevel;
   policy: Policy;
+  /** per-identity limits ([limits]) */
+  limits: Limits;
+  /** name resolution ([dns]) */
+  dns: DnsConfig;
 }
 
 /** Longest duration accepted: far below setTimeout's 24.8-day limit, far above any sane timeout. */
@@ -182,11 +188,28 @@ const gatewaySchema = z
     connect_timeout: durationString('10s').optional(),
     log_level: z.enum(LOG_LEVELS, { error: `use one of ${LOG_LEVELS.join(', ')}` }).optional(),
     allow: z.array(z.unknown(), { error: 'must be a list of [[allow]] tables' }).optional(),
+    limits: z
+      .object({
+        // per identity (limits.ts)
+        ...perIdentityLimitsShape,
+      })
+      .strict()
+      .optional(),
+    dns: z
+      .object({
+        servers: z.array(z.string({ error: 'each entry must be a string, e.g. "10.0.0.53" or "10.0.0.53:5353"' }), { error: 'must be a list, e.g. servers = ["10.0.0.53"]' }).min(1, { error: 'is empty: leave it out to use the system\'s DNS servers' }).optional(),
+        timeout: durationString('5s').optional(),
+        hosts_file: z.string({ error: 'must be a file path string, or "" for none' }).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
 const HINTS: Record<string, string> = {
-  '': 'known keys: listen, udp_listen, profile, cert, key, ca, crl, udp_idle_timeout, connect_timeout, log_level, [[allow]]',
+  '': 'known keys: listen, udp_listen, profile, cert, key, ca, crl, udp_idle_timeout, connect_timeout, log_level, [limits], [dns], [[allow]]',
+  limits: 'known keys: sessions_per_identity, streams_per_identity, listeners_per_identity, lookups_per_identity, udp_channels_per_identity, udp_flows_per_identity, queued_bytes_per_session',
+  dns: 'known keys: servers, timeout, hosts_file',
   listen: 'e.g. listen = "0.0.0.0:4433"',
   udp_listen: 'e.g. udp_listen = "0.0.0.0:4434"',
   profile: IDENTITY_HINT,
@@ -200,6 +223,20 @@ export function durationField(file: string, field: string, value: string | undef
   const ms = durationMs(value);
   if (typeof ms === 'string') throw configError(file, field, ms);
   return ms;
+}
+
+function dnsConfig(file: string, raw: { servers?: string[]; timeout?: string; hosts_file?: string } | undefined): DnsConfig {
+  const servers = raw?.servers;
+  servers?.forEach((server, i) => {
+    const problem = dnsServersProblem(server);
+    if (problem !== undefined) throw configError(file, ['dns', 'servers', i], problem);
+  });
+  const hostsFile = raw?.hosts_file;
+  return {
+    ...(servers === undefined ? {} : { servers }),
+    timeoutMs: durationField(file, 'dns.timeout', raw?.timeout, DEFAULT_DNS_TIMEOUT_MS),
+    hostsFile: hostsFile === undefined ? DEFAULT_HOSTS_FILE : hostsFile === '' ? '' : resolve(dirname(file), hostsFile),
+  };
 }
 
 /** The gateway config in `text`; `file` is where it came from (relative paths resolve against its directory). */
@@ -219,6 +256,8 @@ export function gatewayConfigFromText(text: string, file: string): GatewayConfig
     connectTimeoutMs: durationField(abs, 'connect_timeout', c.connect_timeout, 10_000),
     logLevel: c.log_level ?? 'info',
     policy: Policy.fromRules((c.allow ?? []) as RuleConfig[], abs),
+    limits: limitsFromConfig(c.limits),
+    dns: dnsConfig(abs, c.dns),
   };
 }
 

@@ -15,13 +15,15 @@ import { ROLES, type Identity } from '../pki/identity.js';
 import { trustFromPem, type Trust } from '../pki/trust.js';
 import { verifyPeer } from '../pki/verify.js';
 import { SecServer } from '../secsock/server.js';
-import { authorize } from './authorize.js';
+import { authorize, type AuthorizeContext } from './authorize.js';
 import { who, type Logger } from './conn-log.js';
 import { readIdentityFiles, type GatewayConfig } from './gateway-config.js';
-import { GatewaySession, type ActiveForward } from './gateway-session.js';
+import { GatewaySession, type ActiveForward, type Refusal } from './gateway-session.js';
 import { handleStream, type GatewayContext } from './gateway-streams.js';
 import { handleHttp1Connect, handleHttp1Request, type Http1Tunnel } from './http1.js';
+import { IdentityLimits } from './limits.js';
 import { H2_SETTINGS, MAX_SESSION_MEMORY_MB, SESSION_WINDOW } from './protocol.js';
+import { NameResolver } from './resolve.js';
 import { formatHostPort } from './spec.js';
 import { UdpGateway } from './udp-gateway.js';
 import { WriteAhead } from './write-ahead.js';
@@ -30,6 +32,8 @@ export interface GatewayStats {
   sessions: number;
   forwards: number;
   tlsFailures: number;
+  /** bytes queued towards clients on the sessions' TLS sockets, each at most [limits] queued_bytes_per_session plus one write */
+  queuedBytes: number;
   udp?: ReturnType<UdpGateway['stats']>;
 }
 
@@ -44,6 +48,8 @@ export class Gateway implements GatewayContext {
   /** The TLS socket whose HTTP/2 session is being set up (see wire()). */
   private handingOver: TLSSocket | undefined;
   trust: Trust;
+  readonly limits = new IdentityLimits(() => this.config.limits);
+  private resolver: NameResolver;
 
   private constructor(
     public config: GatewayConfig,
@@ -57,6 +63,12 @@ export class Gateway implements GatewayContext {
     crl: string | undefined,
   ) {
     this.trust = trustFromPem(ca, crl);
+    this.resolver = new NameResolver(config.dns);
+  }
+
+  /** What authorize() needs now: the current policy and resolver, the limits. */
+  authz(): AuthorizeContext {
+    return { policy: this.config.policy, resolver: this.resolver, limits: this.limits };
   }
 
   static async start(config: GatewayConfig, log: Logger): Promise<Gateway> {
@@ -103,8 +115,9 @@ export class Gateway implements GatewayContext {
           server: udpServer,
           idleMs: config.udpIdleTimeoutMs,
           log,
+          take: (identity, kind) => gw!.limits.take(identity, kind),
           authorize: (identity, host, port) =>
-            authorize(gw!.config.policy, identity, 'connect', 'udp', host, port).then((v) => (v.allow ? { allow: true as const, address: v.address } : { allow: false as const, reason: v.reason })),
+            authorize(gw!.authz(), identity, 'connect', 'udp', host, port).then((v) => (v.allow ? { allow: true as const, address: v.address } : { allow: false as const, reason: v.reason })),
         });
         udp.start();
       }
@@ -134,8 +147,12 @@ export class Gateway implements GatewayContext {
 
   stats(): GatewayStats {
     let forwards = 0;
-    for (const s of this.sessions) forwards += s.forwards.size;
-    return { sessions: this.sessions.size, forwards, tlsFailures: this.tlsFailures, ...(this.udp ? { udp: this.udp.stats() } : {}) };
+    let queuedBytes = 0;
+    for (const s of this.sessions) {
+      forwards += s.forwards.size;
+      queuedBytes += s.tls.writableLength;
+    }
+    return { sessions: this.sessions.size, forwards, tlsFailures: this.tlsFailures, queuedBytes, ...(this.udp ? { udp: this.udp.stats() } : {}) };
   }
 
   /**
@@ -147,8 +164,10 @@ export class Gateway implements GatewayContext {
   reload(config: GatewayConfig): { sessions: number; forwards: number; udpFlows: number } {
     const pem = readIdentityFiles(config.identity, config.file);
     const trust = trustFromPem(pem.ca, pem.crl);
+    const resolver = new NameResolver(config.dns);
     this.config = config;
     this.trust = trust;
+    this.resolver = resolver;
     this.udpServer?.setTrust(pem.ca, pem.crl);
     const cut = { sessions: 0, forwards: 0, udpFlows: 0 };
     const stillPermitted = (identity: Identity, f: ActiveForward): string | undefined => {
@@ -235,7 +254,8 @@ export class Gateway implements GatewayContext {
       if (socket.alpnProtocol !== 'h2') return void this.h1.emit('connection', socket);
       // http2 emits 'session' synchronously inside 'connection'; onSession takes the TLS socket from here.
       this.handingOver = socket;
-      this.h2.emit('connection', new WriteAhead(socket));
+      // The gateway's own bound on what it queues towards this client, whatever windows the client grants.
+      this.h2.emit('connection', new WriteAhead(socket, this.config.limits.queuedBytesPerSession));
       this.handingOver = undefined;
     });
     this.h2.on('session', (h2: ServerHttp2Session) => this.onSession(h2));
@@ -256,7 +276,7 @@ export class Gateway implements GatewayContext {
   }
 
   /** The identity behind a TLS socket, or why it is refused. */
-  identify(socket: TLSSocket, peer: string): { identity?: Identity; refusal?: { code: string; reason: string } } {
+  identify(socket: TLSSocket, peer: string): { identity?: Identity; refusal?: Refusal } {
     try {
       return { identity: verifyPeer(socket, this.trust, ROLES, peer) };
     } catch (err) {
@@ -269,7 +289,10 @@ export class Gateway implements GatewayContext {
     const socket = this.handingOver;
     if (socket === undefined) return void h2.destroy();
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
-    const { identity, refusal } = this.identify(socket, peer);
+    const checked = this.identify(socket, peer);
+    // Over the identity's session limit: served like a refused certificate (every request answered with the reason, then cut).
+    const slot = checked.identity === undefined ? undefined : this.limits.take(checked.identity, 'sessions');
+    const { identity, refusal } = slot?.ok === false ? { identity: undefined, refusal: slot } : checked;
     const session = new GatewaySession(h2, socket, peer, identity, refusal);
     this.sessions.add(session);
     this.bySession.set(h2, session);
@@ -279,6 +302,7 @@ export class Gateway implements GatewayContext {
     if (identity) this.log.info({ ...who(identity), from: peer }, 'session');
     else this.log.warn({ from: peer, code: refusal!.code, reason: refusal!.reason }, 'session refused');
     h2.once('close', () => {
+      if (slot?.ok) slot.release();
       this.sessions.delete(session);
       session.closeListeners();
       if (identity) this.log.info({ ...who(identity), from: peer, ms: Date.now() - started }, 'session ended');
