@@ -22,6 +22,8 @@ export type ForwardErrorCode =
   | 'INSEL_GATEWAY_REFUSED'
   /** the gateway could not reach the target */
   | 'INSEL_UNREACHABLE'
+  /** a per-identity limit of the gateway ([limits] in its config) refused the request; the message names the key */
+  | 'INSEL_LIMIT'
   /** a local listener could not be opened (port in use, no such address); names bind:port */
   | 'INSEL_FORWARD_BIND'
   /** a UDP target host or port cannot be put on the wire (empty, too long, port 0) */

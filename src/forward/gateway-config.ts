@@ -10,7 +10,9 @@ import { dirname, join, resolve } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import { z } from 'zod';
 import { configError, ForwardConfigError, ForwardError, zodConfigError } from './errors.js';
+import { limitsFromConfig, perIdentityLimitsShape, type Limits } from './limits.js';
 import { Policy, type RuleConfig } from './policy.js';
+import { DEFAULT_DNS_TIMEOUT_MS, DEFAULT_HOSTS_FILE, dnsServersProblem, type DnsConfig } from './resolve.js';
 import { parseHostPort, quote, type HostPort } from './spec.js';
 import type { UnauthLimits } from '../net/unauth-gate.js';
 
@@ -46,6 +48,10 @@ export interface GatewayConfig {
   policy: Policy;
   /** [limits] before authentication, on the TLS port and the UDP channels' connection port (read at start only) */
   unauth: UnauthLimits;
+  /** per-identity limits ([limits]) */
+  limits: Limits;
+  /** name resolution ([dns]) */
+  dns: DnsConfig;
 }
 
 /** Longest duration accepted: far below setTimeout's 24.8-day limit, far above any sane timeout. */
@@ -206,16 +212,33 @@ const gatewaySchema = z
     connect_timeout: durationString('10s').optional(),
     log_level: z.enum(LOG_LEVELS, { error: `use one of ${LOG_LEVELS.join(', ')}` }).optional(),
     allow: z.array(z.unknown(), { error: 'must be a list of [[allow]] tables' }).optional(),
-    limits: z.object({ ...unauthLimitsShape }, { error: 'must be a [limits] table' }).strict().optional(),
+    limits: z
+      .object({
+        // before authentication (unauth-gate.ts)
+        ...unauthLimitsShape,
+        // per identity (limits.ts)
+        ...perIdentityLimitsShape,
+      }, { error: 'must be a [limits] table' })
+      .strict()
+      .optional(),
+    dns: z
+      .object({
+        servers: z.array(z.string({ error: 'each entry must be a string, e.g. "10.0.0.53" or "10.0.0.53:5353"' }), { error: 'must be a list, e.g. servers = ["10.0.0.53"]' }).min(1, { error: 'is empty: leave it out to use the system\'s DNS servers' }).optional(),
+        timeout: durationString('5s').optional(),
+        hosts_file: z.string({ error: 'must be a file path string, or "" for none' }).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
 const HINTS: Record<string, string> = {
-  '': 'known keys: listen, udp_listen, profile, cert, key, ca, crl, udp_idle_timeout, connect_timeout, log_level, [limits], [[allow]]',
-  limits: 'known keys: unauthenticated_per_source, unauthenticated_total, handshake_timeout',
+  '': 'known keys: listen, udp_listen, profile, cert, key, ca, crl, udp_idle_timeout, connect_timeout, log_level, [limits], [dns], [[allow]]',
+  limits: 'known keys: unauthenticated_per_source, unauthenticated_total, handshake_timeout, sessions_per_identity, streams_per_identity, listeners_per_identity, lookups_per_identity, udp_channels_per_identity, udp_flows_per_identity, queued_bytes_per_session',
   unauthenticated_per_source: 'e.g. unauthenticated_per_source = 16',
   unauthenticated_total: 'e.g. unauthenticated_total = 128',
   handshake_timeout: 'e.g. handshake_timeout = "10s"',
+  dns: 'known keys: servers, timeout, hosts_file',
   listen: 'e.g. listen = "0.0.0.0:4433"',
   udp_listen: 'e.g. udp_listen = "0.0.0.0:4434"',
   profile: IDENTITY_HINT,
@@ -229,6 +252,20 @@ export function durationField(file: string, field: string, value: string | undef
   const ms = durationMs(value);
   if (typeof ms === 'string') throw configError(file, field, ms);
   return ms;
+}
+
+function dnsConfig(file: string, raw: { servers?: string[]; timeout?: string; hosts_file?: string } | undefined): DnsConfig {
+  const servers = raw?.servers;
+  servers?.forEach((server, i) => {
+    const problem = dnsServersProblem(server);
+    if (problem !== undefined) throw configError(file, ['dns', 'servers', i], problem);
+  });
+  const hostsFile = raw?.hosts_file;
+  return {
+    ...(servers === undefined ? {} : { servers }),
+    timeoutMs: durationField(file, 'dns.timeout', raw?.timeout, DEFAULT_DNS_TIMEOUT_MS),
+    hostsFile: hostsFile === undefined ? DEFAULT_HOSTS_FILE : hostsFile === '' ? '' : resolve(dirname(file), hostsFile),
+  };
 }
 
 /** The gateway config in `text`; `file` is where it came from (relative paths resolve against its directory). */
@@ -249,6 +286,8 @@ export function gatewayConfigFromText(text: string, file: string): GatewayConfig
     logLevel: c.log_level ?? 'info',
     policy: Policy.fromRules((c.allow ?? []) as RuleConfig[], abs),
     unauth: unauthLimits(abs, c.limits),
+    limits: limitsFromConfig(c.limits),
+    dns: dnsConfig(abs, c.dns),
   };
 }
 

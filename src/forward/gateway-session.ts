@@ -35,6 +35,13 @@ export interface PendingConn {
   ftp: boolean;
 }
 
+/** Why a session's requests are all refused: its certificate (403), or its identity's session limit (429). */
+export interface Refusal {
+  status?: number;
+  code: string;
+  reason: string;
+}
+
 export class GatewaySession {
   readonly forwards = new Set<ActiveForward>();
   readonly ftpControls = new Map<number, FtpControl>();

@@ -8,11 +8,12 @@
 // silent close.
 import { createServer } from 'node:net';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
-import { authorize } from './authorize.js';
+import { authorize, type AuthorizeContext } from './authorize.js';
 import { logDenied, logEnd, type ConnFacts, type Logger } from './conn-log.js';
 import { dial, DialError } from './dial.js';
 import type { GatewayConfig } from './gateway-config.js';
 import type { ActiveForward, GatewaySession } from './gateway-session.js';
+import type { IdentityLimits, LimitKind } from './limits.js';
 import { H_BIND, H_BOUND, H_CODE, H_CONN, H_CONTROL, H_FTP, H_REASON, H_REFUSE, H_STREAM, H_TARGET, H_TO, PATH_ACCEPT, PATH_EVENTS, PATH_INFO, PATH_LISTEN, RST_CUT, headerSafe } from './protocol.js';
 import { formatHostPort, parseBindPort, parseHostPort } from './spec.js';
 import { splice } from './splice.js';
@@ -22,6 +23,8 @@ export interface GatewayContext {
   readonly config: GatewayConfig;
   readonly log: Logger;
   readonly udpPort: number | undefined;
+  readonly limits: IdentityLimits;
+  authz(): AuthorizeContext;
 }
 
 /** A pending remote connection not taken within this time is closed. */
@@ -45,7 +48,7 @@ export function handleStream(ctx: GatewayContext, session: GatewaySession, strea
   const identity = session.identity;
   const method = headers[':method'];
   const path = headers[':path'];
-  if (method === 'CONNECT' && headers[':protocol'] === undefined) return void connectStream(ctx, session, identity, stream, headers);
+  if (method === 'CONNECT' && headers[':protocol'] === undefined) return holding(ctx, session, 'streams', stream, { to: String(headers[':authority'] ?? ''), kind: 'connect' }, () => connectStream(ctx, session, identity, stream, headers));
   if (method === 'GET' && path === PATH_INFO) {
     stream.respond({ ':status': 200, 'content-type': 'application/json' });
     stream.end(JSON.stringify({ identity: { name: identity.name, role: identity.role, site: identity.site ?? null, groups: identity.groups }, udpPort: ctx.udpPort ?? null }));
@@ -57,9 +60,20 @@ export function handleStream(ctx: GatewayContext, session: GatewaySession, strea
     stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson' });
     return;
   }
-  if (method === 'POST' && path === PATH_LISTEN) return void listenStream(ctx, session, identity, stream, headers);
-  if (method === 'POST' && path === PATH_ACCEPT) return acceptStream(ctx, session, identity, stream, headers);
+  if (method === 'POST' && path === PATH_LISTEN) return holding(ctx, session, 'listeners', stream, { to: `listen ${header(headers, H_BIND) ?? ''}`, kind: 'remote' }, () => listenStream(ctx, session, identity, stream, headers));
+  if (method === 'POST' && path === PATH_ACCEPT) return holding(ctx, session, 'streams', stream, { to: header(headers, H_TO) ?? 'the client', kind: 'remote' }, () => acceptStream(ctx, session, identity, stream, headers));
   refuse(stream, 404, 'INSEL_NOT_FOUND', `the gateway has no ${String(method)} ${String(path ?? headers[':authority'])}; insel forwards use CONNECT host:port`);
+}
+
+/** Runs a request that holds one `kind` of the identity's limits until it settles; over the limit, refuses it (429). */
+function holding(ctx: GatewayContext, session: GatewaySession, kind: LimitKind, stream: ServerHttp2Stream, facts: Pick<ConnFacts, 'to' | 'kind'>, serve: () => Promise<void>): void {
+  const identity = session.identity!;
+  const slot = ctx.limits.take(identity, kind);
+  if (!slot.ok) {
+    logDenied(ctx.log, { identity, from: session.peer, ...facts }, slot.code, slot.reason);
+    return refuse(stream, slot.status, slot.code, slot.reason);
+  }
+  void serve().finally(slot.release);
 }
 
 /** Registers an open forward for reloads; returns the cut function's target. */
@@ -95,7 +109,7 @@ async function connectStream(ctx: GatewayContext, session: GatewaySession, ident
     address = control.address;
     followsControl = id;
   } else {
-    const v = await authorize(ctx.config.policy, identity, 'connect', 'tcp', target.host, target.port);
+    const v = await authorize(ctx.authz(), identity, 'connect', 'tcp', target.host, target.port);
     if (!v.allow) {
       logDenied(ctx.log, facts, v.code, v.reason);
       return refuse(stream, v.status, v.code, v.reason);
@@ -155,7 +169,7 @@ async function listenStream(ctx: GatewayContext, session: GatewaySession, identi
     } catch (err) {
       return deny(400, 'INSEL_FORWARD_SPEC', (err as Error).message);
     }
-    const v = await authorize(ctx.config.policy, identity, 'listen', 'tcp', bind.bind, bind.port);
+    const v = await authorize(ctx.authz(), identity, 'listen', 'tcp', bind.bind, bind.port);
     if (!v.allow) return deny(v.status, v.code, v.reason);
     bind.bind = v.address;
   }
@@ -209,9 +223,10 @@ async function listenStream(ctx: GatewayContext, session: GatewaySession, identi
     session.forwards.delete(active);
   });
   stream.resume(); // the client sends nothing on it; its end closes the listener
+  await new Promise<void>((resolve) => (stream.destroyed ? resolve() : stream.once('close', () => resolve())));
 }
 
-function acceptStream(ctx: GatewayContext, session: GatewaySession, identity: Identity, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+async function acceptStream(ctx: GatewayContext, session: GatewaySession, identity: Identity, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
   const id = Number(header(headers, H_CONN));
   const p = session.pending.get(id);
   if (p === undefined) return refuse(stream, 404, 'INSEL_NOT_FOUND', `no pending remote connection ${header(headers, H_CONN)} (taken, timed out, or never there)`);
@@ -232,8 +247,7 @@ function acceptStream(ctx: GatewayContext, session: GatewaySession, identity: Id
     session.notify({ stream: stream.id, reason });
     link.cut(reason);
   });
-  void link.done.then((r) => {
-    session.forwards.delete(active);
-    logEnd(ctx.log, facts, r);
-  });
+  const r = await link.done;
+  session.forwards.delete(active);
+  logEnd(ctx.log, facts, r);
 }

@@ -17,13 +17,15 @@ import { verifyPeer } from '../pki/verify.js';
 import { SummaryLog } from '../net/summary-log.js';
 import { UnauthGate } from '../net/unauth-gate.js';
 import { SecServer } from '../secsock/server.js';
-import { authorize } from './authorize.js';
+import { authorize, type AuthorizeContext } from './authorize.js';
 import { who, type Logger } from './conn-log.js';
 import { readIdentityFiles, type GatewayConfig } from './gateway-config.js';
-import { GatewaySession, type ActiveForward } from './gateway-session.js';
+import { GatewaySession, type ActiveForward, type Refusal } from './gateway-session.js';
 import { handleStream, refuse, type GatewayContext } from './gateway-streams.js';
 import { handleHttp1Connect, handleHttp1Request, type Http1Tunnel } from './http1.js';
+import { IdentityLimits } from './limits.js';
 import { H2_SETTINGS, MAX_SESSION_MEMORY_MB, SESSION_WINDOW } from './protocol.js';
+import { NameResolver } from './resolve.js';
 import { formatHostPort } from './spec.js';
 import { UdpGateway } from './udp-gateway.js';
 import { WriteAhead } from './write-ahead.js';
@@ -34,10 +36,10 @@ export interface GatewayStats {
   tlsFailures: number;
   /** connections not yet verified on the TLS port, and how many were closed over a cap or at the handshake timeout */
   unauth: ReturnType<UnauthGate['stats']>;
+  /** bytes queued towards clients on the sessions' TLS sockets, each at most [limits] queued_bytes_per_session plus one write */
+  queuedBytes: number;
   udp?: ReturnType<UdpGateway['stats']>;
 }
-
-type Refusal = { code: string; reason: string };
 
 /** Reasons in the aggregated line: the error code if there is one, else the message. */
 function reasonOf(err: Error): string {
@@ -73,6 +75,8 @@ export class Gateway implements GatewayContext {
   /** Connections whose refusal is already counted (HTTP/1.1 re-checks on each request). */
   private readonly refusalCounted = new WeakSet<TLSSocket>();
   trust: Trust;
+  readonly limits = new IdentityLimits(() => this.config.limits);
+  private resolver: NameResolver;
 
   private constructor(
     public config: GatewayConfig,
@@ -89,6 +93,12 @@ export class Gateway implements GatewayContext {
   ) {
     this.trust = trustFromPem(ca, crl);
     this.gate = new UnauthGate(config.unauth, (why, source) => unauthLogs.tls.count(why === 'capped' ? 'capped' : 'timedOut', source));
+    this.resolver = new NameResolver(config.dns);
+  }
+
+  /** What authorize() needs now: the current policy and resolver, the limits. */
+  authz(): AuthorizeContext {
+    return { policy: this.config.policy, resolver: this.resolver, limits: this.limits };
   }
 
   static async start(config: GatewayConfig, log: Logger): Promise<Gateway> {
@@ -152,8 +162,9 @@ export class Gateway implements GatewayContext {
           server: udpServer,
           idleMs: config.udpIdleTimeoutMs,
           log,
+          take: (identity, kind) => gw!.limits.take(identity, kind),
           authorize: (identity, host, port) =>
-            authorize(gw!.config.policy, identity, 'connect', 'udp', host, port).then((v) => (v.allow ? { allow: true as const, address: v.address } : { allow: false as const, reason: v.reason })),
+            authorize(gw!.authz(), identity, 'connect', 'udp', host, port).then((v) => (v.allow ? { allow: true as const, address: v.address } : { allow: false as const, reason: v.reason })),
         });
         udp.start();
       }
@@ -183,8 +194,12 @@ export class Gateway implements GatewayContext {
 
   stats(): GatewayStats {
     let forwards = 0;
-    for (const s of this.sessions) forwards += s.forwards.size;
-    return { sessions: this.sessions.size, forwards, tlsFailures: this.tlsFailures, unauth: this.gate.stats(), ...(this.udp ? { udp: this.udp.stats() } : {}) };
+    let queuedBytes = 0;
+    for (const s of this.sessions) {
+      forwards += s.forwards.size;
+      queuedBytes += s.tls.writableLength;
+    }
+    return { sessions: this.sessions.size, forwards, tlsFailures: this.tlsFailures, unauth: this.gate.stats(), queuedBytes, ...(this.udp ? { udp: this.udp.stats() } : {}) };
   }
 
   /**
@@ -196,8 +211,10 @@ export class Gateway implements GatewayContext {
   reload(config: GatewayConfig): { sessions: number; forwards: number; udpFlows: number } {
     const pem = readIdentityFiles(config.identity, config.file);
     const trust = trustFromPem(pem.ca, pem.crl);
+    const resolver = new NameResolver(config.dns);
     this.config = config;
     this.trust = trust;
+    this.resolver = resolver;
     this.udpServer?.setTrust(pem.ca, pem.crl);
     const cut = { sessions: 0, forwards: 0, udpFlows: 0 };
     const stillPermitted = (identity: Identity, f: ActiveForward): string | undefined => {
@@ -292,7 +309,8 @@ export class Gateway implements GatewayContext {
       if (socket.alpnProtocol !== 'h2') return void this.h1.emit('connection', socket);
       // http2 emits 'session' synchronously inside 'connection'; onSession takes the TLS socket from here.
       this.handingOver = { socket, ...(identity ? { identity } : {}), ...(refusal ? { refusal } : {}) };
-      this.h2.emit('connection', new WriteAhead(socket));
+      // The gateway's own bound on what it queues towards this client, whatever windows the client grants.
+      this.h2.emit('connection', new WriteAhead(socket, this.config.limits.queuedBytesPerSession));
       this.handingOver = undefined;
     });
     this.h2.on('session', (h2: ServerHttp2Session) => this.onSession(h2));
@@ -302,9 +320,9 @@ export class Gateway implements GatewayContext {
       if (session !== undefined) return handleStream(this, session, stream, headers);
       const refusal = this.refusedSessions.get(h2);
       if (refusal === undefined) return void stream.close();
-      // A refused certificate: this request gets the 403 with the reason, then the session ends.
+      // A refused certificate (403) or identity over its session limit (429): this request gets the reason, then the session ends.
       stream.on('error', () => undefined);
-      refuse(stream, 403, refusal.code, refusal.reason);
+      refuse(stream, refusal.status ?? 403, refusal.code, refusal.reason);
       setImmediate(() => {
         if (h2.destroyed || h2.closed) return;
         h2.goaway(0, 0, Buffer.from(refusal.reason.slice(0, 1000)));
@@ -350,6 +368,12 @@ export class Gateway implements GatewayContext {
     const { socket, identity } = over;
     if (identity === undefined) return void this.refusedSessions.set(h2, over.refusal!);
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    // Over the identity's session limit: served like a refused certificate (its requests get the reason, then it ends).
+    const slot = this.limits.take(identity, 'sessions');
+    if (!slot.ok) {
+      this.log.warn({ ...who(identity), from: peer, code: slot.code, reason: slot.reason }, 'session refused');
+      return void this.refusedSessions.set(h2, slot);
+    }
     const session = new GatewaySession(h2, socket, peer, identity);
     this.sessions.add(session);
     this.bySession.set(h2, session);
@@ -357,6 +381,7 @@ export class Gateway implements GatewayContext {
     h2.on('connect', () => h2.setLocalWindowSize(SESSION_WINDOW));
     this.log.info({ ...who(identity), from: peer }, 'session');
     h2.once('close', () => {
+      slot.release();
       this.sessions.delete(session);
       session.closeListeners();
       this.log.info({ ...who(identity), from: peer, ms: Date.now() - started }, 'session ended');

@@ -29,7 +29,7 @@ export interface Http1Tunnel {
   forward: ActiveForward;
 }
 
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 502: 'Bad Gateway', 504: 'Gateway Timeout' };
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 429: 'Too Many Requests', 502: 'Bad Gateway', 504: 'Gateway Timeout' };
 /** Hop-by-hop headers (RFC 9110 §7.6.1) are not forwarded. */
 const HOP = new Set(['connection', 'proxy-connection', 'keep-alive', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
@@ -50,7 +50,7 @@ async function admit(
   kind: ConnFacts['kind'],
   /** `close`: end the connection after this answer (a refused certificate gets nothing more) */
   refuse: (status: number, code: string, reason: string, close?: boolean) => void,
-): Promise<{ facts: ConnFacts; host: string; port: number; address: string } | undefined> {
+): Promise<{ facts: ConnFacts; host: string; port: number; address: string; release(): void } | undefined> {
   const peer = peerOf(socket);
   const { identity, refusal } = ctx.identify(socket, peer);
   if (!identity) {
@@ -65,14 +65,21 @@ async function admit(
     refuse(400, 'INSEL_FORWARD_SPEC', (err as Error).message);
     return undefined;
   }
-  const v = await authorize(ctx.config.policy, identity, 'connect', 'tcp', target.host, target.port);
-  if (!v.allow) {
-    logDenied(ctx.log, facts, v.code, v.reason);
-    refuse(v.status, v.code, v.reason);
+  // Held until the caller releases it: counted with the identity's HTTP/2 forwards.
+  const slot = ctx.limits.take(identity, 'streams');
+  const deny = (code: string, status: number, reason: string) => {
+    logDenied(ctx.log, facts, code, reason);
+    refuse(status, code, reason);
     return undefined;
+  };
+  if (!slot.ok) return deny(slot.code, slot.status, slot.reason);
+  const v = await authorize(ctx.authz(), identity, 'connect', 'tcp', target.host, target.port);
+  if (!v.allow) {
+    slot.release();
+    return deny(v.code, v.status, v.reason);
   }
   facts.address = formatHostPort(v.address, target.port);
-  return { facts, host: target.host, port: target.port, address: v.address };
+  return { facts, host: target.host, port: target.port, address: v.address, release: slot.release };
 }
 
 export async function handleHttp1Connect(ctx: Http1Context, req: IncomingMessage, socket: TLSSocket, head: Buffer): Promise<void> {
@@ -83,6 +90,7 @@ export async function handleHttp1Connect(ctx: Http1Context, req: IncomingMessage
   try {
     target = await dial(ok.address, ok.port, ok.host, ctx.config.connectTimeoutMs);
   } catch (err) {
+    ok.release();
     logDenied(ctx.log, ok.facts, 'INSEL_UNREACHABLE', (err as Error).message);
     return rawRefusal(socket, err instanceof DialError ? err.status : 502, 'INSEL_UNREACHABLE', (err as Error).message);
   }
@@ -93,6 +101,7 @@ export async function handleHttp1Connect(ctx: Http1Context, req: IncomingMessage
   const untrack = ctx.trackTunnel({ socket, identity: ok.facts.identity, forward });
   const r = await link.done;
   untrack();
+  ok.release();
   logEnd(ctx.log, ok.facts, r);
 }
 
@@ -119,6 +128,7 @@ export async function handleHttp1Request(ctx: Http1Context, req: IncomingMessage
   let down = 0;
   const out = httpRequest({ host: ok.address, port: ok.port, method: req.method, path: `${url.pathname}${url.search}`, headers, agent: false, timeout: ctx.config.connectTimeoutMs });
   const finish = (end: string) => logEnd(ctx.log, ok.facts, { up, down, end });
+  res.once('close', ok.release);
   out.on('timeout', () => out.destroy(new DialError(504, `no answer from ${ok.facts.to} within ${ctx.config.connectTimeoutMs} ms`)));
   out.on('error', (err) => {
     logDenied(ctx.log, ok.facts, 'INSEL_UNREACHABLE', err.message);

@@ -192,6 +192,10 @@ function selects(sel: Selector, id: Identity): boolean {
   }
 }
 
+function covers(rule: Rule, proto: Proto, port: number): boolean {
+  return rule.protos.includes(proto) && rule.ports.some(([lo, hi]) => port >= lo && port <= hi);
+}
+
 function reaches(rule: Rule, host: string, address: string): boolean {
   if (rule.anyHost || rule.names.has(host)) return true;
   if (rule.suffixes.some((s) => host.length > s.length && host.endsWith(s))) return true;
@@ -250,11 +254,22 @@ export class Policy {
     for (const rule of this.rules) {
       if (rule.action !== req.action || !rule.who.some((s) => selects(s, id))) continue;
       forThem.push(rule);
-      if (!rule.protos.includes(req.proto)) continue;
-      if (!rule.ports.some(([lo, hi]) => port >= lo && port <= hi)) continue;
+      if (!covers(rule, req.proto, port)) continue;
       if (reaches(rule, host, address)) return { allow: true, rule: rule.name };
     }
     return { allow: false, reason: this.denyReason(req, host, address, forThem) };
+  }
+
+  /**
+   * Whether a rule for this identity, action, protocol and port matches by
+   * address (an IP, a CIDR or "*"). If none does, the name alone decides and
+   * the gateway need not resolve a name its name rules refuse.
+   */
+  matchesByAddress(req: Omit<AccessRequest, 'host' | 'address'>): boolean {
+    const port = Number.isInteger(req.port) ? req.port : -1;
+    return this.rules.some(
+      (rule) => rule.action === req.action && rule.who.some((s) => selects(s, req.identity)) && covers(rule, req.proto, port) && (rule.anyHost || rule.addresses !== undefined),
+    );
   }
 
   private denyReason(req: AccessRequest, host: string, address: string, forThem: Rule[]): string {

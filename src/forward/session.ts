@@ -30,7 +30,7 @@ export interface GatewayRefusal {
   reason: string;
 }
 
-const KNOWN = new Set<string>(['INSEL_POLICY_DENIED', 'INSEL_UNKNOWN_HOST', 'INSEL_UNREACHABLE']);
+const KNOWN = new Set<string>(['INSEL_POLICY_DENIED', 'INSEL_UNKNOWN_HOST', 'INSEL_UNREACHABLE', 'INSEL_LIMIT']);
 
 /** A refusal from the gateway, with its reason as the message. */
 export class GatewayRefusedError extends ForwardError {

@@ -16,6 +16,7 @@ import type { SecChannel } from '../secsock/channel.js';
 import { DecodeError } from '../secsock/errors.js';
 import type { SecServer } from '../secsock/server.js';
 import type { Logger } from './conn-log.js';
+import type { Admission } from './limits.js';
 import { ForwardError } from './errors.js';
 import { decodeFlowMessage, encodeClose, encodeData, encodeDenied, encodeOpened, FlowType } from './udp-wire.js';
 
@@ -32,7 +33,11 @@ export interface UdpGatewayOptions {
   log: FlowLog;
   /** Flows open (or being authorized) per channel; OPENs beyond are denied. */
   maxFlowsPerChannel?: number;
+  /** The gateway's per-identity limits on channels and flows; absent: none beyond maxFlowsPerChannel. */
+  take?: (identity: Identity, kind: 'udpChannels' | 'udpFlows') => Admission;
 }
+
+const UNLIMITED: Admission = { ok: true, release: () => undefined };
 
 export interface UdpGatewayStats {
   channels: number;
@@ -71,6 +76,8 @@ interface Flow {
   down: number;
   downBytes: number;
   lastError: string | undefined;
+  /** gives back the identity's flow */
+  readonly release: () => void;
 }
 
 interface Conn {
@@ -81,6 +88,8 @@ interface Conn {
   /** Denied flows and why, so a repeated OPEN gets the same answer without a second log line. */
   readonly denied: Map<number, string>;
   inflight: number;
+  /** gives back the identity's channel */
+  readonly release: () => void;
   readonly sent: () => void;
   readonly failed: () => void;
 }
@@ -91,6 +100,7 @@ export class UdpGateway {
   private readonly idleMs: number;
   private readonly log: FlowLog;
   private readonly maxFlows: number;
+  private readonly take: NonNullable<UdpGatewayOptions['take']>;
   private readonly conns = new Set<Conn>();
   private readonly counts = { datagramsIn: 0, datagramsOut: 0, denied: 0, expired: 0 };
   private readonly drops: Record<string, number> = {};
@@ -110,6 +120,7 @@ export class UdpGateway {
     this.idleMs = opts.idleMs;
     this.log = opts.log;
     this.maxFlows = max;
+    this.take = opts.take ?? (() => UNLIMITED);
   }
 
   /** Starts the accept loop over server.accept() and the idle ticker. */
@@ -159,6 +170,7 @@ export class UdpGateway {
     const closing: Promise<void>[] = [];
     for (const c of this.conns) {
       for (const f of c.flows.values()) this.end(c, f, 'shutdown');
+      c.release();
       closing.push(c.ch.close('gateway shutting down').catch(() => undefined));
     }
     this.conns.clear();
@@ -182,12 +194,19 @@ export class UdpGateway {
         void ch.close('UDP forwarding needs a UDP channel').catch(() => undefined);
         continue;
       }
+      const slot = this.take(ch.peer, 'udpChannels');
+      if (!slot.ok) {
+        this.log.warn({ who: ch.peer.name, role: ch.peer.role, site: ch.peer.site, peer: ch.remote, code: slot.code, reason: slot.reason }, 'udp forward channel refused');
+        void ch.close(slot.reason).catch(() => undefined);
+        continue;
+      }
       const c: Conn = {
         ch,
         flows: new Map(),
         told: new Set(),
         denied: new Map(),
         inflight: 0,
+        release: slot.release,
         sent: () => void c.inflight--,
         failed: () => {
           c.inflight--;
@@ -218,6 +237,7 @@ export class UdpGateway {
       }
     }
     if (!this.conns.delete(c)) return; // close() got there first
+    c.release();
     for (const f of c.flows.values()) this.end(c, f, why, detail);
   }
 
@@ -271,8 +291,10 @@ export class UdpGateway {
     const earlier = c.denied.get(id);
     if (earlier !== undefined) return this.send(c, encodeDenied(id, earlier));
     if (c.flows.size >= this.maxFlows) return this.deny(c, id, host, port, `too many UDP flows on this channel (limit ${this.maxFlows})`);
+    const slot = this.take(c.ch.peer, 'udpFlows');
+    if (!slot.ok) return this.deny(c, id, host, port, slot.reason);
     const now = Date.now();
-    const flow: Flow = { id, host, port, address: '', state: 'authorizing', socket: undefined, started: now, lastActive: now, up: 0, upBytes: 0, down: 0, downBytes: 0, lastError: undefined };
+    const flow: Flow = { id, host, port, address: '', state: 'authorizing', socket: undefined, started: now, lastActive: now, up: 0, upBytes: 0, down: 0, downBytes: 0, lastError: undefined, release: slot.release };
     c.flows.set(id, flow);
     c.told.delete(id);
     void this.open(c, flow);
@@ -287,8 +309,7 @@ export class UdpGateway {
     }
     if (f.state !== 'authorizing') return; // the client or channel went away meanwhile
     if (!verdict.allow) {
-      c.flows.delete(f.id);
-      f.state = 'closed';
+      this.forget(c, f);
       return this.deny(c, f.id, f.host, f.port, verdict.reason);
     }
     f.address = verdict.address;
@@ -297,8 +318,7 @@ export class UdpGateway {
       socket = await connectTarget(verdict.address, f.port);
     } catch (err) {
       if (f.state !== 'authorizing') return;
-      c.flows.delete(f.id);
-      f.state = 'closed';
+      this.forget(c, f);
       return this.deny(c, f.id, f.host, f.port, `cannot reach ${verdict.address}:${f.port}: ${(err as Error).message}`);
     }
     if (f.state !== 'authorizing') {
@@ -324,6 +344,13 @@ export class UdpGateway {
     this.send(c, encodeOpened(f.id));
   }
 
+  /** Takes a flow out of its channel and gives back the identity's flow. */
+  private forget(c: Conn, f: Flow): void {
+    f.state = 'closed';
+    c.flows.delete(f.id);
+    f.release();
+  }
+
   private deny(c: Conn, id: number, host: string, port: number, reason: string): void {
     this.counts.denied++;
     if (c.denied.size >= REMEMBERED_FLOWS) c.denied.delete(c.denied.keys().next().value!);
@@ -337,8 +364,7 @@ export class UdpGateway {
   private end(c: Conn, f: Flow, why: EndWhy, detail = '', notify?: string): void {
     if (f.state === 'closed') return;
     const wasOpen = f.state === 'open';
-    f.state = 'closed';
-    c.flows.delete(f.id);
+    this.forget(c, f);
     if (f.socket) f.socket.close();
     if (notify !== undefined) this.send(c, encodeClose(f.id, notify));
     if (!wasOpen) return;

@@ -7,17 +7,28 @@
 // the flow-control window it was granted (protocol.ts), so below that bound
 // we confirm at once and keep reading; a peer that stops reading its socket
 // still meets backpressure beyond the bound.
+//
+// The gateway passes its own, smaller bound ([limits] queued_bytes_per_session):
+// a client that grants huge windows and stops reading then holds at most that
+// much here, because http2 completes a stream's write only once its bytes are
+// written to this socket, so the stream stops taking data and pipe() pauses
+// the target. That stays deadlock-free: the client's bound (WRITE_AHEAD_BYTES)
+// is above the session window the gateway grants it, so the client always
+// keeps reading.
 import { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { SESSION_WINDOW } from './protocol.js';
 
-/** Bytes queued on the socket before writes wait for 'drain'. */
+/** Bytes queued on the socket before writes wait for 'drain' (the client's bound). */
 export const WRITE_AHEAD_BYTES = 4 * SESSION_WINDOW;
 
 export class WriteAhead extends Duplex {
   private waiting: (() => void) | undefined;
 
-  constructor(readonly tls: TLSSocket) {
+  constructor(
+    readonly tls: TLSSocket,
+    private readonly bound = WRITE_AHEAD_BYTES,
+  ) {
     super({ allowHalfOpen: true });
     tls.on('data', (b: Buffer) => {
       if (!this.push(b)) tls.pause();
@@ -38,7 +49,7 @@ export class WriteAhead extends Duplex {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
     this.tls.write(chunk);
-    if (this.tls.writableLength < WRITE_AHEAD_BYTES) done();
+    if (this.tls.writableLength < this.bound) done();
     else this.waiting = () => done();
   }
 
