@@ -5,6 +5,7 @@ import type { ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import type { Server, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Identity } from '../pki/identity.js';
+import type { FtpWatch } from './ftp-watch.js';
 import type { Action, Proto } from './policy.js';
 
 /** An open forward, re-checked on reload. */
@@ -24,6 +25,8 @@ export interface FtpControl {
   address: string;
   /** the gateway's own address on that connection: where an active-mode server can reach us */
   localAddress: string;
+  /** what the gateway saw on it: the only source of its data connections' authority */
+  watch: FtpWatch;
 }
 
 export interface PendingConn {
@@ -57,6 +60,13 @@ export class GatewaySession {
     readonly peer: string,
     readonly identity: Identity,
   ) {}
+
+  /** FTP active-mode listeners open in this session, over all its control connections. */
+  ftpActiveOpen(): number {
+    let n = 0;
+    for (const c of this.ftpControls.values()) n += c.watch.activeOpen;
+    return n;
+  }
 
   /** A line on the events stream (cut notices); dropped if the client never opened one. */
   notify(event: object): void {

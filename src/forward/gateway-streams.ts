@@ -8,9 +8,11 @@
 // silent close.
 import { createServer } from 'node:net';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { sameHost } from '../ftp/address.js';
 import { authorize, type AuthorizeContext } from './authorize.js';
 import { logDenied, logEnd, type ConnFacts, type Logger } from './conn-log.js';
 import { dial, DialError } from './dial.js';
+import { FtpWatch, MAX_ACTIVE_PER_CONTROL, MAX_ACTIVE_PER_SESSION, type ActivePort } from './ftp-watch.js';
 import type { GatewayConfig } from './gateway-config.js';
 import type { ActiveForward, GatewaySession } from './gateway-session.js';
 import type { IdentityLimits, LimitKind } from './limits.js';
@@ -31,6 +33,8 @@ export interface GatewayContext {
 const ACCEPT_TIMEOUT_MS = 10_000;
 /** Connections a listener may hold waiting for the client to take them. */
 const MAX_PENDING = 256;
+/** An FTP active-mode listener nobody connected to is closed after this long. */
+const ACTIVE_WAIT_MS = 30_000;
 
 export function refuse(stream: ServerHttp2Stream, status: number, code: string, reason: string): void {
   if (stream.destroyed || stream.closed) return;
@@ -98,11 +102,19 @@ async function connectStream(ctx: GatewayContext, session: GatewaySession, ident
   let followsControl: number | undefined;
   if (ftp === 'data') {
     // A data connection is allowed by its control connection: same session,
-    // same server address, an unprivileged port (what PASV/EPSV hand out).
+    // same server address, an unprivileged port the server announced there.
     const id = Number(header(headers, H_CONTROL));
     const control = session.ftpControls.get(id);
-    if (control === undefined || control.address !== target.host || target.port < 1024) {
-      const reason = `FTP data connection to ${authority} refused: it must go to the server of an open FTP control connection (stream ${header(headers, H_CONTROL)}), on a port >= 1024`;
+    const why =
+      control === undefined
+        ? `it must follow an open FTP control connection of this session (insel-control ${header(headers, H_CONTROL) ?? 'missing'} is none)`
+        : !sameHost(target.host, control.address)
+          ? `it must go to the server of its control connection, ${control.address}`
+          : target.port < 1024
+            ? 'it must go to a port >= 1024'
+            : control.watch.takePassive(target.port);
+    if (why !== undefined || control === undefined) {
+      const reason = `FTP data connection to ${authority} refused: ${why}`;
       logDenied(ctx.log, facts, 'INSEL_POLICY_DENIED', reason);
       return refuse(stream, 403, 'INSEL_POLICY_DENIED', reason);
     }
@@ -128,7 +140,13 @@ async function connectStream(ctx: GatewayContext, session: GatewaySession, ident
   if (stream.destroyed || stream.closed) return void socket.destroy();
   const bound = formatHostPort(socket.localAddress!, socket.localPort!);
   stream.respond({ ':status': 200, [H_STREAM]: String(stream.id), [H_TARGET]: facts.address, [H_BOUND]: bound });
-  if (ftp === 'control') session.ftpControls.set(stream.id!, { address, localAddress: socket.localAddress! });
+  if (ftp === 'control') {
+    // The tap sees each chunk before splice relays it: a 227 is known before the client reads it.
+    const watch = new FtpWatch(socket.localAddress!);
+    session.ftpControls.set(stream.id!, { address, localAddress: socket.localAddress!, watch });
+    stream.on('data', (b: Buffer) => watch.fromClient(b));
+    socket.on('data', (b: Buffer) => watch.fromServer(b));
+  }
   const link = splice(stream, socket);
   const active = track(session, { action: 'connect', proto: 'tcp', host: target.host.toLowerCase(), address, port: target.port, ...(followsControl === undefined ? {} : { followsControl }) }, (reason) => {
     session.notify({ stream: stream.id, reason });
@@ -150,6 +168,7 @@ async function listenStream(ctx: GatewayContext, session: GatewaySession, identi
   let bind: { bind: string; port: number };
   let onlyFrom: string | undefined;
   let followsControl: number | undefined;
+  let ftpPort: { watch: FtpWatch; slot: ActivePort } | undefined;
   const deny = (status: number, code: string, reason: string) => {
     logDenied(ctx.log, { identity, from: session.peer, to: `listen ${header(headers, H_BIND) ?? ''}`, kind: 'remote' }, code, reason);
     refuse(stream, status, code, reason);
@@ -160,6 +179,11 @@ async function listenStream(ctx: GatewayContext, session: GatewaySession, identi
     const id = Number(header(headers, H_CONTROL));
     const control = session.ftpControls.get(id);
     if (control === undefined) return deny(403, 'INSEL_POLICY_DENIED', `FTP active-mode port refused: no open FTP control connection ${header(headers, H_CONTROL)} in this session`);
+    const unusable = control.watch.unusable;
+    if (unusable !== undefined) return deny(403, 'INSEL_POLICY_DENIED', `FTP active-mode port refused: control connection ${id} cannot authorize data connections: ${unusable}`);
+    if (control.watch.activeOpen >= MAX_ACTIVE_PER_CONTROL) return deny(429, 'INSEL_LIMIT', `FTP active-mode port refused: control connection ${id} already has ${MAX_ACTIVE_PER_CONTROL} open; close a transfer first`);
+    if (session.ftpActiveOpen() >= MAX_ACTIVE_PER_SESSION) return deny(429, 'INSEL_LIMIT', `FTP active-mode port refused: this session already has ${MAX_ACTIVE_PER_SESSION} open; close a transfer first`);
+    ftpPort = { watch: control.watch, slot: control.watch.reserveActive() };
     bind = { bind: control.localAddress, port: 0 };
     onlyFrom = control.address;
     followsControl = id;
@@ -182,19 +206,25 @@ async function listenStream(ctx: GatewayContext, session: GatewaySession, identi
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'EADDRINUSE' ? 'the port is already in use there' : e.code === 'EADDRNOTAVAIL' ? 'the gateway has no such address' : (e.code ?? e.message);
+    if (ftpPort) ftpPort.watch.releaseActive(ftpPort.slot);
     return deny(409, 'INSEL_LISTEN_FAILED', `the gateway cannot listen on ${formatHostPort(bind.bind, bind.port)}: ${why}`);
   }
-  if (stream.destroyed || stream.closed) return void server.close();
-  server.on('error', () => undefined);
-  session.listeners.add(server);
   const a = server.address() as { address: string; port: number };
-  const boundAt = formatHostPort(a.address, a.port);
-  stream.respond({ ':status': 200, [H_BOUND]: boundAt });
-  ctx.log.info({ who: identity.name, from: session.peer, listen: boundAt, to, ...(ftp ? { ftp } : {}) }, 'remote listen');
+  if (ftpPort) ftpPort.slot.port = a.port;
   const stop = () => {
     server.close();
     session.listeners.delete(server);
+    if (ftpPort) ftpPort.watch.releaseActive(ftpPort.slot);
+    clearTimeout(expiry);
   };
+  // An active-mode port is good for one connection, soon; its stream's end tells the client.
+  const expiry = ftpPort ? setTimeout(() => (stop(), stream.end()), ACTIVE_WAIT_MS) : undefined;
+  if (stream.destroyed || stream.closed) return stop();
+  server.on('error', () => undefined);
+  session.listeners.add(server);
+  const boundAt = formatHostPort(a.address, a.port);
+  stream.respond({ ':status': 200, [H_BOUND]: boundAt });
+  ctx.log.info({ who: identity.name, from: session.peer, listen: boundAt, to, ...(ftp ? { ftp } : {}) }, 'remote listen');
   const listen = { action: 'listen' as const, proto: 'tcp' as const, host: a.address, address: a.address, port: a.port, ...(followsControl === undefined ? {} : { followsControl }) };
   const active = track(session, listen, (reason) => {
     session.notify({ stream: stream.id, reason });
@@ -203,7 +233,9 @@ async function listenStream(ctx: GatewayContext, session: GatewaySession, identi
   });
   server.on('connection', (socket) => {
     const from = formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
-    if ((onlyFrom !== undefined && socket.remoteAddress !== onlyFrom && socket.remoteAddress !== `::ffff:${onlyFrom}`) || session.pending.size >= MAX_PENDING) {
+    // FTP: only the control connection's server, and only once a relayed PORT/EPRT named this port.
+    const ftpRefused = onlyFrom !== undefined && !(sameHost(socket.remoteAddress ?? '', onlyFrom) && ftpPort?.slot.armed === true);
+    if (ftpRefused || session.pending.size >= MAX_PENDING) {
       socket.destroy();
       return;
     }

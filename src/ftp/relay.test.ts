@@ -256,14 +256,31 @@ test("the relay's own replies stay in order behind the server's", async () => {
   const h = harness();
   // Before the greeting, and pipelined behind a forwarded command.
   h.client.write('AUTH TLS\r\nNOOP\r\nLPSV\r\n');
-  await h.waitServer(/NOOP\r\n$/);
-  assert.equal(h.atClient(), '');
   h.server.write('220 ready\r\n');
+  await h.waitServer(/NOOP\r\n$/);
   await h.waitClient(/534 .*\r\n$/);
   assert.doesNotMatch(h.atClient(), /502/);
   h.server.write('200 noop\r\n');
   await h.waitClient(/502 .*\r\n$/);
   assert.match(h.atClient(), /^220 ready\r\n534 [^\r]*\r\n200 noop\r\n502 [^\r]*\r\n$/);
+  await h.finish();
+});
+
+test("commands wait for the server's greeting: the gateway trusts only a server that spoke first", async () => {
+  const h = harness();
+  h.client.write('USER anonymous\r\nPASS x\r\n');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(h.atServer(), '', 'nothing before the greeting');
+  h.server.write('220 ready\r\n');
+  await h.waitServer(/PASS x\r\n$/);
+  assert.equal(h.atServer(), 'USER anonymous\r\nPASS x\r\n');
+  await h.finish();
+});
+
+test('a server that never greets holds commands for one hook timeout only', async () => {
+  const h = harness({ hookTimeoutMs: 100 });
+  h.client.write('USER anonymous\r\nNOOP\r\n');
+  await h.waitServer(/NOOP\r\n$/);
   await h.finish();
 });
 

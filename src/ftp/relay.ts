@@ -1,9 +1,11 @@
 // The FTP-aware relay for one control connection. Pipeline, per direction:
-//   client -> LineReader -> planCommand -> [hooks.active] -> server
+//   client -> LineReader -> [wait for the greeting] -> planCommand -> [hooks.active] -> server
 //   server -> LineReader -> ReplyReader -> [hooks.passive] -> ReplyOrder -> client
 // Each direction handles one line at a time: while a hook is pending, later
 // bytes of that direction wait in the socket (the source is paused), so
-// commands and replies stay in order. Writes honour backpressure.
+// commands and replies stay in order. Writes honour backpressure. No command
+// goes out before the server's first line: the gateway trusts a control
+// connection for data only if its server spoke first (PROTOCOL §5.5).
 import type { Duplex } from 'node:stream';
 import type { HostPort } from './command.js';
 import { FtpProtocolError, FtpRefusal, type FtpRefusalCode } from './errors.js';
@@ -83,6 +85,9 @@ class ControlRelay {
   private readonly replyReader: ReplyReader;
   private ending = false;
   private end: FtpRelayResult['end'] = 'eof';
+  /** resolves at the server's first line (or its end); commands wait for it, at most one hook timeout */
+  private greeted: Promise<void>;
+  private greet!: () => void;
 
   constructor(
     private readonly client: Duplex,
@@ -91,6 +96,7 @@ class ControlRelay {
   ) {
     this.max = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
     this.replyReader = new ReplyReader(this.max);
+    this.greeted = new Promise((resolve) => (this.greet = resolve));
   }
 
   run(): Promise<FtpRelayResult> {
@@ -144,6 +150,7 @@ class ControlRelay {
 
   private async onCommand(line: Buffer): Promise<void> {
     this.counts.commands++;
+    await this.waitForGreeting();
     const plan = planCommand(stripEol(line), this.opts.clientAddress);
     if (plan.kind === 'refuse') return this.refuse(plan.refusal);
     if (plan.kind === 'forward') return this.toServer(line);
@@ -161,6 +168,7 @@ class ControlRelay {
   }
 
   private async onReply(line: Buffer): Promise<void> {
+    this.greet();
     const step = this.replyReader.feed(line);
     if (step.kind === 'hold') return;
     if (step.kind === 'pass') {
@@ -233,6 +241,15 @@ class ControlRelay {
     });
   }
 
+  /** A client that speaks before the server's greeting (pipelining) is held until it comes. */
+  private async waitForGreeting(): Promise<void> {
+    const ms = this.opts.hookTimeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.greeted, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+    clearTimeout(timer);
+    this.greet(); // waited once: a server that never greets does not cost every command a timeout
+  }
+
   private async hook(call: () => Promise<HostPort>): Promise<HostPort> {
     const ms = this.opts.hookTimeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS;
     let timer: NodeJS.Timeout | undefined;
@@ -253,6 +270,7 @@ class ControlRelay {
   }
 
   private serverEnded(): void {
+    this.greet();
     // The server will not answer any more: replies held behind it are due.
     for (const r of this.order.drainAll()) if (!this.client.writableEnded && !this.client.destroyed) this.client.write(r);
     if (!this.client.writableEnded) this.client.end();
@@ -276,6 +294,7 @@ class ControlRelay {
     this.log('violation', { side, code: r.code, reply: r.replyCode, reason: r.message, ...(r.code === 'INSEL_FTP_INTERNAL' ? { error: String(err) } : {}) });
     this.end = r.code as FtpRefusalCode;
     this.ending = true;
+    this.greet();
     this.server.destroy();
     const c = this.client;
     if (!c.destroyed && !c.writableEnded) c.end(refusalReply(r));
@@ -291,6 +310,7 @@ class ControlRelay {
     this.log('stream-error', { side, reason: err.message });
     if (!this.ending) this.end = 'error';
     this.ending = true;
+    this.greet();
     this.client.destroy();
     this.server.destroy();
   }
