@@ -16,7 +16,7 @@ import type { ActiveForward, GatewaySession } from './gateway-session.js';
 import { H_BIND, H_BOUND, H_CODE, H_CONN, H_CONTROL, H_FTP, H_REASON, H_REFUSE, H_STREAM, H_TARGET, H_TO, PATH_ACCEPT, PATH_EVENTS, PATH_INFO, PATH_LISTEN, RST_CUT, headerSafe } from './protocol.js';
 import { formatHostPort, parseBindPort, parseHostPort } from './spec.js';
 import { splice } from './splice.js';
-import type { Identity } from '../pki/identity.js';
+import { scopedName, type Identity } from '../pki/identity.js';
 
 export interface GatewayContext {
   readonly config: GatewayConfig;
@@ -53,7 +53,7 @@ export function handleStream(ctx: GatewayContext, session: GatewaySession, strea
   if (method === 'CONNECT' && headers[':protocol'] === undefined) return void connectStream(ctx, session, identity, stream, headers);
   if (method === 'GET' && path === PATH_INFO) {
     stream.respond({ ':status': 200, 'content-type': 'application/json' });
-    stream.end(JSON.stringify({ identity: { name: identity.name, role: identity.role, site: identity.site ?? null, groups: identity.groups }, udpPort: ctx.udpPort ?? null }));
+    stream.end(JSON.stringify({ identity: { name: identity.name, issuer: identity.issuer ?? null, role: identity.role, site: identity.site ?? null, groups: identity.groups }, udpPort: ctx.udpPort ?? null }));
     return;
   }
   if (method === 'GET' && path === PATH_EVENTS) {
@@ -181,7 +181,7 @@ async function listenStream(ctx: GatewayContext, session: GatewaySession, identi
   const a = server.address() as { address: string; port: number };
   const boundAt = formatHostPort(a.address, a.port);
   stream.respond({ ':status': 200, [H_BOUND]: boundAt });
-  ctx.log.info({ who: identity.name, from: session.peer, listen: boundAt, to, ...(ftp ? { ftp } : {}) }, 'remote listen');
+  ctx.log.info({ who: scopedName(identity), from: session.peer, listen: boundAt, to, ...(ftp ? { ftp } : {}) }, 'remote listen');
   const stop = () => {
     server.close();
     session.listeners.delete(server);
@@ -202,7 +202,7 @@ async function listenStream(ctx: GatewayContext, session: GatewaySession, identi
     const timer = setTimeout(() => {
       session.pending.delete(id);
       socket.destroy();
-      ctx.log.warn({ who: identity.name, from, listen: boundAt, reason: `the client did not take the connection within ${ACCEPT_TIMEOUT_MS} ms` }, 'remote connection dropped');
+      ctx.log.warn({ who: scopedName(identity), from, listen: boundAt, reason: `the client did not take the connection within ${ACCEPT_TIMEOUT_MS} ms` }, 'remote connection dropped');
     }, ACCEPT_TIMEOUT_MS);
     session.pending.set(id, { socket, timer, from, listen, ftp: ftp === 'active' });
     socket.on('error', () => undefined);

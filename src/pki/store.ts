@@ -60,6 +60,8 @@ const recordSchema = z
     role: z.enum(ROLES as unknown as [string, ...string[]]),
     site: z.string().optional(),
     groups: z.array(z.string()),
+    /** a site CA's: the groups it may grant (absent: none) */
+    grants: z.array(z.string()).optional(),
     serial: z.string().regex(/^[0-9a-f]+$/),
     notBefore: isoDate,
     notAfter: isoDate,
