@@ -14,6 +14,7 @@ import { certPem, createCert, keyIdOf, keyPairFromPem, newKeyPair, privateKeyPem
 import { PkiError } from './errors.js';
 import { grantsOf, ungrantedGroup, ungrantedText } from './grants.js';
 import { checkName, checkRole, type Identity, type Role } from './identity.js';
+import { withPkiLock } from './lock.js';
 import { normalizeSerial } from './serial.js';
 import { ensureDir, existsError, KEY_MODE, pkiPaths, PRIVATE_DIR_MODE, PUBLIC_MODE, readFile, readIndex, writeFileAtomic, writeIndex, type IndexRecord, type PkiIndex, type PkiPaths } from './store.js';
 
@@ -105,7 +106,11 @@ async function reusableSiteKey(paths: PkiPaths, index: PkiIndex, name: string, n
   return live ? { privateKey: keys.privateKey, publicKey: keys.publicKey } : undefined;
 }
 
-export async function issueCert(opts: IssueOptions): Promise<IssueResult> {
+export function issueCert(opts: IssueOptions): Promise<IssueResult> {
+  return withPkiLock(opts.dir, () => issue(opts));
+}
+
+async function issue(opts: IssueOptions): Promise<IssueResult> {
   const paths = pkiPaths(opts.dir);
   const index = readIndex(paths);
   const id = identityFor(opts, index.org);

@@ -8,11 +8,13 @@
 //   DIR/certs/<name>.crt    leaf, followed by its site CA if a site issued it
 //   DIR/private/<name>.key  its private key (0600, directory 0700); a site's
 //                           key is also its CA key
+//   DIR/lock                held by the mutating command running now (lock.ts)
 //
 // Files are written whole or not at all: to a temporary file with the final
-// mode, then renamed over (force) or hard-linked into place, which fails if
-// the file appeared meanwhile (no force). One process at a time: there is no
-// lock, the CLI is meant to be run by one operator.
+// mode, fsynced, then renamed over (force) or hard-linked into place, which
+// fails if the file appeared meanwhile (no force). Commands that change the
+// directory hold its lock (lock.ts), so the index is never read, changed and
+// written back by two at once.
 import { chmodSync, closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
