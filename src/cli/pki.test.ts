@@ -3,7 +3,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -99,6 +99,26 @@ describe('insel pki', () => {
     const rows = JSON.parse(ok(['pki', 'list', '--dir', 'p', '--json'])) as { name: string; status: string; groups: string[] }[];
     assert.deepEqual(rows[0]?.groups, ['ops', 'dev']);
     assert.equal(rows.find((r) => r.name === 'bob')?.status, 'revoked');
+  });
+
+  it('export creates its directory 0700; never changes the mode of an existing one, and refuses one others can access', () => {
+    assert.match(ok(['pki', 'export', 'alice', '--dir', 'p', '--out', 'prof/new']), /^wrote cert\.pem, key\.pem, ca\.pem, crl\.pem to prof\/new;/);
+    assert.equal(mode('prof/new'), 0o700);
+    assert.equal(mode('prof/new/key.pem'), 0o600);
+    mkdirSync(join(cwd, 'mine'), { mode: 0o700 });
+    ok(['pki', 'export', 'alice', '--dir', 'p', '--out', 'mine']);
+    assert.equal(mode('mine'), 0o700);
+    for (const shared of [0o1777, 0o750]) {
+      const dir = `shared-${shared.toString(8)}`;
+      mkdirSync(join(cwd, dir));
+      chmodSync(join(cwd, dir), shared); // like /tmp: sticky, world-writable
+      fails(
+        ['pki', 'export', 'alice', '--dir', 'p', '--out', dir],
+        new RegExp(`^insel: --out ${dir} exists and group or others can access it \\(mode ${shared.toString(8).padStart(4, '0')}\\); .*choose a new directory \\(insel creates it with mode 0700\\), or make this one private yourself \\(chmod 700 ${dir}\\)\n$`),
+      );
+      assert.equal(statSync(join(cwd, dir)).mode & 0o7777, shared, 'its mode is left alone');
+      assert.deepEqual(readdirSync(join(cwd, dir)), [], 'nothing written into it');
+    }
   });
 
   it('takes the directory from $INSEL_PKI_DIR, else ./pki', () => {

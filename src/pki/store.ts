@@ -128,10 +128,15 @@ export function existsError(file: string): PkiError {
   return new PkiError('INSEL_PKI_EXISTS', `${file} already exists; pass --force to overwrite it`, { file });
 }
 
-/** Creates `dir` (and parents) if missing; with `mode`, also sets it on an existing one. */
-export function ensureDir(dir: string, mode?: number): void {
-  mkdirSync(dir, { recursive: true, ...(mode === undefined ? {} : { mode }) });
-  if (mode !== undefined) chmodSync(dir, mode);
+/**
+ * Creates `dir` (and parents) if missing, with `mode` despite the umask.
+ * Returns whether it created `dir`: an existing directory is never changed
+ * (it may be shared, as /tmp is), the caller decides whether it will do.
+ */
+export function ensureDir(dir: string, mode?: number): boolean {
+  const created = mkdirSync(dir, { recursive: true, ...(mode === undefined ? {} : { mode }) }) !== undefined;
+  if (created && mode !== undefined) chmodSync(dir, mode);
+  return created;
 }
 
 /**
