@@ -3,7 +3,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,6 +64,24 @@ describe('insel pki', () => {
     assert.match(again.stderr, /note: the previous certificate of alice \(serial [0-9a-f]+\) stays valid until .*insel pki revoke [0-9a-f]+ --dir p/);
   });
 
+  it('lets the root choose the groups a site CA may grant; refuses others up front', () => {
+    ok(['pki', 'init', '--dir', 'g', '--org', 'G']);
+    ok(['pki', 'issue', '--dir', 'g', '--role', 'site', '--name', 'branch']);
+    const site = ok(['pki', 'issue', '--dir', 'g', '--role', 'site', '--name', 'shop', '--grant', 'staff', '--grant', 'sales']);
+    assert.match(site, /^issued site shop of site shop, may grant staff, sales \(/);
+    assert.match(ok(['pki', 'issue', '--dir', 'g', '--role', 'user', '--name', 'sam', '--ca', 'shop', '--group', 'sales']), /^issued user sam of site shop/);
+    fails(
+      ['pki', 'issue', '--dir', 'g', '--role', 'user', '--name', 'eve', '--ca', 'shop', '--group', 'admins'],
+      /^insel: --group admins: site CA shop may not grant group admins \(it may grant only staff, sales\); issue the certificate from the root CA \(without --ca\), or let the site grant the group: insel pki issue --role site --name shop --grant admins --force\n$/,
+    );
+    fails(['pki', 'issue', '--dir', 'g', '--role', 'user', '--name', 'eve', '--ca', 'branch', '--group', 'staff'], /site CA branch may not grant group staff \(it may grant no groups\)/);
+    fails(['pki', 'issue', '--dir', 'g', '--role', 'user', '--name', 'eve', '--grant', 'staff'], /--grant is for site certificates only/);
+    const line = ok(['pki', 'list', '--dir', 'g']).split('\n').find((l) => l.startsWith('shop '));
+    assert.match(line ?? '', /^shop\s+site\s+shop\s+-\s+staff,sales\s/);
+    const rows = JSON.parse(ok(['pki', 'list', '--dir', 'g', '--json'])) as { name: string; grants?: string[] }[];
+    assert.deepEqual(rows.find((r) => r.name === 'shop')?.grants, ['staff', 'sales']);
+  });
+
   it('revokes, rewrites the CRL and lists', () => {
     const out = ok(['pki', 'revoke', 'bob', '--dir', 'p', '--reason', 'keyCompromise']);
     assert.match(out, /^revoked user bob \(serial [0-9a-f]+\), reason keyCompromise; wrote p\/crl\.pem \(CRLs of the root CA: 0 revoked; site CA branch: 1 revoked\)\n$/);
@@ -71,8 +89,8 @@ describe('insel pki', () => {
     assert.match(ok(['pki', 'crl', '--dir', 'p']), /^wrote p\/crl\.pem \(CRLs of the root CA: 0 revoked; site CA branch: 1 revoked\)\n$/);
 
     const table = ok(['pki', 'list', '--dir', 'p']).trimEnd().split('\n');
-    assert.match(table[0]!, /^NAME\s+ROLE\s+SITE\s+SERIAL\s+NOT-AFTER\s+STATUS$/);
-    assert.deepEqual(table.slice(1).map((l) => [l.split(/\s+/)[0], l.split(/\s+/)[5]]), [
+    assert.match(table[0]!, /^NAME\s+ROLE\s+SITE\s+GROUPS\s+GRANTS\s+SERIAL\s+NOT-AFTER\s+STATUS$/);
+    assert.deepEqual(table.slice(1).map((l) => [l.split(/\s+/)[0], l.split(/\s+/)[7]]), [
       ['alice', 'valid'],
       ['branch', 'valid'],
       ['bob', 'revoked'],
@@ -81,6 +99,26 @@ describe('insel pki', () => {
     const rows = JSON.parse(ok(['pki', 'list', '--dir', 'p', '--json'])) as { name: string; status: string; groups: string[] }[];
     assert.deepEqual(rows[0]?.groups, ['ops', 'dev']);
     assert.equal(rows.find((r) => r.name === 'bob')?.status, 'revoked');
+  });
+
+  it('export creates its directory 0700; never changes the mode of an existing one, and refuses one others can access', () => {
+    assert.match(ok(['pki', 'export', 'alice', '--dir', 'p', '--out', 'prof/new']), /^wrote cert\.pem, key\.pem, ca\.pem, crl\.pem to prof\/new;/);
+    assert.equal(mode('prof/new'), 0o700);
+    assert.equal(mode('prof/new/key.pem'), 0o600);
+    mkdirSync(join(cwd, 'mine'), { mode: 0o700 });
+    ok(['pki', 'export', 'alice', '--dir', 'p', '--out', 'mine']);
+    assert.equal(mode('mine'), 0o700);
+    for (const shared of [0o1777, 0o750]) {
+      const dir = `shared-${shared.toString(8)}`;
+      mkdirSync(join(cwd, dir));
+      chmodSync(join(cwd, dir), shared); // like /tmp: sticky, world-writable
+      fails(
+        ['pki', 'export', 'alice', '--dir', 'p', '--out', dir],
+        new RegExp(`^insel: --out ${dir} exists and group or others can access it \\(mode ${shared.toString(8).padStart(4, '0')}\\); .*choose a new directory \\(insel creates it with mode 0700\\), or make this one private yourself \\(chmod 700 ${dir}\\)\n$`),
+      );
+      assert.equal(statSync(join(cwd, dir)).mode & 0o7777, shared, 'its mode is left alone');
+      assert.deepEqual(readdirSync(join(cwd, dir)), [], 'nothing written into it');
+    }
   });
 
   it('takes the directory from $INSEL_PKI_DIR, else ./pki', () => {

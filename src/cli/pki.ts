@@ -59,11 +59,12 @@ export function registerPki(program: Command): void {
     .requiredOption('--name <name>', 'unique name: also the file name under certs/ and private/')
     .option('--site <site>', 'the site the holder belongs to')
     .option('--group <group...>', 'groups the holder belongs to (repeatable)')
+    .option('--grant <group...>', 'for a site CA: a group it may grant to the certificates it issues (repeatable; default none)')
     .option('--host <name...>', 'DNS names or IPs this server answers on, for standard TLS clients such as curl (repeatable)')
     .option('--days <n>', 'validity in days (default 365, site CAs 1825)', parseDays)
     .option('--ca <site>', 'sign with this site CA instead of the root (user and client certificates only)')
     .option('--force', 'replace an existing certificate and key of that name')
-    .action(async (o: { dir?: string; role: Role; name: string; site?: string; group?: string[]; host?: string[]; days?: number; ca?: string; force?: boolean }) => {
+    .action(async (o: { dir?: string; role: Role; name: string; site?: string; group?: string[]; grant?: string[]; host?: string[]; days?: number; ca?: string; force?: boolean }) => {
       const dir = pkiDir(o.dir);
       const r = await issueCert({
         dir,
@@ -71,6 +72,7 @@ export function registerPki(program: Command): void {
         name: o.name,
         ...(o.site === undefined ? {} : { site: o.site }),
         groups: o.group ?? [],
+        grants: o.grant ?? [],
         hosts: o.host ?? [],
         ...(o.days === undefined ? {} : { days: o.days }),
         ...(o.ca === undefined ? {} : { ca: o.ca }),
@@ -79,7 +81,8 @@ export function registerPki(program: Command): void {
       const rec = r.record;
       const by = rec.issuer === 'root' ? 'the root CA' : `site CA ${rec.issuer}`;
       const key = r.keptKey ? `kept its CA key ${r.keyFile}` : `${r.keyFile} (mode 0600)`;
-      out(`issued ${rec.role} ${rec.name}${rec.site ? ` of site ${rec.site}` : ''} (serial ${rec.serial}, valid until ${day(rec.notAfter)}, signed by ${by}): wrote ${r.certFile}, ${key}`);
+      const grants = rec.grants ? `, may grant ${rec.grants.join(', ')}` : '';
+      out(`issued ${rec.role} ${rec.name}${rec.site ? ` of site ${rec.site}` : ''}${grants} (serial ${rec.serial}, valid until ${day(rec.notAfter)}, signed by ${by}): wrote ${r.certFile}, ${key}`);
       if (r.previous) {
         note(`the previous certificate of ${rec.name} (serial ${r.previous.serial}) stays valid until ${day(r.previous.notAfter)}; revoke it if its key may be compromised: insel pki revoke ${r.previous.serial} --dir ${dir}`);
       }
@@ -135,8 +138,9 @@ export function registerPki(program: Command): void {
 }
 
 function table(rows: readonly CertRow[]): string {
-  const head = ['NAME', 'ROLE', 'SITE', 'SERIAL', 'NOT-AFTER', 'STATUS'];
-  const cells = rows.map((r) => [r.name, r.role, r.site ?? '-', r.serial, day(r.notAfter), r.status + (r.note ? ` (${r.note})` : '')]);
+  const head = ['NAME', 'ROLE', 'SITE', 'GROUPS', 'GRANTS', 'SERIAL', 'NOT-AFTER', 'STATUS'];
+  const names = (list: readonly string[] | undefined) => (list?.length ? list.join(',') : '-');
+  const cells = rows.map((r) => [r.name, r.role, r.site ?? '-', names(r.groups), names(r.grants), r.serial, day(r.notAfter), r.status + (r.note ? ` (${r.note})` : '')]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] as string).length)));
   const line = (c: readonly string[]) => c.map((v, i) => v.padEnd(widths[i] as number)).join('  ').trimEnd();
   return [line(head), ...cells.map(line)].join('\n') + (rows.length === 0 ? '\n(no certificates issued yet)' : '');

@@ -1,7 +1,7 @@
 // One structured log line per forwarded connection, written when it ends:
 // who (from the certificate), from where, to what, bytes each way, how long,
 // and why it ended. Field names are fixed; docs/PROTOCOL.md §5.6 lists them.
-import type { Identity } from '../pki/identity.js';
+import { scopedName, type Identity } from '../pki/identity.js';
 import type { SpliceResult } from './splice.js';
 
 export interface Logger {
@@ -10,9 +10,10 @@ export interface Logger {
   error(obj: object, msg?: string): void;
 }
 
+/** `who` is scoped: "alice" for the root's alice, "alice@branch" for the one site CA branch issued. */
 export function who(identity: Identity): { who: string; role: string; site?: string; groups?: string[] } {
   return {
-    who: identity.name,
+    who: scopedName(identity),
     role: identity.role,
     ...(identity.site === undefined ? {} : { site: identity.site }),
     ...(identity.groups.length === 0 ? {} : { groups: identity.groups }),

@@ -19,7 +19,7 @@ import type { IdentityLimits, LimitKind } from './limits.js';
 import { H_BIND, H_BOUND, H_CODE, H_CONN, H_CONTROL, H_FTP, H_REASON, H_REFUSE, H_STREAM, H_TARGET, H_TO, PATH_ACCEPT, PATH_EVENTS, PATH_INFO, PATH_LISTEN, RST_CUT, headerSafe } from './protocol.js';
 import { formatHostPort, parseBindPort, parseHostPort } from './spec.js';
 import { splice } from './splice.js';
-import type { Identity } from '../pki/identity.js';
+import { scopedName, type Identity } from '../pki/identity.js';
 
 export interface GatewayContext {
   readonly config: GatewayConfig;
@@ -55,7 +55,7 @@ export function handleStream(ctx: GatewayContext, session: GatewaySession, strea
   if (method === 'CONNECT' && headers[':protocol'] === undefined) return holding(ctx, session, 'streams', stream, { to: String(headers[':authority'] ?? ''), kind: 'connect' }, () => connectStream(ctx, session, identity, stream, headers));
   if (method === 'GET' && path === PATH_INFO) {
     stream.respond({ ':status': 200, 'content-type': 'application/json' });
-    stream.end(JSON.stringify({ identity: { name: identity.name, role: identity.role, site: identity.site ?? null, groups: identity.groups }, udpPort: ctx.udpPort ?? null }));
+    stream.end(JSON.stringify({ identity: { name: identity.name, issuer: identity.issuer ?? null, role: identity.role, site: identity.site ?? null, groups: identity.groups }, udpPort: ctx.udpPort ?? null }));
     return;
   }
   if (method === 'GET' && path === PATH_EVENTS) {
@@ -224,7 +224,7 @@ async function listenStream(ctx: GatewayContext, session: GatewaySession, identi
   session.listeners.add(server);
   const boundAt = formatHostPort(a.address, a.port);
   stream.respond({ ':status': 200, [H_BOUND]: boundAt });
-  ctx.log.info({ who: identity.name, from: session.peer, listen: boundAt, to, ...(ftp ? { ftp } : {}) }, 'remote listen');
+  ctx.log.info({ who: scopedName(identity), from: session.peer, listen: boundAt, to, ...(ftp ? { ftp } : {}) }, 'remote listen');
   const listen = { action: 'listen' as const, proto: 'tcp' as const, host: a.address, address: a.address, port: a.port, ...(followsControl === undefined ? {} : { followsControl }) };
   const active = track(session, listen, (reason) => {
     session.notify({ stream: stream.id, reason });
@@ -243,7 +243,7 @@ async function listenStream(ctx: GatewayContext, session: GatewaySession, identi
     const timer = setTimeout(() => {
       session.pending.delete(id);
       socket.destroy();
-      ctx.log.warn({ who: identity.name, from, listen: boundAt, reason: `the client did not take the connection within ${ACCEPT_TIMEOUT_MS} ms` }, 'remote connection dropped');
+      ctx.log.warn({ who: scopedName(identity), from, listen: boundAt, reason: `the client did not take the connection within ${ACCEPT_TIMEOUT_MS} ms` }, 'remote connection dropped');
     }, ACCEPT_TIMEOUT_MS);
     session.pending.set(id, { socket, timer, from, listen, ftp: ftp === 'active' });
     socket.on('error', () => undefined);

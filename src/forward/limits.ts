@@ -8,7 +8,7 @@
 // issuer's scope), role and name. Two certificates of the same user (a new
 // one issued before the old one expired, two laptops) share the limits.
 import { z } from 'zod';
-import type { Identity } from '../pki/identity.js';
+import { scopedName, type Identity } from '../pki/identity.js';
 
 export type LimitKind = 'sessions' | 'streams' | 'listeners' | 'lookups' | 'udpChannels' | 'udpFlows';
 
@@ -73,9 +73,9 @@ export function limitsFromConfig(raw: RawLimits | undefined): Limits {
   return out;
 }
 
-/** Serial-independent: org, issuer scope (site), role and name. */
+/** Serial-independent: org, site, role and the issuer-scoped name (a site CA's alice is not the root's alice). */
 export function identityKey(id: Identity): string {
-  return `${id.org}\n${id.site ?? ''}\n${id.role}/${id.name}`;
+  return `${id.org}\n${id.site ?? ''}\n${id.role}/${scopedName(id)}`;
 }
 
 export type Admission = { ok: true; release(): void } | LimitRefusal;
@@ -104,7 +104,7 @@ export class IdentityLimits {
         ok: false,
         status: 429,
         code: 'INSEL_LIMIT',
-        reason: `too many ${WHAT[kind]} for ${identity.role} ${identity.name}${site}: the gateway allows ${max} at once ([limits] ${LIMIT_KEYS[kind]} in the gateway config); close some, or ask the gateway admin to raise it`,
+        reason: `too many ${WHAT[kind]} for ${identity.role} ${scopedName(identity)}${site}: the gateway allows ${max} at once ([limits] ${LIMIT_KEYS[kind]} in the gateway config); close some, or ask the gateway admin to raise it`,
       };
     }
     if (h === undefined) this.held.set(key, (h = { sessions: 0, streams: 0, listeners: 0, lookups: 0, udpChannels: 0, udpFlows: 0 }));

@@ -40,6 +40,23 @@ test('who: user, group, site, role, *; any selector of a rule suffices', () => {
   assert.deepEqual(who(only(['user:Alice'])), [], 'names are case-sensitive, as in certificates');
 });
 
+test('who: identities a site CA issued are scoped to that site (user:NAME@SITE); group: and site: cover them', () => {
+  // what verify returns for certificates site CA branch signed: its alice, and an attacker's "alice" of another site is impossible (verify)
+  const branchAlice: Identity = { org: 'Acme', role: 'user', name: 'alice', site: 'branch', groups: ['sales'], serial: '4', issuer: 'branch' };
+  const rootAlice: Identity = { ...alice, site: undefined, groups: [] } as Identity;
+  const only = (who: string[]) => Policy.fromRules([rule({ who })], 'gw.toml');
+  const ids = { rootAlice, branchAlice, alice, bob };
+  const who = (p: Policy) => Object.entries(ids).filter(([, id]) => allowed(p, req(id, 'h', '10.0.0.1', 80))).map(([k]) => k);
+  assert.deepEqual(who(only(['user:alice'])), ['rootAlice', 'alice'], 'user:alice is the root\'s alice only');
+  assert.deepEqual(who(only(['user:alice@branch'])), ['branchAlice']);
+  assert.deepEqual(who(only(['user:alice@other'])), []);
+  assert.deepEqual(who(only(['site:branch'])), ['branchAlice', 'alice'], 'site: covers the root\'s site=branch and all branch issued');
+  assert.deepEqual(who(only(['group:sales'])), ['branchAlice']);
+  const d = only(['user:bob']).check(req(branchAlice, 'h', '10.0.0.1', 80));
+  assert.ok(!d.allow);
+  assert.match(d.reason, /^no policy rule lets user alice@branch \(site branch, group sales\) connect/);
+});
+
 test('to: exact names (case-insensitive, trailing dot), wildcards of one or more labels', () => {
   const p = Policy.fromRules([rule({ to: ['Mail.Example.com', '*.intra.example'] })], 'gw.toml');
   const ok = (host: string) => allowed(p, req(alice, host, '192.0.2.1', 25));
@@ -166,6 +183,11 @@ test('config errors name the path and the fix', () => {
     [[rule({ who: ['alice'] })], /allow\[0\]\.who\[0\]: "alice" is not a selector/],
     [[rule({ who: ['user:'] })], /allow\[0\]\.who\[0\]: "user:": "" is not a valid user name/],
     [[rule({ who: ['role:admin'] })], /allow\[0\]\.who\[0\]: "role:admin": unknown role/],
+    [[rule({ who: ['user:alice@'] })], /allow\[0\]\.who\[0\]: "user:alice@": "" is not a valid site name after "@"; write user:NAME for a user the root issued, user:NAME@SITE for one site CA SITE issued/],
+    [[rule({ who: ['user:alice@a@b'] })], /"user:alice@a@b": "a@b" is not a valid site name after "@"/],
+    [[rule({ who: ['user:@branch'] })], /"user:@branch": "" is not a valid user name/],
+    [[rule({ who: ['group:admins@branch'] })], /allow\[0\]\.who\[0\]: "group:admins@branch": only user: takes @SITE; write group:admins$/],
+    [[rule({ who: ['site:branch@x'] })], /"site:branch@x": only user: takes @SITE/],
     [[rule({ to: [] })], /allow\[0\]\.to: is empty/],
     [[rule({ to: ['10.0.0.0/33'] })], /allow\[0\]\.to\[0\]: "10\.0\.0\.0\/33": prefix length must be 0-32/],
     [[rule({ to: ['::/129'] })], /prefix length must be 0-128/],

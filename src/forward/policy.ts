@@ -4,6 +4,10 @@
 // client's certificate identity and the action, protocol, port and
 // destination all match. No rule, no access (default deny).
 //
+// Identities are scoped by their issuer (docs/PROTOCOL.md §1): "user:alice"
+// is the alice the root issued, "user:alice@branch" the one site CA branch
+// issued; a site CA cannot mint the root's alice.
+//
 // Destinations: a name entry ("mail.example.com", "*.example.com") matches
 // the name the client asked for; an address entry ("10.0.0.0/8", "::1") the
 // address the gateway resolved it to and will connect to, so a name that
@@ -14,7 +18,7 @@
 // free port") is allowed only by ports = ["*"].
 import { BlockList, isIP, isIPv4 } from 'node:net';
 import { z } from 'zod';
-import { isRole, isValidName, type Identity } from '../pki/identity.js';
+import { isRole, isValidName, scopedName, type Identity } from '../pki/identity.js';
 import { configError, zodConfigError } from './errors.js';
 import { isHostName, quote } from './spec.js';
 
@@ -37,7 +41,7 @@ export type Decision = { allow: true; rule: string } | { allow: false; reason: s
 export interface RuleConfig {
   /** for logs; default `allow[i]` */
   name?: string;
-  /** "user:NAME", "group:NAME", "site:NAME", "role:ROLE" or "*" */
+  /** "user:NAME", "user:NAME@SITE", "group:NAME", "site:NAME", "role:ROLE" or "*" */
   who: string[];
   /** "host.name", "*.domain", "10.0.0.0/8", "192.168.1.5", "::1/128" or "*" */
   to: string[];
@@ -49,7 +53,7 @@ export interface RuleConfig {
   action?: Action;
 }
 
-const WHO_FORM = 'use "user:NAME", "group:NAME", "site:NAME", "role:ROLE" or "*"';
+const WHO_FORM = 'use "user:NAME", "user:NAME@SITE", "group:NAME", "site:NAME", "role:ROLE" or "*"';
 const TO_FORM = 'use a host name ("mail.example.com"), a wildcard ("*.example.com"), an IP ("10.1.2.3"), a CIDR ("10.0.0.0/8", "fd00::/8") or "*"';
 const PORT_FORM = 'use a port ("25"), a range ("8000-9000") or "*"';
 
@@ -70,7 +74,11 @@ export const ruleConfigSchema = z
 
 const RULE_HINT = 'a rule has keys name, who, to, ports, proto, action';
 
-type Selector = { kind: 'any' } | { kind: 'user' | 'group' | 'site' | 'role'; value: string };
+/**
+ * `user` carries the issuer scope: undefined for "user:alice" (the root's
+ * alice only), the site for "user:alice@branch" (the alice site CA branch issued).
+ */
+type Selector = { kind: 'any' } | { kind: 'user'; value: string; issuer: string | undefined } | { kind: 'group' | 'site' | 'role'; value: string };
 
 interface Rule {
   name: string;
@@ -95,12 +103,27 @@ function parseSelector(text: string, fail: (problem: string) => never): Selector
   const kind = text.slice(0, colon);
   const value = text.slice(colon + 1);
   if (colon < 0 || !['user', 'group', 'site', 'role'].includes(kind)) fail(`${quote(text)} is not a selector: ${WHO_FORM}`);
+  if (kind === 'user') return parseUser(text, value, fail);
   if (kind === 'role') {
     if (!isRole(value)) fail(`${quote(text)}: unknown role; use role:hq, role:site, role:user, role:server or role:client`);
+  } else if (value.includes('@')) {
+    fail(`${quote(text)}: only user: takes @SITE; write ${kind}:${value.slice(0, value.indexOf('@'))}`);
   } else if (!isValidName(value)) {
     fail(`${quote(text)}: ${quote(value)} is not a valid ${kind} name (1-64 characters of A-Z a-z 0-9 . _ -)`);
   }
-  return { kind: kind as 'user' | 'group' | 'site' | 'role', value };
+  return { kind: kind as 'group' | 'site' | 'role', value };
+}
+
+/** "user:NAME" (issued by the root) or "user:NAME@SITE" (issued by site CA SITE). */
+function parseUser(text: string, value: string, fail: (problem: string) => never): Selector {
+  const at = value.indexOf('@');
+  const name = at < 0 ? value : value.slice(0, at);
+  const issuer = at < 0 ? undefined : value.slice(at + 1);
+  if (!isValidName(name)) fail(`${quote(text)}: ${quote(name)} is not a valid user name (1-64 characters of A-Z a-z 0-9 . _ -)`);
+  if (issuer !== undefined && !isValidName(issuer)) {
+    fail(`${quote(text)}: ${quote(issuer)} is not a valid site name after "@"; write user:NAME for a user the root issued, user:NAME@SITE for one site CA SITE issued`);
+  }
+  return { kind: 'user', value: name, issuer };
 }
 
 function addDestination(rule: Rule, raw: string, fail: (problem: string) => never): void {
@@ -170,7 +193,7 @@ function describeIdentity(id: Identity): string {
     ...(id.site !== undefined && !(id.role === 'site' && id.site === id.name) ? [`site ${id.site}`] : []),
     ...(id.groups?.length ? [`group${id.groups.length > 1 ? 's' : ''} ${id.groups.join(', ')}`] : []),
   ];
-  return `${id.role} ${id.name}${extra.length ? ` (${extra.join(', ')})` : ''}`;
+  return `${id.role} ${scopedName(id)}${extra.length ? ` (${extra.join(', ')})` : ''}`;
 }
 
 function describeHost(host: string): string {
@@ -182,10 +205,12 @@ function selects(sel: Selector, id: Identity): boolean {
     case 'any':
       return true;
     case 'user':
-      return id.name === sel.value;
+      return id.name === sel.value && id.issuer === sel.issuer;
     case 'group':
+      // verify admits a site-issued member only if its site CA may grant the group
       return Array.isArray(id.groups) && id.groups.includes(sel.value);
     case 'site':
+      // the root's certificates with site=SITE, and all that site's CA issued (verify: their site is the CA's)
       return id.site === sel.value;
     case 'role':
       return id.role === sel.value;
@@ -279,7 +304,7 @@ export class Policy {
     const allowed =
       forThem.length === 0
         ? ''
-        : `; rules for ${req.identity.name} allow only: ${forThem
+        : `; rules for ${scopedName(req.identity)} allow only: ${forThem
             .slice(0, 3)
             .map((r) => `${quote(r.name)} (${r.summary})`)
             .join('; ')}${forThem.length > 3 ? `; and ${forThem.length - 3} more` : ''}`;

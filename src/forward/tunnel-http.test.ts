@@ -83,11 +83,11 @@ test('HTTP through the tunnel: curl via -L, via the gateway as HTTPS proxy, and 
     // bob may reach the web port but not port 22: the 403 carries the reason.
     const denied = await curl([...proxy('bob'), '-i', `http://127.0.0.1:22/`]);
     assert.match(denied.out, /^HTTP\/1\.1 403/);
-    assert.match(denied.out, /no policy rule lets user bob \(site branch\) connect to tcp 127\.0\.0\.1 port 22/);
+    assert.match(denied.out, /no policy rule lets user bob@branch \(site branch\) connect to tcp 127\.0\.0\.1 port 22/);
     const deniedConnect = await curl([...proxy('bob'), '-p', '-v', `http://127.0.0.1:22/`]);
     assert.notEqual(deniedConnect.code, 0);
     assert.match(deniedConnect.err, /CONNECT tunnel failed, response 403/);
-    await until(() => tg.logs.some((l) => l.msg === 'denied' && l.who === 'bob' && l.kind === 'http1-connect'), 'the gateway to log the denied CONNECT');
+    await until(() => tg.logs.some((l) => l.msg === 'denied' && l.who === 'bob@branch' && l.kind === 'http1-connect'), 'the gateway to log the denied CONNECT');
     const bobOk = await curl([...proxy('bob'), `http://127.0.0.1:${web.port}/bob`]);
     assert.equal(bobOk.out, 'hello from the target: GET /bob (0 bytes in)\n');
   });
@@ -120,7 +120,7 @@ test('HTTP through the tunnel: curl via -L, via the gateway as HTTPS proxy, and 
     // bob may not make the gateway listen: the refusal reaches the client.
     const fb = await startForwarder(tg.port, p.profile('bob'), [parseForwardSpec('R', `127.0.0.1:0:127.0.0.1:${web.port}`)]);
     try {
-      assert.match(fb.warn.join('\n'), /no policy rule lets user bob \(site branch\) listen on tcp 127\.0\.0\.1/);
+      assert.match(fb.warn.join('\n'), /no policy rule lets user bob@branch \(site branch\) listen on tcp 127\.0\.0\.1/);
     } finally {
       await fb.close();
     }

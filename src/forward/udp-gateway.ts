@@ -15,7 +15,7 @@ import type { Identity } from '../pki/identity.js';
 import type { SecChannel } from '../secsock/channel.js';
 import { DecodeError } from '../secsock/errors.js';
 import type { SecServer } from '../secsock/server.js';
-import type { Logger } from './conn-log.js';
+import { who, type Logger } from './conn-log.js';
 import type { Admission } from './limits.js';
 import { ForwardError } from './errors.js';
 import { decodeFlowMessage, encodeClose, encodeData, encodeDenied, encodeOpened, FlowType } from './udp-wire.js';
@@ -190,7 +190,7 @@ export class UdpGateway {
         return;
       }
       if (ch.params.transport !== 'udp') {
-        this.log.warn({ who: ch.peer.name, role: ch.peer.role, site: ch.peer.site, peer: ch.remote, reason: 'not a UDP channel' }, 'udp forward channel refused');
+        this.log.warn({ ...who(ch.peer), peer: ch.remote, reason: 'not a UDP channel' }, 'udp forward channel refused');
         void ch.close('UDP forwarding needs a UDP channel').catch(() => undefined);
         continue;
       }
@@ -356,7 +356,7 @@ export class UdpGateway {
     if (c.denied.size >= REMEMBERED_FLOWS) c.denied.delete(c.denied.keys().next().value!);
     c.denied.set(id, reason);
     const p = c.ch.peer;
-    this.log.warn({ who: p.name, role: p.role, site: p.site, peer: c.ch.remote, channel: c.ch.params.channelId, flow: id, to: `${host}:${port}`, reason }, 'udp flow denied');
+    this.log.warn({ ...who(p), peer: c.ch.remote, channel: c.ch.params.channelId, flow: id, to: `${host}:${port}`, reason }, 'udp flow denied');
     this.send(c, encodeDenied(id, reason));
   }
 
@@ -371,9 +371,7 @@ export class UdpGateway {
     const p = c.ch.peer;
     this.log.info(
       {
-        who: p.name,
-        role: p.role,
-        site: p.site,
+        ...who(p),
         peer: c.ch.remote,
         channel: c.ch.params.channelId,
         flow: f.id,

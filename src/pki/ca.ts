@@ -7,6 +7,7 @@ import { UsageError } from '../errors.js';
 import { certPem, createCrl, crlPem, createRootCert, keyPairFromPem, newKeyPair, privateKeyPem, type Signer, type Validity } from './certgen.js';
 import { PkiError } from './errors.js';
 import { checkOrg } from './identity.js';
+import { withPkiLock } from './lock.js';
 import { decodePem } from './pem.js';
 import { normalizeSerial } from './serial.js';
 import {
@@ -62,12 +63,16 @@ export interface InitCaResult {
 export async function initCa(opts: InitCaOptions): Promise<InitCaResult> {
   const org = checkOrg(opts.org);
   const days = checkDays(opts.days ?? DEFAULT_DAYS.root);
+  ensureDir(opts.dir);
+  return withPkiLock(opts.dir, () => createRoot(opts, org, days));
+}
+
+async function createRoot(opts: InitCaOptions, org: string, days: number): Promise<InitCaResult> {
   const paths = pkiPaths(opts.dir);
   const force = opts.force === true;
   if (!force) {
     for (const f of [paths.caKey, paths.caCert, paths.index, paths.crl]) if (existsSync(f)) throw existsError(f);
   }
-  ensureDir(paths.dir);
   ensureDir(paths.certsDir);
   ensureDir(paths.privateDir, PRIVATE_DIR_MODE);
 

@@ -5,7 +5,8 @@
 // Profiles (what verify.ts expects):
 //   root     CN=insel root CA, O=<org>; CA, no path limit; keyCertSign, cRLSign
 //   site     CN=<name>, O=<org>, OU=site; CA pathLen 0; keyCertSign, cRLSign,
-//            digitalSignature; EKU serverAuth+clientAuth (the gateway's TLS cert too)
+//            digitalSignature; EKU serverAuth+clientAuth (the gateway's TLS cert too);
+//            the groups it may grant, if any (grants.ts)
 //   others   CN=<name>, O=<org>, OU=<role>; not a CA; digitalSignature;
 //            EKU serverAuth+clientAuth (any end may be TLS client or server)
 // All but the root carry the identity as a subjectAltName URI; servers may
@@ -14,6 +15,7 @@ import { isIP } from 'node:net';
 import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import type { X509Certificate, X509Crl } from '@peculiar/x509';
 import { PkiError } from './errors.js';
+import { grantsExtension } from './grants.js';
 import { encodeIdentityUri, type Identity } from './identity.js';
 import { decodeOnePem, encodePem } from './pem.js';
 import { newSerial } from './serial.js';
@@ -80,10 +82,16 @@ export async function createCert(
   publicKey: CryptoKey,
   issuer: Signer,
   validity: Validity,
-  /** DNS names and IPs for standard TLS clients (curl --proxy https://…), which check the host name */
-  hosts: readonly string[] = [],
+  more: {
+    /** DNS names and IPs for standard TLS clients (curl --proxy https://…), which check the host name */
+    hosts?: readonly string[];
+    /** for a site CA: the groups it may grant (grants.ts) */
+    grants?: readonly string[];
+  } = {},
 ): Promise<X509Certificate> {
   const ca = identity.role === 'site';
+  const hosts = more.hosts ?? [];
+  const grants = more.grants ?? [];
   const usages = ca
     ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature
     : x509.KeyUsageFlags.digitalSignature;
@@ -105,6 +113,7 @@ export async function createCert(
       ]),
       await x509.SubjectKeyIdentifierExtension.create(publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(issuer.cert.publicKey),
+      ...(grants.length > 0 ? [grantsExtension(grants)] : []),
     ],
   });
 }

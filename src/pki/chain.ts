@@ -6,6 +6,7 @@
 // (site CAs carry pathLen 0). A longer path is refused as an unknown CA.
 import type { KeyObject } from 'node:crypto';
 import type { X509Certificate } from '@peculiar/x509';
+import { grantsOf } from './grants.js';
 import { parseIdentityUri, type Identity } from './identity.js';
 import { normalizeSerial } from './serial.js';
 import { isSignedBy, publicKeyOf } from './signature.js';
@@ -27,6 +28,8 @@ export interface ParsedCert {
   readonly identity: Omit<Identity, 'serial'> | undefined;
   /** why identity is undefined */
   readonly identityProblem: string | undefined;
+  /** groups a site CA may grant (grants.ts): [] without the extension, undefined if it is malformed */
+  readonly grants: readonly string[] | undefined;
 }
 
 /** A parsed certificate, or undefined if `der` is not one. Never throws. */
@@ -52,6 +55,7 @@ export function parseCert(der: Uint8Array): ParsedCert | undefined {
       mayCertSign: ku === null || (ku.usages & x509.KeyUsageFlags.keyCertSign) !== 0,
       identity,
       identityProblem: problem,
+      grants: grantsOf(cert),
       notBefore: cert.notBefore,
       notAfter: cert.notAfter,
     };

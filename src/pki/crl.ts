@@ -8,6 +8,7 @@ import { UsageError } from '../errors.js';
 import { CRL_DAYS, isLiveCa, loadRootSigner, readCertFile } from './ca.js';
 import { createCrl, crlPem, keyIdOf, keyPairFromPem, type CrlEntry, type Signer } from './certgen.js';
 import { PkiError } from './errors.js';
+import { withPkiLock } from './lock.js';
 import { isSerialLike, normalizeSerial } from './serial.js';
 import { pkiPaths, PUBLIC_MODE, readFile, readIndex, writeFileAtomic, writeIndex, type IndexRecord, type PkiIndex, type PkiPaths } from './store.js';
 import { CRL_REASONS, type CrlReason } from './trust.js';
@@ -44,7 +45,11 @@ async function siteSigner(paths: PkiPaths, index: PkiIndex, site: string, now: D
 }
 
 /** Re-signs every live CA's CRL and writes crl.pem. */
-export async function writeCrl(opts: { dir: string; now?: Date }): Promise<WriteCrlResult> {
+export function writeCrl(opts: { dir: string; now?: Date }): Promise<WriteCrlResult> {
+  return withPkiLock(opts.dir, () => signCrls(opts));
+}
+
+async function signCrls(opts: { dir: string; now?: Date }): Promise<WriteCrlResult> {
   const paths = pkiPaths(opts.dir);
   const index = readIndex(paths);
   const now = opts.now ?? new Date();
@@ -95,7 +100,11 @@ export function checkReason(reason: string): CrlReason {
 }
 
 /** Revokes by name or serial, then rewrites crl.pem. */
-export async function revoke(opts: RevokeOptions): Promise<RevokeResult> {
+export function revoke(opts: RevokeOptions): Promise<RevokeResult> {
+  return withPkiLock(opts.dir, () => revokeLocked(opts));
+}
+
+async function revokeLocked(opts: RevokeOptions): Promise<RevokeResult> {
   const reason = checkReason(opts.reason ?? 'unspecified');
   const paths = pkiPaths(opts.dir);
   const index = readIndex(paths);
@@ -120,5 +129,5 @@ export async function revoke(opts: RevokeOptions): Promise<RevokeResult> {
   const dependents = index.certs.filter(
     (r) => r.revoked === undefined && revokedSites.has(r.issuer) && !liveKeys.has(issuerKeyId(index, r) ?? '') && Date.parse(r.notAfter) >= now.getTime(),
   );
-  return { revoked: fresh, already: matches.filter((r) => !fresh.includes(r)), dependents, crl: await writeCrl({ dir: opts.dir, now }) };
+  return { revoked: fresh, already: matches.filter((r) => !fresh.includes(r)), dependents, crl: await signCrls({ dir: opts.dir, now }) };
 }

@@ -2,8 +2,9 @@
 // - CertError: a peer's certificate was refused. Every TLS end maps a refusal
 //   to exactly one of these codes, and the message says plainly which it was
 //   and whose certificate it was, so an operator can act on one log line.
-// - PkiError: a PKI file or directory is missing, exists already, or is
-//   malformed. The message names the file and what to do about it.
+// - PkiError: a PKI file or directory is missing, exists already, is
+//   malformed, or is locked by another command. The message names the file
+//   and what to do about it.
 import { InselError, type ErrorContext } from '../errors.js';
 
 export type CertErrorCode =
@@ -29,7 +30,9 @@ export type PkiErrorCode =
   /** a file, certificate or CA the operation needs does not exist */
   | 'INSEL_PKI_NOT_FOUND'
   /** a file exists but its content is malformed or fails a signature check */
-  | 'INSEL_PKI_BAD_FILE';
+  | 'INSEL_PKI_BAD_FILE'
+  /** another insel pki command holds the directory's lock */
+  | 'INSEL_PKI_LOCKED';
 
 export class PkiError extends InselError {
   declare readonly code: PkiErrorCode;

@@ -25,6 +25,11 @@ export interface Identity {
   groups: string[];
   /** the certificate serial, lowercase hex without leading zeros */
   serial: string;
+  /**
+   * the site CA that signed the certificate, as verify found it on the path
+   * (absent when the root signed it): a site's alice is not the root's alice
+   */
+  issuer?: string;
 }
 
 const SCHEME = 'insel://';
@@ -66,6 +71,11 @@ export function checkRole(value: string, field = 'role'): Role {
     throw new UsageError(`${field} ${JSON.stringify(value)} is unknown: use one of ${ROLES.join(', ')}`, { field });
   }
   return value;
+}
+
+/** "alice" for the root's alice, "alice@branch" for the alice site CA branch issued: how logs and policy tell them apart. */
+export function scopedName(id: Pick<Identity, 'name' | 'issuer'>): string {
+  return id.issuer === undefined ? id.name : `${id.name}@${id.issuer}`;
 }
 
 /** Throws a UsageError naming the first invalid field. */

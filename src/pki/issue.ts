@@ -1,15 +1,20 @@
 // Issuing a certificate: by the root, or by a site CA (--ca SITE) for users
-// and clients of that site. A site certificate is itself a CA; renewing a
-// live site (--force) keeps its key, so the certificates it issued still
-// chain to it and its CRL can still be signed. Only once every certificate
-// of that key is revoked or expired does a re-issue get a new key.
+// and clients of that site, with only the groups the root lets that site
+// grant (--grant, written into the site certificate). A site certificate is
+// itself a CA; renewing a live site (--force) keeps its key, so the
+// certificates it issued still chain to it and its CRL can still be signed.
+// Only once every certificate of that key is revoked or expired does a
+// re-issue get a new key. A renewal carries the grants given to it, not the
+// old ones.
 import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { UsageError } from '../errors.js';
 import { checkDays, DEFAULT_DAYS, isLiveCa, latest, loadRootSigner, loadSiteSigner, validityFor } from './ca.js';
 import { certPem, createCert, keyIdOf, keyPairFromPem, newKeyPair, privateKeyPem, type Signer } from './certgen.js';
 import { PkiError } from './errors.js';
+import { grantsOf, ungrantedGroup, ungrantedText } from './grants.js';
 import { checkName, checkRole, type Identity, type Role } from './identity.js';
+import { withPkiLock } from './lock.js';
 import { normalizeSerial } from './serial.js';
 import { ensureDir, existsError, KEY_MODE, pkiPaths, PRIVATE_DIR_MODE, PUBLIC_MODE, readFile, readIndex, writeFileAtomic, writeIndex, type IndexRecord, type PkiIndex, type PkiPaths } from './store.js';
 
@@ -20,6 +25,8 @@ export interface IssueOptions {
   /** the identity's site; with --ca it defaults to (and must equal) the CA's site; a site's is its own name */
   site?: string;
   groups?: string[];
+  /** for a site CA: the groups it may grant to the certificates it issues */
+  grants?: string[];
   /** DNS names / IPs the holder serves under, for standard TLS clients (servers, gateways) */
   hosts?: string[];
   days?: number;
@@ -65,6 +72,14 @@ function identityFor(opts: IssueOptions, org: string): Omit<Identity, 'serial'> 
   return { org, role, name, ...(site === undefined ? {} : { site }), groups };
 }
 
+function grantsFor(opts: IssueOptions, role: Role): string[] {
+  const grants = [...new Set((opts.grants ?? []).map((g) => checkName(g, 'grant')))];
+  if (grants.length > 0 && role !== 'site') {
+    throw new UsageError(`--grant is for site certificates only (the groups a site CA may grant), not ${role}; use --group for the holder's own groups`, { field: 'grant' });
+  }
+  return grants;
+}
+
 /** Refuses to silently replace a certificate, or to turn a live one into another role. */
 function checkReplace(paths: PkiPaths, index: PkiIndex, id: Omit<Identity, 'serial'>, force: boolean, now: Date): IndexRecord | undefined {
   const prev = latest(index, id.name);
@@ -91,10 +106,15 @@ async function reusableSiteKey(paths: PkiPaths, index: PkiIndex, name: string, n
   return live ? { privateKey: keys.privateKey, publicKey: keys.publicKey } : undefined;
 }
 
-export async function issueCert(opts: IssueOptions): Promise<IssueResult> {
+export function issueCert(opts: IssueOptions): Promise<IssueResult> {
+  return withPkiLock(opts.dir, () => issue(opts));
+}
+
+async function issue(opts: IssueOptions): Promise<IssueResult> {
   const paths = pkiPaths(opts.dir);
   const index = readIndex(paths);
   const id = identityFor(opts, index.org);
+  const grants = grantsFor(opts, id.role);
   const days = checkDays(opts.days ?? (id.role === 'site' ? DEFAULT_DAYS.site : DEFAULT_DAYS.leaf));
   const now = opts.now ?? new Date();
   const force = opts.force === true;
@@ -105,6 +125,10 @@ export async function issueCert(opts: IssueOptions): Promise<IssueResult> {
   if (opts.ca !== undefined) {
     const site = await loadSiteSigner(paths, index, opts.ca, now);
     signer = site.signer;
+    // verify refuses such a certificate anyway; say so now, not at the first connection
+    const siteGrants = grantsOf(signer.cert);
+    const ungranted = ungrantedGroup(id.groups, siteGrants);
+    if (ungranted !== undefined) throw new UsageError(`--group ${ungranted}: ${ungrantedText(ungranted, opts.ca, siteGrants)}`, { field: 'group' });
     chain = certPem(signer.cert);
   } else {
     signer = await loadRootSigner(paths);
@@ -121,7 +145,7 @@ export async function issueCert(opts: IssueOptions): Promise<IssueResult> {
 
   const kept = id.role === 'site' ? await reusableSiteKey(paths, index, id.name, now) : undefined;
   const keys = kept ?? (await newKeyPair());
-  const cert = await createCert(id, keys.publicKey, signer, validity, checkHosts(opts.hosts ?? []));
+  const cert = await createCert(id, keys.publicKey, signer, validity, { hosts: checkHosts(opts.hosts ?? []), grants });
 
   const certFile = paths.cert(id.name);
   const keyFile = paths.key(id.name);
@@ -135,6 +159,7 @@ export async function issueCert(opts: IssueOptions): Promise<IssueResult> {
     role: id.role,
     ...(id.site === undefined ? {} : { site: id.site }),
     groups: id.groups,
+    ...(grants.length === 0 ? {} : { grants }),
     serial: normalizeSerial(cert.serialNumber),
     notBefore: cert.notBefore.toISOString(),
     notAfter: cert.notAfter.toISOString(),

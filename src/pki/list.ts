@@ -12,6 +12,8 @@ export interface CertRow {
   role: Role;
   site?: string;
   groups: string[];
+  /** a site CA's: the groups it may grant */
+  grants?: string[];
   serial: string;
   notBefore: string;
   notAfter: string;

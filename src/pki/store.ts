@@ -8,11 +8,13 @@
 //   DIR/certs/<name>.crt    leaf, followed by its site CA if a site issued it
 //   DIR/private/<name>.key  its private key (0600, directory 0700); a site's
 //                           key is also its CA key
+//   DIR/lock                held by the mutating command running now (lock.ts)
 //
 // Files are written whole or not at all: to a temporary file with the final
-// mode, then renamed over (force) or hard-linked into place, which fails if
-// the file appeared meanwhile (no force). One process at a time: there is no
-// lock, the CLI is meant to be run by one operator.
+// mode, fsynced, then renamed over (force) or hard-linked into place, which
+// fails if the file appeared meanwhile (no force). Commands that change the
+// directory hold its lock (lock.ts), so the index is never read, changed and
+// written back by two at once.
 import { chmodSync, closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
@@ -60,6 +62,8 @@ const recordSchema = z
     role: z.enum(ROLES as unknown as [string, ...string[]]),
     site: z.string().optional(),
     groups: z.array(z.string()),
+    /** a site CA's: the groups it may grant (absent: none) */
+    grants: z.array(z.string()).optional(),
     serial: z.string().regex(/^[0-9a-f]+$/),
     notBefore: isoDate,
     notAfter: isoDate,
@@ -124,10 +128,15 @@ export function existsError(file: string): PkiError {
   return new PkiError('INSEL_PKI_EXISTS', `${file} already exists; pass --force to overwrite it`, { file });
 }
 
-/** Creates `dir` (and parents) if missing; with `mode`, also sets it on an existing one. */
-export function ensureDir(dir: string, mode?: number): void {
-  mkdirSync(dir, { recursive: true, ...(mode === undefined ? {} : { mode }) });
-  if (mode !== undefined) chmodSync(dir, mode);
+/**
+ * Creates `dir` (and parents) if missing, with `mode` despite the umask.
+ * Returns whether it created `dir`: an existing directory is never changed
+ * (it may be shared, as /tmp is), the caller decides whether it will do.
+ */
+export function ensureDir(dir: string, mode?: number): boolean {
+  const created = mkdirSync(dir, { recursive: true, ...(mode === undefined ? {} : { mode }) }) !== undefined;
+  if (created && mode !== undefined) chmodSync(dir, mode);
+  return created;
 }
 
 /**

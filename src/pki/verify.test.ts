@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { initCa, loadRootSigner, loadSiteSigner } from './ca.js';
 import { certPem, createCert, createCrl, crlPem, newKeyPair, type Signer } from './certgen.js';
 import { CertError, type CertErrorCode } from './errors.js';
-import { ROLES, type Identity } from './identity.js';
+import { GRANTS_OID } from './grants.js';
+import { encodeIdentityUri, ROLES, type Identity } from './identity.js';
 import { issueCert } from './issue.js';
 import { revoke } from './crl.js';
 import { pkiPaths, readIndex } from './store.js';
@@ -66,8 +67,63 @@ describe('verifyCertificateChain', () => {
       assert.equal(id.org, 'Test');
       assert.equal(id.role, want.role);
       assert.equal(id.site, want.site);
+      assert.equal(id.issuer, name === 'bob' ? 'branch' : undefined, 'issuer: the site CA on the verified path, absent for the root');
       assert.match(id.serial, /^[1-9a-f][0-9a-f]*$/);
     }
+  });
+
+  it('scopes what a site CA issues: its alice is alice@branch; it grants only the groups the root let it', async () => {
+    // the attacker holds branch's key (the branch host has it) and mints, bypassing insel pki issue
+    const minted = verifyCertificateChain(await forge({ org: 'Test', role: 'user', name: 'alice', site: 'branch', groups: [] }, branch), pki.trust, ROLES);
+    assert.deepEqual([minted.name, minted.issuer], ['alice', 'branch'], 'not the root\'s alice');
+    refused(
+      await forge({ org: 'Test', role: 'user', name: 'alice', site: 'branch', groups: ['admins'] }, branch),
+      'INSEL_CERT_INVALID',
+      /^certificate of user alice claims group admins, but site CA branch may not grant group admins \(it may grant no groups\); issue the certificate from the root CA \(without --ca\), or let the site grant the group: insel pki issue --role site --name branch --grant admins --force$/,
+    );
+
+    const t = await makeTestPki();
+    try {
+      await issueCert({ dir: t.dir, role: 'site', name: 'shop', grants: ['staff', 'sales'] });
+      const paths = pkiPaths(t.dir);
+      const shop = (await loadSiteSigner(paths, readIndex(paths), 'shop', new Date())).signer;
+      const mint = async (groups: string[]) => {
+        const keys = await newKeyPair();
+        return certPem(await createCert({ org: 'Test', role: 'user', name: 'sam', site: 'shop', groups }, keys.publicKey, shop, soon())) + certPem(shop.cert);
+      };
+      assert.deepEqual(verifyCertificateChain(await mint(['sales', 'staff']), t.trust, ROLES).groups, ['sales', 'staff']);
+      refused(await mint(['staff', 'admins']), 'INSEL_CERT_INVALID', /^certificate of user sam claims group admins, but site CA shop may not grant group admins \(it may grant only staff, sales\)/, ROLES, t.trust);
+      // the root's own certificates are not limited by any site's grants
+      await issueCert({ dir: t.dir, role: 'user', name: 'root-admin', site: 'shop', groups: ['admins'] });
+      assert.equal(verifyCertificateChain(t.profile('root-admin').cert, t.trust, ROLES).issuer, undefined);
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  it('refuses every group of a site CA whose grants extension is malformed', async () => {
+    const keys = await newKeyPair();
+    const site = { org: 'Test', role: 'site' as const, name: 'odd', site: 'odd', groups: [] };
+    const bad = await x509.X509CertificateGenerator.create({
+      subject: 'CN=odd, O=Test, OU=site',
+      issuer: root.cert.subjectName,
+      publicKey: keys.publicKey,
+      signingKey: root.privateKey,
+      ...soon(),
+      extensions: [
+        new x509.BasicConstraintsExtension(true, 0, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.digitalSignature, true),
+        new x509.SubjectAlternativeNameExtension([{ type: 'url', value: encodeIdentityUri(site) }]),
+        new x509.Extension(GRANTS_OID, false, new Uint8Array([0x30, 0x03, 0x0c, 0x05, 0x61]).buffer),
+      ],
+    });
+    const odd: Signer = { cert: bad, privateKey: keys.privateKey };
+    const mint = async (groups: string[]) => {
+      const k = await newKeyPair();
+      return certPem(await createCert({ org: 'Test', role: 'user', name: 'x', site: 'odd', groups }, k.publicKey, odd, soon())) + certPem(bad);
+    };
+    assert.equal(verifyCertificateChain(await mint([]), pki.trust, ROLES).issuer, 'odd');
+    refused(await mint(['staff']), 'INSEL_CERT_INVALID', /claims group staff, but site CA odd may not grant group staff \(its group grants extension is malformed\)/);
   });
 
   it('refuses expired and not-yet-valid certificates', async () => {

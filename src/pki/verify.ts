@@ -10,10 +10,14 @@
 //   4. leaf and site CA not on a CRL of their issuer ... INSEL_CERT_REVOKED
 //   5. an insel identity in the leaf, of the root's org  INSEL_CERT_INVALID
 //   6. a site CA issued only user/client certs for its
-//      own site ........................................ INSEL_CERT_WRONG_ROLE / _INVALID
+//      own site, with groups the root lets it grant .... INSEL_CERT_WRONG_ROLE / _INVALID
 //   7. the role is one this end accepts ................ INSEL_CERT_WRONG_ROLE
 //   8. OpenSSL's own verdict (authorizationError), mapped to a code, in case
 //      it saw something the checks above do not cover.
+//
+// A site CA's certificates are scoped to it: the identity returned carries
+// `issuer` (the site CA's name, from the verified path), so that policy tells
+// the site's alice from the root's.
 //
 // Messages say which check failed, whose certificate (name and peer
 // address) and what to do, so one log line is enough to act on.
@@ -22,6 +26,7 @@ import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { CertError, PkiError, type CertErrorCode } from './errors.js';
 import { buildPath, describe, parseCert, quote, type ParsedCert } from './chain.js';
 import type { Identity, Role } from './identity.js';
+import { ungrantedGroup, ungrantedText } from './grants.js';
 import { decodePem } from './pem.js';
 import { revocationOf, type Revocation, type Trust } from './trust.js';
 
@@ -123,13 +128,16 @@ function checkChain(ders: readonly Buffer[], trust: Trust, roles: readonly Role[
     if (id.site !== siteName) {
       throw fail('INSEL_CERT_INVALID', `claims site ${id.site ?? '(none)'} but was issued by site CA ${siteName}; a site CA may only issue certificates for its own site`);
     }
+    const ungranted = ungrantedGroup(id.groups, site.grants);
+    if (ungranted !== undefined) throw fail('INSEL_CERT_INVALID', `claims group ${ungranted}, but ${ungrantedText(ungranted, siteName, site.grants)}`);
   }
 
   // 7. role
   if (!roles.includes(id.role)) {
     throw fail('INSEL_CERT_WRONG_ROLE', `has role ${id.role}, but this end accepts only ${roles.join(', ')}; use a certificate issued with one of those roles (--role)`);
   }
-  return { ...id, serial: leaf.serial };
+  // The issuer comes from the verified path, never from the leaf's claims.
+  return { ...id, serial: leaf.serial, ...(site ? { issuer: siteName } : {}) };
 }
 
 function unknownCaText(stuck: ParsedCert, leaf: ParsedCert, sameName: boolean, trust: Trust): string {
