@@ -33,6 +33,8 @@ export interface TcpChannelOptions {
   rekeyAfterMs: number;
   /** Client only: a new TLS connection to the same, re-verified server. */
   dial?: () => Promise<TLSSocket>;
+  /** The peer's verified certificates (see SecChannel.peerChain). */
+  peerChain?: readonly Buffer[];
 }
 
 const SWITCH = encodeFrame(FrameType.SWITCH, 0, Buffer.alloc(0));
@@ -69,7 +71,7 @@ export class TcpChannel extends SecChannel {
     params: ChannelParams,
     private readonly opts: TcpChannelOptions,
   ) {
-    super(peer, params, opts.recvQueueBytes);
+    super(peer, params, opts.recvQueueBytes, opts.peerChain);
     this.out = link.socket;
     this.input = link;
     this.remoteLabel = labelOf(link.socket);
