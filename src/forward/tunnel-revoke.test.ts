@@ -147,6 +147,7 @@ describe('reload with a new CRL cuts every channel, flow, stream and tunnel of a
       // The client: its UDP channel is gone and it says why; its session too.
       await until(() => fwd.warn.some((l) => l.startsWith('-U ') && c.says.test(l)), 'the forwarder to report why its UDP channel closed', 5000);
       await until(() => fwd.warn.some((l) => l.startsWith('session with gateway lost') && c.says.test(l)), 'the forwarder to report the lost session', 5000);
+      await until(() => fwd.warn.some((l) => l.startsWith('-L ') && l.includes('closed by the gateway') && c.says.test(l)), 'the forwarder to report why its -L connection was cut', 5000);
       t.diagnostic(fwd.warn.join('\n'));
     });
   }
