@@ -154,7 +154,13 @@ export class TcpChannel extends SecChannel {
   }
 
   protected override finish(err?: Error): void {
-    if (!this.closed) this.nextInput?.socket.destroy();
+    if (!this.closed) {
+      this.nextInput?.socket.destroy();
+      // Read no more into the decoder, and do not let a peer that ignores CLOSE hold the connection.
+      this.input.socket.off('data', this.onData);
+      const sockets = [this.input.socket, this.out];
+      setTimeout(() => sockets.forEach((s) => s.destroy()), this.opts.handshakeTimeoutMs).unref();
+    }
     super.finish(err);
   }
 
@@ -264,6 +270,8 @@ export class TcpChannel extends SecChannel {
   }
 
   private drain(): void {
+    // A closed channel delivers nothing more, whatever the peer keeps sending (a revoked peer may ignore our CLOSE).
+    if (this.closed) return;
     try {
       for (let f = this.input.decoder.next(); f !== undefined; f = this.input.decoder.next()) {
         this.onFrame(f);

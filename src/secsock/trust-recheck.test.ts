@@ -15,6 +15,9 @@ import type { SecChannel } from './channel.js';
 import { connect } from './client.js';
 import { SecServer } from './server.js';
 import { take, type TestPki } from './testing.js';
+import { FrameType } from './constants.js';
+import { encodeFrame } from './frame.js';
+import type { TcpChannel } from './tcp-channel.js';
 import type { UdpChannel } from './udp-channel.js';
 
 /** Resolves with the channel's next message or null, or fails after `ms`. */
@@ -89,5 +92,20 @@ describe('SecServer.setTrust against a hostile UDP client', () => {
     assert.equal((server.stats().udpDrops.unknown_channel ?? 0) - dropsBefore, 20, 'every datagram after the reload matched no channel');
     assert.equal(await alice.accepted.recv(), null, 'nothing was delivered after the reload');
     assert.equal(alice.accepted.stats().messagesIn, 1);
+  });
+});
+
+describe('SecServer.setTrust against a hostile TCP client', () => {
+  it('a revoked client that keeps writing DATA frames after the reload gets nothing delivered', async (t) => {
+    const { pki, server, alice } = await setup(t, 'tcp');
+    await revoke({ dir: pki.dir, nameOrSerial: 'alice' });
+    const srv = pki.profile('srv');
+    assert.equal(server.setTrust(srv.ca, srv.crl).length, 1);
+    // Raw frames on the client's TLS socket, whatever the server said.
+    const socket = (alice.client as TcpChannel).tlsSocket;
+    for (let i = 0; i < 20; i++) socket.write(encodeFrame(FrameType.DATA, 0, Buffer.from(`after ${i}`)));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await alice.accepted.recv(), null, 'nothing was delivered after the reload');
+    assert.equal(alice.accepted.stats().messagesIn, 0);
   });
 });
