@@ -110,6 +110,7 @@ export class Forwarder {
       if (!this.closed) this.lost(`session with gateway lost: ${reason}`);
     });
     await Promise.all(this.locals.map((l) => l.resume()));
+    for (const u of this.udps) u.resume();
     for (const r of this.remotes) {
       try {
         await r.attach(session);
@@ -133,7 +134,7 @@ export class Forwarder {
         host: spec.host,
         hostPort: spec.hostPort,
         idleMs: this.opts.udpIdleMs ?? 60_000,
-        log: (line) => (/denied|refused/i.test(line) ? this.opts.warn : (this.opts.verbose ?? (() => undefined)))(`-U ${spec.text}: ${line}`),
+        log: (line) => (/denied|refused|lost/i.test(line) ? this.opts.warn : (this.opts.verbose ?? (() => undefined)))(`-U ${spec.text}: ${line}`),
         openChannel: () => {
           const port = this.current?.udpPort ?? session.udpPort!;
           return secConnect({ transport: 'udp', host: this.opts.via.host, port, identity: this.opts.identity });
@@ -147,6 +148,8 @@ export class Forwarder {
   private lost(why: string): void {
     for (const l of this.locals) l.pause();
     for (const r of this.remotes) r.close();
+    // No UDP channel outlives the session: a gateway that cut the session (a revoked certificate) wants none.
+    for (const u of this.udps) u.suspend(why);
     const wait = this.backoff;
     this.backoff = Math.min(this.backoff * 2, this.opts.reconnectMaxMs ?? 30_000);
     this.opts.warn(`${why}; local forwards refuse connections; retrying in ${(wait / 1000).toFixed(1)} s`);

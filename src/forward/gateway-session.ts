@@ -75,9 +75,10 @@ export class GatewaySession {
 
   /** Ends the session: the reason goes out on the events stream and in GOAWAY's debug data. */
   cut(reason: string): void {
+    // Forwards first: each one's notice must go out before the events stream ends.
+    for (const f of [...this.forwards]) f.cut(reason);
     this.notify({ session: 'closed', reason });
     this.events?.end();
-    for (const f of [...this.forwards]) f.cut(reason);
     this.closeListeners();
     if (!this.h2.destroyed && !this.h2.closed) {
       setImmediate(() => {

@@ -208,15 +208,16 @@ export class Gateway implements GatewayContext {
    * permits are closed with the reason. Returns how many were cut. The
    * listen address and identity files are read at start only.
    */
-  reload(config: GatewayConfig): { sessions: number; forwards: number; udpFlows: number } {
+  reload(config: GatewayConfig): { sessions: number; forwards: number; udpChannels: number; udpFlows: number } {
     const pem = readIdentityFiles(config.identity, config.file);
     const trust = trustFromPem(pem.ca, pem.crl);
     const resolver = new NameResolver(config.dns);
     this.config = config;
     this.trust = trust;
     this.resolver = resolver;
-    this.udpServer?.setTrust(pem.ca, pem.crl);
-    const cut = { sessions: 0, forwards: 0, udpFlows: 0 };
+    // UDP channels whose certificate (leaf or site CA) is now refused close here, with all their flows.
+    const refusedChannels = this.udpServer?.setTrust(pem.ca, pem.crl) ?? [];
+    const cut = { sessions: 0, forwards: 0, udpChannels: this.udp?.dropRefused(refusedChannels) ?? 0, udpFlows: 0 };
     const stillPermitted = (identity: Identity, f: ActiveForward): string | undefined => {
       const d = config.policy.check({ identity, action: f.action, proto: f.proto, host: f.host, address: f.address, port: f.port });
       return d.allow ? undefined : `policy reload: ${d.reason}`;
@@ -247,8 +248,6 @@ export class Gateway implements GatewayContext {
     }
     if (this.udp) {
       cut.udpFlows = this.udp.recheck((identity, host, port, address) => {
-        // The channel's certificate was checked at its start; a CRL naming its serial now ends it.
-        if (trust.crls.some((c) => c.revoked.has(identity.serial))) return `your certificate (serial ${identity.serial}) is revoked`;
         const d = config.policy.check({ identity, action: 'connect', proto: 'udp', host, address, port });
         return d.allow ? undefined : `policy reload: ${d.reason}`;
       });

@@ -267,6 +267,28 @@ describe('udp forward', () => {
     assert.equal(s.ended()[0]?.why, 'policy reload');
   });
 
+  it('a flow whose authorization was under way during a reload gets the new policy, not the old verdict', async (t) => {
+    let release: () => void = () => undefined;
+    const authorizing = new Promise<void>((r) => (release = r));
+    let asked = 0;
+    // The old policy allows, but answers only after the reload.
+    const s = await setup(t, {
+      authorize: async (_id, host) => {
+        asked++;
+        await authorizing;
+        return { allow: true, address: host };
+      },
+    });
+    const c = await localClient(t, s.fwd.port);
+    c.send('slipping through?');
+    await waitFor(() => asked === 1, 2000, 'the OPEN to reach authorize');
+    assert.equal(s.gateway.recheck(() => 'policy reload: udp to 127.0.0.1 no longer allowed'), 0, 'no flow was open yet');
+    release();
+    assert.equal(await within(s.fwd.denial, 3000, 'denial'), 'policy reload: udp to 127.0.0.1 no longer allowed');
+    assert.equal(s.echo.received(), 0, 'nothing reached the target');
+    assert.equal(s.gateway.stats().flows, 0);
+  });
+
   it('survives garbage, unexpected types and unknown flows on a channel; answers repeated OPENs', async (t) => {
     const s = await setup(t);
     const raw = await s.openChannel(); // a second channel, driven by hand

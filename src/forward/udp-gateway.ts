@@ -14,13 +14,16 @@ import { isIPv6 } from 'node:net';
 import type { Identity } from '../pki/identity.js';
 import type { SecChannel } from '../secsock/channel.js';
 import { DecodeError } from '../secsock/errors.js';
-import type { SecServer } from '../secsock/server.js';
+import type { RefusedChannel, SecServer } from '../secsock/server.js';
 import { who, type Logger } from './conn-log.js';
 import type { Admission } from './limits.js';
 import { ForwardError } from './errors.js';
 import { decodeFlowMessage, encodeClose, encodeData, encodeDenied, encodeOpened, FlowType } from './udp-wire.js';
 
 export type UdpAuthorize = (identity: Identity, host: string, port: number) => Promise<{ allow: true; address: string } | { allow: false; reason: string }>;
+
+/** A reload's verdict on one flow: a string is a refusal. */
+export type FlowCheck = (identity: Identity, host: string, port: number, address: string) => string | undefined;
 
 /** The part of the gateway's logger that flows use. */
 export type FlowLog = Pick<Logger, 'info' | 'warn'>;
@@ -60,7 +63,7 @@ const REMEMBERED_FLOWS = 256;
 const CONNECT_TIMEOUT_MS = 5_000;
 const MAX_TICK_MS = 1_000;
 
-type EndWhy = 'idle' | 'client closed' | 'channel closed' | 'policy reload' | 'error' | 'shutdown';
+type EndWhy = 'idle' | 'client closed' | 'channel closed' | 'certificate refused' | 'policy reload' | 'error' | 'shutdown';
 
 interface Flow {
   readonly id: number;
@@ -78,6 +81,8 @@ interface Flow {
   lastError: string | undefined;
   /** gives back the identity's flow */
   readonly release: () => void;
+  /** The reload generation its authorization started under (see recheck). */
+  readonly generation: number;
 }
 
 interface Conn {
@@ -107,6 +112,9 @@ export class UdpGateway {
   private ticker: NodeJS.Timeout | undefined;
   private started = false;
   private closed = false;
+  /** Reloads so far, and the last one's check: a flow authorized across a reload is checked again. */
+  private generation = 0;
+  private lastCheck: FlowCheck | undefined;
 
   constructor(opts: UdpGatewayOptions) {
     if (opts.server.udpPort === undefined) {
@@ -139,21 +147,37 @@ export class UdpGateway {
   }
 
   /**
-   * SIGHUP: asks `fn` about every open flow; a string is a refusal, and that
-   * flow is closed (the client gets a CLOSE with the reason). Returns how
-   * many were closed. Flows still being authorized keep the verdict they get.
+   * SIGHUP, after the SecServer closed the channels a new CRL refuses
+   * (SecServer.setTrust): stops serving those at once, ending all their
+   * flows, and logs each. Returns how many it stopped.
    */
-  recheck(fn: (identity: Identity, host: string, port: number, address: string) => string | undefined): number {
+  dropRefused(refused: readonly RefusedChannel[]): number {
+    let n = 0;
+    for (const { channel, code, reason } of refused) {
+      const c = [...this.conns].find((x) => x.ch === channel);
+      if (c === undefined || !this.conns.delete(c)) continue;
+      c.release();
+      for (const f of c.flows.values()) this.end(c, f, 'certificate refused', reason);
+      this.log.warn({ ...who(channel.peer), peer: channel.remote, channel: channel.params.channelId, code, reason }, 'udp channel cut');
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * SIGHUP: asks `check` about every open flow; a string is a refusal, and
+   * that flow is closed (the client gets a CLOSE with the reason). Returns
+   * how many were closed. A flow still being authorized is asked when its
+   * authorization completes.
+   */
+  recheck(check: FlowCheck): number {
+    this.generation++;
+    this.lastCheck = check;
     let n = 0;
     for (const c of this.conns) {
       for (const f of c.flows.values()) {
         if (f.state !== 'open') continue;
-        let why: string | undefined;
-        try {
-          why = fn(c.ch.peer, f.host, f.port, f.address);
-        } catch (err) {
-          why = `policy check failed: ${(err as Error).message}`; // a broken policy closes rather than leaves open
-        }
+        const why = refusalBy(check, c.ch.peer, f);
         if (why === undefined) continue;
         this.end(c, f, 'policy reload', why, why);
         n++;
@@ -224,7 +248,7 @@ export class UdpGateway {
     try {
       for (;;) {
         const m = await c.ch.recv();
-        if (m === null) break;
+        if (m === null || !this.conns.has(c)) break; // closed, or dropped by dropRefused: what it still had queued goes nowhere
         this.onMessage(c, m);
       }
       detail = c.ch.peerCloseReason;
@@ -294,7 +318,23 @@ export class UdpGateway {
     const slot = this.take(c.ch.peer, 'udpFlows');
     if (!slot.ok) return this.deny(c, id, host, port, slot.reason);
     const now = Date.now();
-    const flow: Flow = { id, host, port, address: '', state: 'authorizing', socket: undefined, started: now, lastActive: now, up: 0, upBytes: 0, down: 0, downBytes: 0, lastError: undefined, release: slot.release };
+    const flow: Flow = {
+      id,
+      host,
+      port,
+      address: '',
+      state: 'authorizing',
+      socket: undefined,
+      started: now,
+      lastActive: now,
+      up: 0,
+      upBytes: 0,
+      down: 0,
+      downBytes: 0,
+      lastError: undefined,
+      release: slot.release,
+      generation: this.generation,
+    };
     c.flows.set(id, flow);
     c.told.delete(id);
     void this.open(c, flow);
@@ -324,6 +364,13 @@ export class UdpGateway {
     if (f.state !== 'authorizing') {
       socket.close();
       return;
+    }
+    // A reload came while this flow was being authorized: the verdict must be the new policy's.
+    const lateRefusal = f.generation === this.generation ? undefined : refusalBy(this.lastCheck!, c.ch.peer, f);
+    if (lateRefusal !== undefined) {
+      socket.close();
+      this.forget(c, f);
+      return this.deny(c, f.id, f.host, f.port, lateRefusal);
     }
     f.socket = socket;
     f.state = 'open';
@@ -409,6 +456,15 @@ export class UdpGateway {
 
   private drop(reason: string): void {
     this.drops[reason] = (this.drops[reason] ?? 0) + 1;
+  }
+}
+
+/** `check`'s verdict on a flow; a check that throws refuses rather than leaves the flow open. */
+function refusalBy(check: FlowCheck, identity: Identity, f: Flow): string | undefined {
+  try {
+    return check(identity, f.host, f.port, f.address);
+  } catch (err) {
+    return `policy check failed: ${(err as Error).message}`;
   }
 }
 

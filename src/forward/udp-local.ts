@@ -9,7 +9,9 @@
 //                   DATA: send to the flow's source; CLOSE: forget the flow
 // One ticker repeats OPENs (every 250 ms, at most 8 times) and expires idle
 // flows. If the channel dies, its flows are forgotten and it is reopened
-// with backoff; new datagrams open new flows on the new channel.
+// with backoff; new datagrams open new flows on the new channel. While the
+// forwarder's session with the gateway is lost (suspend), there is no
+// channel at all: it reopens with the session (resume).
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { SecChannel } from '../secsock/channel.js';
@@ -82,6 +84,9 @@ export class UdpLocalForward {
   private inflight = 0;
   private backoff = RECONNECT_MIN_MS;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  private reconnecting = false;
+  /** Why the channel is down on purpose (the session with the gateway is lost), until resume(). */
+  private suspended: string | undefined;
   private readonly ticker: NodeJS.Timeout;
   private readonly log: (line: string) => void;
   private readonly target: string;
@@ -149,6 +154,31 @@ export class UdpLocalForward {
     await new Promise<void>((resolve) => this.socket.close(() => resolve()));
   }
 
+  /**
+   * The session with the gateway is lost (e.g. cut because our certificate
+   * was revoked): closes the channel, forgets its flows, and opens no new
+   * one until resume().
+   */
+  suspend(why: string): void {
+    if (this.closed || this.suspended !== undefined) return;
+    this.suspended = why;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    const ch = this.ch;
+    this.ch = undefined;
+    for (const f of [...this.byId.values()]) this.forget(f);
+    if (ch !== undefined) void ch.close('session with the gateway lost').catch(() => undefined);
+    this.log(`udp forward ${this.target}: channel to the gateway closed, the session is lost (${why}); it reopens with the session`);
+  }
+
+  /** The session is back: reopens the channel now. */
+  resume(): void {
+    if (this.closed || this.suspended === undefined) return;
+    this.suspended = undefined;
+    this.backoff = RECONNECT_MIN_MS;
+    if (!this.reconnecting) void this.reconnect();
+  }
+
   private attach(ch: SecChannel): void {
     this.ch = ch;
     void this.serve(ch);
@@ -184,18 +214,21 @@ export class UdpLocalForward {
 
   private async reconnect(): Promise<void> {
     this.reconnectTimer = undefined;
+    this.reconnecting = true;
     let ch: SecChannel;
     try {
       ch = await this.opts.openChannel();
       checkUdp(ch);
     } catch (err) {
-      if (this.closed) return;
+      if (this.closed || this.suspended !== undefined) return;
       this.log(`udp forward ${this.target}: reconnecting failed (${(err as Error).message}); next try in ${this.backoff} ms`);
       this.scheduleReconnect();
       return;
+    } finally {
+      this.reconnecting = false;
     }
-    if (this.closed) {
-      void ch.close('forward stopped').catch(() => undefined);
+    if (this.closed || this.suspended !== undefined) {
+      void ch.close(this.closed ? 'forward stopped' : 'session with the gateway lost').catch(() => undefined);
       return;
     }
     this.backoff = RECONNECT_MIN_MS;

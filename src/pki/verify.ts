@@ -44,15 +44,26 @@ export function verifyPeer(socket: TLSSocket, trust: Trust, roles: readonly Role
       peer: label,
     });
   }
-  const ders: Buffer[] = [];
-  for (let c: DetailedPeerCertificate | undefined = leaf; c?.raw && ders.length < MAX_CHAIN; c = c.issuerCertificate) {
-    if (ders.some((d) => d.equals(c!.raw))) break; // the root's issuerCertificate is itself
-    ders.push(c.raw);
-  }
-  const identity = checkChain(ders, trust, roles, new Date(), label);
+  const identity = checkChain(chainOf(leaf), trust, roles, new Date(), label);
   const tlsError = tlsErrorCode(socket.authorizationError as unknown);
   if (tlsError !== undefined) throw fromTlsError(tlsError, identity, label);
   return identity;
+}
+
+/** The peer's certificates (DER, leaf first) as the TLS handshake delivered them; empty if it sent none. */
+export function peerChain(socket: TLSSocket): Buffer[] {
+  const leaf = socket.getPeerCertificate(true) as DetailedPeerCertificate | null | undefined;
+  return leaf?.raw ? chainOf(leaf) : [];
+}
+
+/**
+ * The same checks as verifyPeer (but OpenSSL's) on a chain that passed
+ * verifyPeer earlier (see peerChain): whether it still passes under a new
+ * trust, e.g. after a CRL reload. Throws CertError.
+ */
+export function verifyPeerChain(ders: readonly Buffer[], trust: Trust, roles: readonly Role[], peer: string, now: Date = new Date()): Identity {
+  if (ders.length === 0) throw new CertError('INSEL_CERT_MISSING', `peer ${peer} presented no certificate`, { peer });
+  return checkChain(ders.slice(0, MAX_CHAIN), trust, roles, now, peer);
 }
 
 /**
@@ -69,6 +80,15 @@ export function verifyCertificateChain(chainPem: string, trust: Trust, roles: re
   }
   if (ders.length === 0) throw new CertError('INSEL_CERT_MISSING', 'certificate chain contains no CERTIFICATE PEM block');
   return checkChain(ders.slice(0, MAX_CHAIN), trust, roles, now, undefined);
+}
+
+function chainOf(leaf: DetailedPeerCertificate): Buffer[] {
+  const ders: Buffer[] = [];
+  for (let c: DetailedPeerCertificate | undefined = leaf; c?.raw && ders.length < MAX_CHAIN; c = c.issuerCertificate) {
+    if (ders.some((d) => d.equals(c!.raw))) break; // the root's issuerCertificate is itself
+    ders.push(c.raw);
+  }
+  return ders;
 }
 
 function checkChain(ders: readonly Buffer[], trust: Trust, roles: readonly Role[], now: Date, peer: string | undefined): Identity {

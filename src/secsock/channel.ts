@@ -60,6 +60,11 @@ export abstract class SecChannel extends EventEmitter {
     readonly peer: Identity,
     readonly params: ChannelParams,
     protected readonly recvQueueBytes: number,
+    /**
+     * The peer's certificates (DER, leaf first) as verified in the connection
+     * phase; the server re-verifies them when its trust changes (a new CRL).
+     */
+    readonly peerChain: readonly Buffer[] = [],
   ) {
     super();
   }

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { ROLES, type Identity, type Role } from '../pki/identity.js';
 import { trustFromPem, type Trust } from '../pki/trust.js';
-import { verifyPeer } from '../pki/verify.js';
+import { peerChain, verifyPeer, verifyPeerChain } from '../pki/verify.js';
 import type { SecChannel } from './channel.js';
 import { resolveOptions, type ResolvedOptions, type SecOptions } from './config.js';
 import { FrameType, PROTOCOL_VERSION } from './constants.js';
@@ -39,12 +39,23 @@ export interface ServerStats {
   udpDrops: Record<string, number>;
 }
 
+/** A channel closed because its peer's certificate chain no longer passes (see setTrust). */
+export interface RefusedChannel {
+  channel: SecChannel;
+  /** The CertError code, e.g. INSEL_CERT_REVOKED. */
+  code: string;
+  /** What the peer was told. */
+  reason: string;
+}
+
 export class SecServer extends EventEmitter {
   private readonly ready: SecChannel[] = [];
   private readonly waiters: { resolve: (c: SecChannel) => void; reject: (e: Error) => void }[] = [];
   private readonly counts = { accepted: 0, refused: 0, rekeyed: 0 };
   /** TCP channels by id, for RESUME (rekey). */
   private readonly tcpChannels = new Map<number, TcpChannel>();
+  /** Channels past the connection phase and still open (accepted or waiting in `ready`): what setTrust re-verifies. */
+  private readonly open = new Set<SecChannel>();
   private closed = false;
   private trust: Trust;
   /** Connections still in the connection phase: capped, and closed at the handshake timeout. */
@@ -112,9 +123,23 @@ export class SecServer extends EventEmitter {
     return this.udp?.port;
   }
 
-  /** Replaces the CA and CRL used for new connections (e.g. after `insel pki crl`). */
-  setTrust(caPem: string, crlPem?: string): void {
+  /**
+   * Replaces the CA and CRL (e.g. after `insel pki revoke`) and re-verifies
+   * every open channel's peer chain under them: a channel whose peer is now
+   * refused (its leaf or site CA revoked, a date passed) is closed at once,
+   * the reason sent to the peer in CLOSE. Returns those channels.
+   */
+  setTrust(caPem: string, crlPem?: string): RefusedChannel[] {
     this.trust = trustFromPem(caPem, crlPem);
+    const refused: RefusedChannel[] = [];
+    for (const channel of [...this.open]) {
+      const err = this.refusalOf(channel);
+      if (err === undefined) continue;
+      const reason = `your certificate is no longer accepted: ${err.message}`;
+      refused.push({ channel, code: err.code, reason });
+      void channel.close(reason).catch(() => undefined);
+    }
+    return refused;
   }
 
   stats(): ServerStats {
@@ -144,8 +169,10 @@ export class SecServer extends EventEmitter {
     socket.on('error', () => undefined); // reported through readFrame or the channel
     socket.pause();
     let identity: Identity;
+    // A reload while the connection phase runs is caught by comparing trusts before delivery.
+    const trust = this.trust;
     try {
-      identity = verifyPeer(socket, this.trust, this.roles, peer);
+      identity = verifyPeer(socket, trust, this.roles, peer);
     } catch (err) {
       // Told at once, before any HELLO is read; closed when it has read that (the gate's linger at most).
       if (err instanceof InselError) sendReject(socket, err.code, `your certificate was refused: ${err.message}`);
@@ -183,20 +210,24 @@ export class SecServer extends EventEmitter {
       accept.channelId = this.freeChannelId();
       if (this.udp === undefined) {
         socket.write(encodeFrame(FrameType.ACCEPT, 0, encodeControl(accept)));
-        const ch = new TcpChannel({ socket, decoder: decoder.withLimit(accept.maxFrame) }, identity, paramsFrom(accept, 'tcp', socket), { ...this.opts, channelId: accept.channelId });
+        const ch = new TcpChannel({ socket, decoder: decoder.withLimit(accept.maxFrame) }, identity, paramsFrom(accept, 'tcp', socket), {
+          ...this.opts,
+          channelId: accept.channelId,
+          peerChain: peerChain(socket),
+        });
         this.tcpChannels.set(accept.channelId, ch);
         ch.once('close', () => this.tcpChannels.delete(accept.channelId!));
-        return this.deliverChannel(ch);
+        return this.deliverChecked(ch, trust);
       }
       accept.udpPort = this.udp.port;
       const keys = udpChains(socket, choice.hash, Buffer.from(hello.nonce, 'hex'), nonceS, accept.channelId, 'server');
-      const ch = new UdpChannel({ endpoint: this.udp, role: 'server', channelId: accept.channelId, ...keys }, identity, paramsFrom(accept, 'udp', socket), this.opts);
+      const ch = new UdpChannel({ endpoint: this.udp, role: 'server', channelId: accept.channelId, peerChain: peerChain(socket), ...keys }, identity, paramsFrom(accept, 'udp', socket), this.opts);
       socket.end(encodeFrame(FrameType.ACCEPT, 0, encodeControl(accept)));
       const timer = setTimeout(() => void ch.close(), this.opts.handshakeTimeoutMs);
       await ch.whenEstablished();
       clearTimeout(timer);
       if (ch.isClosed) throw new ChannelError('INSEL_UDP_UNREACHABLE', `client ${identity.name} (${peer}) never reached UDP port ${accept.udpPort} within ${this.opts.handshakeTimeoutMs} ms`, { peer });
-      this.deliverChannel(ch);
+      this.deliverChecked(ch, trust);
     } catch (err) {
       socket.destroySoon();
       this.refused(err);
@@ -225,8 +256,35 @@ export class SecServer extends EventEmitter {
     this.emit('handshakeError', err);
   }
 
+  /** Why `ch`'s peer is refused under the current trust, or undefined if it still passes. */
+  private refusalOf(ch: SecChannel): InselError | undefined {
+    try {
+      verifyPeerChain(ch.peerChain, this.trust, this.roles, ch.remote);
+      return undefined;
+    } catch (err) {
+      if (err instanceof InselError) return err;
+      throw err;
+    }
+  }
+
+  /** Delivers `ch`, verified under `trust`; if the trust changed since (a reload mid-handshake), verifies it again under the new one. */
+  private deliverChecked(ch: SecChannel, trust: Trust): void {
+    const late = this.trust === trust ? undefined : this.refusalOf(ch);
+    if (late !== undefined) {
+      void ch.close(`your certificate is no longer accepted: ${late.message}`);
+      throw late;
+    }
+    this.deliverChannel(ch);
+  }
+
   private deliverChannel(ch: SecChannel): void {
     this.counts.accepted++;
+    this.open.add(ch);
+    ch.once('close', () => {
+      this.open.delete(ch);
+      const waiting = this.ready.indexOf(ch);
+      if (waiting >= 0) this.ready.splice(waiting, 1); // closed before anyone accepted it
+    });
     const w = this.waiters.shift();
     if (w) w.resolve(ch);
     else this.ready.push(ch);

@@ -34,6 +34,8 @@ export interface TcpChannelOptions {
   rekeyAfterMs: number;
   /** Client only: a new TLS connection to the same, re-verified server. */
   dial?: () => Promise<TLSSocket>;
+  /** The peer's verified certificates (see SecChannel.peerChain). */
+  peerChain?: readonly Buffer[];
 }
 
 const SWITCH = encodeFrame(FrameType.SWITCH, 0, Buffer.alloc(0));
@@ -72,7 +74,7 @@ export class TcpChannel extends SecChannel {
     params: ChannelParams,
     private readonly opts: TcpChannelOptions,
   ) {
-    super(peer, params, opts.recvQueueBytes);
+    super(peer, params, opts.recvQueueBytes, opts.peerChain);
     this.out = link.socket;
     this.input = link;
     this.remoteLabel = labelOf(link.socket);
@@ -155,7 +157,13 @@ export class TcpChannel extends SecChannel {
   }
 
   protected override finish(err?: Error): void {
-    if (!this.closed) this.nextInput?.socket.destroy();
+    if (!this.closed) {
+      this.nextInput?.socket.destroy();
+      // Read no more into the decoder, and do not let a peer that ignores CLOSE hold the connection.
+      this.input.socket.off('data', this.onData);
+      const sockets = [this.input.socket, this.out];
+      setTimeout(() => sockets.forEach((s) => s.destroy()), this.opts.handshakeTimeoutMs).unref();
+    }
     super.finish(err);
   }
 
@@ -265,6 +273,8 @@ export class TcpChannel extends SecChannel {
   }
 
   private drain(): void {
+    // A closed channel delivers nothing more, whatever the peer keeps sending (a revoked peer may ignore our CLOSE).
+    if (this.closed) return;
     if (this.inflating) return void this.input.socket.pause();
     try {
       for (let f = this.input.decoder.next(); f !== undefined; f = this.input.decoder.next()) {

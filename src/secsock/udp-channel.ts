@@ -41,6 +41,8 @@ export interface UdpChannelInit {
   /** Client: the server's data address. Server: unknown until the first authentic datagram. */
   peerAddress?: string;
   peerPort?: number;
+  /** The peer's verified certificates (see SecChannel.peerChain). */
+  peerChain?: readonly Buffer[];
 }
 
 export class UdpChannel extends SecChannel {
@@ -78,7 +80,7 @@ export class UdpChannel extends SecChannel {
     params: ChannelParams,
     private readonly opts: ResolvedOptions,
   ) {
-    super(peer, params, opts.recvQueueBytes);
+    super(peer, params, opts.recvQueueBytes, init.peerChain);
     this.endpoint = init.endpoint;
     this.role = init.role;
     this.id = init.channelId;
@@ -151,8 +153,12 @@ export class UdpChannel extends SecChannel {
 
   async close(reason = ''): Promise<void> {
     if (this.closed) return;
-    if (this.established) await this.transmit(InnerKind.CLOSE, 0, Buffer.from(reason.slice(0, 256), 'utf8'), 0, 0, 0).catch(() => undefined);
-    this.finish();
+    // Closed at once: nothing more is received or delivered from here (a
+    // revoked peer's datagrams stop now). The endpoint lets the channel go
+    // once the notice is sent, as a client's socket closes with it.
+    const notice = this.established ? this.transmit(InnerKind.CLOSE, 0, Buffer.from(reason.slice(0, 256), 'utf8'), 0, 0, 0).catch(() => undefined) : Promise.resolve();
+    this.finish(undefined, notice);
+    await notice;
   }
 
   /** Client: says hello on UDP so the server learns our address (repeated by tick until answered). */
@@ -219,10 +225,12 @@ export class UdpChannel extends SecChannel {
     if (this.prev && now > this.prev.retireAt) this.prev = undefined;
   }
 
-  protected override finish(err?: Error): void {
+  /** `sent`: the endpoint forgets the channel once this settles (see close()). */
+  protected override finish(err?: Error, sent?: Promise<void>): void {
     if (this.closed) return;
     this.reassembler.clear();
-    this.endpoint.remove(this.id);
+    if (sent === undefined) this.endpoint.remove(this.id);
+    else void sent.then(() => this.endpoint.remove(this.id));
     for (const w of this.establishedWaiters.splice(0)) w();
     super.finish(err);
   }
