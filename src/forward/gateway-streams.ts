@@ -4,6 +4,7 @@
 //   GET  /insel/v1/events   notices: connections cut by a policy reload
 //   POST /insel/v1/listen   a remote forward (-R) or an FTP active-mode port
 //   POST /insel/v1/accept   takes one connection a remote listener received
+//   GET  /insel/v1/crl      the gateway's crl.pem, for clients to refresh theirs
 // Every refusal carries its reason (insel-reason header and body): never a
 // silent close.
 import { createServer } from 'node:net';
@@ -13,7 +14,7 @@ import { logDenied, logEnd, type ConnFacts, type Logger } from './conn-log.js';
 import { dial, DialError } from './dial.js';
 import type { GatewayConfig } from './gateway-config.js';
 import type { ActiveForward, GatewaySession } from './gateway-session.js';
-import { H_BIND, H_BOUND, H_CODE, H_CONN, H_CONTROL, H_FTP, H_REASON, H_REFUSE, H_STREAM, H_TARGET, H_TO, PATH_ACCEPT, PATH_EVENTS, PATH_INFO, PATH_LISTEN, RST_CUT, headerSafe } from './protocol.js';
+import { H_BIND, H_BOUND, H_CODE, H_CONN, H_CONTROL, H_FTP, H_REASON, H_REFUSE, H_STREAM, H_TARGET, H_TO, PATH_ACCEPT, PATH_CRL, PATH_EVENTS, PATH_INFO, PATH_LISTEN, RST_CUT, headerSafe } from './protocol.js';
 import { formatHostPort, parseBindPort, parseHostPort } from './spec.js';
 import { splice } from './splice.js';
 import type { Identity } from '../pki/identity.js';
@@ -22,6 +23,8 @@ export interface GatewayContext {
   readonly config: GatewayConfig;
   readonly log: Logger;
   readonly udpPort: number | undefined;
+  /** crl.pem as the gateway read it (CA-signed: the client checks it, we only relay) */
+  readonly crlPem: string | undefined;
 }
 
 /** A pending remote connection not taken within this time is closed. */
@@ -62,9 +65,16 @@ export function handleStream(ctx: GatewayContext, session: GatewaySession, strea
     stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson' });
     return;
   }
+  if (method === 'GET' && path === PATH_CRL) return crlStream(ctx, stream);
   if (method === 'POST' && path === PATH_LISTEN) return void listenStream(ctx, session, identity, stream, headers);
   if (method === 'POST' && path === PATH_ACCEPT) return acceptStream(ctx, session, identity, stream, headers);
   refuse(stream, 404, 'INSEL_NOT_FOUND', `the gateway has no ${String(method)} ${String(path ?? headers[':authority'])}; insel forwards use CONNECT host:port`);
+}
+
+function crlStream(ctx: GatewayContext, stream: ServerHttp2Stream): void {
+  if (ctx.crlPem === undefined) return refuse(stream, 404, 'INSEL_NO_CRL', 'this gateway has no CRL to hand out (no crl.pem in its identity)');
+  stream.respond({ ':status': 200, 'content-type': 'application/x-pem-file' });
+  stream.end(ctx.crlPem);
 }
 
 /** Registers an open forward for reloads; returns the cut function's target. */

@@ -12,7 +12,7 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { InselError } from '../errors.js';
 import { ROLES, type Identity } from '../pki/identity.js';
-import { trustFromPem, type Trust } from '../pki/trust.js';
+import { staleRootCrl, trustFromPem, type Trust } from '../pki/trust.js';
 import { verifyPeer } from '../pki/verify.js';
 import { SecServer } from '../secsock/server.js';
 import { authorize } from './authorize.js';
@@ -44,6 +44,8 @@ export class Gateway implements GatewayContext {
   /** The TLS socket whose HTTP/2 session is being set up (see wire()). */
   private handingOver: TLSSocket | undefined;
   trust: Trust;
+  /** crl.pem as read, handed to clients that refresh theirs (GET /insel/v1/crl) */
+  crlPem: string | undefined;
 
   private constructor(
     public config: GatewayConfig,
@@ -57,6 +59,14 @@ export class Gateway implements GatewayContext {
     crl: string | undefined,
   ) {
     this.trust = trustFromPem(ca, crl);
+    this.crlPem = crl;
+    this.warnIfStale();
+  }
+
+  /** Our own CRL past its nextUpdate only warns: refusing every client would cut the network off. Clients refuse it (PROTOCOL §1). */
+  private warnIfStale(): void {
+    const stale = staleRootCrl(this.trust, new Date());
+    if (stale) this.log.warn({ nextUpdate: stale.nextUpdate.toISOString() }, 'CRL is stale: clients without a fresher one refuse this gateway; run insel pki crl, copy crl.pem here and reload (SIGHUP)');
   }
 
   static async start(config: GatewayConfig, log: Logger): Promise<Gateway> {
@@ -149,6 +159,8 @@ export class Gateway implements GatewayContext {
     const trust = trustFromPem(pem.ca, pem.crl);
     this.config = config;
     this.trust = trust;
+    this.crlPem = pem.crl;
+    this.warnIfStale();
     this.udpServer?.setTrust(pem.ca, pem.crl);
     const cut = { sessions: 0, forwards: 0, udpFlows: 0 };
     const stillPermitted = (identity: Identity, f: ActiveForward): string | undefined => {

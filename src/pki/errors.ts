@@ -13,6 +13,8 @@ export type CertErrorCode =
   | 'INSEL_CERT_NOT_YET_VALID'
   | 'INSEL_CERT_REVOKED'
   | 'INSEL_CERT_WRONG_ROLE'
+  /** a server's certificate does not carry the name the client asked for */
+  | 'INSEL_CERT_WRONG_NAME'
   | 'INSEL_CERT_INVALID';
 
 export class CertError extends InselError {
@@ -29,7 +31,11 @@ export type PkiErrorCode =
   /** a file, certificate or CA the operation needs does not exist */
   | 'INSEL_PKI_NOT_FOUND'
   /** a file exists but its content is malformed or fails a signature check */
-  | 'INSEL_PKI_BAD_FILE';
+  | 'INSEL_PKI_BAD_FILE'
+  /** the CRL a client holds is past its nextUpdate */
+  | 'INSEL_CRL_STALE'
+  /** a CRL offered as a refresh is not signed by a trusted CA */
+  | 'INSEL_CRL_UNTRUSTED';
 
 export class PkiError extends InselError {
   declare readonly code: PkiErrorCode;
