@@ -70,7 +70,7 @@ const forwardsSchema = z
   .strict();
 
 const HINTS: Record<string, string> = {
-  '': 'known keys: via, gateway_name, profile, cert, key, ca, crl, allow_stale_crl, reconnect_min, reconnect_max, [[forward]]',
+  '': 'known keys: via, profile, cert, key, ca, crl, gateway_name, allow_stale_crl, reconnect_min, reconnect_max, [[forward]]',
   via: 'e.g. via = "gw.example.com:4433"',
   gateway_name: 'e.g. gateway_name = "gw" (the name in the gateway\'s certificate, if it is not the via host)',
   allow_stale_crl: 'allow_stale_crl = true accepts a CRL past its next update, with a warning',
