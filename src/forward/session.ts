@@ -114,7 +114,14 @@ export class ForwardSession extends EventEmitter {
       if (err instanceof GatewayRefusedError && err.refusal.status === 404) return undefined;
       throw err;
     }
-    const body = await readAll(answer.stream, MAX_CRL_BYTES + 1);
+    // The answer came in time; the body must too, or a stalled one would hold the session's start.
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      answer.stream.close();
+    }, this.timeoutMs);
+    const body = await readAll(answer.stream, MAX_CRL_BYTES + 1).finally(() => clearTimeout(timer));
+    if (late) throw new ForwardError('INSEL_GATEWAY', `its CRL bundle did not arrive within ${this.timeoutMs} ms`);
     if (body.length > MAX_CRL_BYTES) throw new ForwardError('INSEL_GATEWAY', `its CRL bundle is larger than ${MAX_CRL_BYTES} bytes`);
     return body.toString('utf8');
   }

@@ -8,6 +8,7 @@
 //   alice               ──▶ fake gateway srv4 (revoked, serving the old CRL)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createSecureServer, type ServerHttp2Session } from 'node:http2';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,8 @@ import { decodePem, encodePem } from '../pki/pem.js';
 import { makeTestPki } from '../pki/testing.js';
 import { trustFromPem } from '../pki/trust.js';
 import { ForwardError } from './errors.js';
+import { profileFiles, readIdentityFiles } from './gateway-config.js';
+import { ForwardSession } from './session.js';
 import { parseForwardSpec } from './spec.js';
 import { ALLOW_ALICE_LOOPBACK, echoServer, insel, profiles, startForwarder, startGateway } from './testing.js';
 
@@ -132,4 +135,42 @@ test('a forged CRL from the gateway is refused and not stored: tampered, or sign
     }
     assert.equal(readFileSync(aliceCrl, 'utf8'), held, `${what}: alice's crl.pem is unchanged`);
   }
+});
+
+test('a gateway that stalls its CRL body holds the session start only until the request deadline', async (t) => {
+  const pki = await makeTestPki();
+  t.after(() => pki.cleanup());
+  const dirs = profiles(pki, ['alice', 'srv']);
+  t.after(() => dirs.cleanup());
+  // A plain HTTP/2 server with the real gateway certificate: answers info and events, never ends the CRL body.
+  const srv = pki.profile('srv');
+  const sessions = new Set<ServerHttp2Session>();
+  const h2 = createSecureServer({ key: srv.key, cert: srv.cert, ca: srv.ca, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3', ALPNProtocols: ['h2'] });
+  h2.on('session', (session) => sessions.add(session));
+  h2.on('stream', (stream, headers) => {
+    stream.on('error', () => undefined);
+    stream.respond({ ':status': 200 });
+    if (headers[':path'] === '/insel/v1/info') {
+      stream.end('{"udpPort":null}');
+      return;
+    }
+    if (headers[':path'] === '/insel/v1/crl') stream.write('-----BEGIN X509 CRL-----\n');
+  });
+  await new Promise<void>((r) => h2.listen(0, '127.0.0.1', () => r()));
+  t.after(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of sessions) s.destroy(); // the client's half-open session too, if it hung
+        h2.close(() => r());
+      }),
+  );
+  const port = (h2.address() as { port: number }).port;
+  const warnings: string[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const session = await Promise.race([
+    ForwardSession.open({ via: { host: '127.0.0.1', port }, identity: readIdentityFiles(profileFiles(dirs.profile('alice'))), timeoutMs: 500, warn: (l) => warnings.push(l) }),
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the session start hung on the stalled CRL body')), 10_000))),
+  ]).finally(() => clearTimeout(timer));
+  session.destroy();
+  assert.ok(warnings.some((l) => /cannot refresh the CRL from gateway 127\.0\.0\.1:\d+: its CRL bundle did not arrive within 500 ms/.test(l)), warnings.join('\n'));
 });
