@@ -4,9 +4,12 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readCertFile } from './ca.js';
+import { certPem, createCrl, crlPem, keyPairFromPem } from './certgen.js';
 import { revoke, writeCrl } from './crl.js';
 import { mergeCrls } from './crl-refresh.js';
 import { PkiError } from './errors.js';
+import { pkiPaths } from './store.js';
 import { makeTestPki, type TestPki } from './testing.js';
 import { trustFromPem } from './trust.js';
 
@@ -49,4 +52,15 @@ test('a site CRL without the site CA certificate that signed it is refused', () 
     assert.match(err.message, /CRL 2 from gateway gw:1 \(issuer .*branch.*\) is signed neither by our root CA nor by a site CA it certified/);
     return true;
   });
+});
+
+test('a revoked site CA cannot replace its CRL, even with its own key', async () => {
+  await revoke({ dir: pki.dir, nameOrSerial: 'branch', now: new Date(Date.now() + 2000) });
+  const rootCrl = readFileSync(join(pki.dir, 'crl.pem'), 'utf8'); // the root's CRL, now listing branch; no CRL of branch
+  const paths = pkiPaths(pki.dir);
+  const { cert } = readCertFile(paths.cert('branch'), 'branch', '');
+  const { privateKey } = await keyPairFromPem(readFileSync(paths.key('branch'), 'utf8'), paths.key('branch'));
+  const empty = await createCrl({ cert, privateKey }, [], { thisUpdate: new Date(Date.now() + 5000), nextUpdate: new Date(Date.now() + 86_400_000) });
+  const forged = rootCrl + certPem(cert) + crlPem(empty);
+  assert.throws(() => mergeCrls(trustWith(newer), newer, forged, 'gw'), (err: unknown) => err instanceof PkiError && err.code === 'INSEL_CRL_UNTRUSTED');
 });

@@ -3,7 +3,8 @@
 // wrote, so it can neither forge nor roll back a CRL:
 //
 //   - every CRL in the bundle must be signed by a trusted root, or by a site
-//     CA whose certificate is in the bundle and was signed by that root;
+//     CA whose certificate is in the bundle, was signed by that root and is
+//     not revoked by it (a stolen, revoked site key cannot empty its CRL);
 //     one CRL that is not refuses the whole bundle (nothing is stored);
 //   - per issuer, the CRL with the later thisUpdate wins;
 //   - nothing the client holds is dropped, so leaving a CRL out hides nothing.
@@ -13,7 +14,7 @@ import { parseCert, quote, type ParsedCert } from './chain.js';
 import { PkiError } from './errors.js';
 import { decodePem, encodePem } from './pem.js';
 import { isSignedBy } from './signature.js';
-import { trustFromPem, type Trust, type TrustedCrl } from './trust.js';
+import { revocationOf, trustFromPem, type Trust, type TrustedCrl } from './trust.js';
 
 export interface CrlMerge {
   /** the bundle to hold from now on: each site CA certificate before its CRL */
@@ -30,11 +31,12 @@ interface Entry {
 
 /** Merges `fetchedPem` (from `source`, e.g. "gateway gw:4433") into `heldPem`. Throws PkiError INSEL_CRL_UNTRUSTED or INSEL_PKI_BAD_FILE. */
 export function mergeCrls(trust: Trust, heldPem: string | undefined, fetchedPem: string, source: string): CrlMerge {
-  const fetched = trustFromPem(trust.caPem, fetchedPem, { crl: `the CRL bundle from ${source}` }).crls;
+  const offered = trustFromPem(trust.caPem, fetchedPem, { crl: `the CRL bundle from ${source}` });
+  const fetched = offered.crls;
   if (fetched.length === 0) throw new PkiError('INSEL_PKI_BAD_FILE', `the CRL bundle from ${source} contains no CRL`);
   const siteCas = decodePem(fetchedPem, 'CERTIFICATE', `the CRL bundle from ${source}`)
     .map(parseCert)
-    .filter((c): c is ParsedCert => c !== undefined && isSiteCaOf(c, trust));
+    .filter((c): c is ParsedCert => c !== undefined && isSiteCaOf(c, [trust, offered]));
 
   const held = new Map<string, Entry>();
   if (heldPem !== undefined && heldPem.trim() !== '') {
@@ -75,8 +77,9 @@ function signerOf(crl: TrustedCrl, trust: Trust, siteCas: readonly ParsedCert[])
   return siteCas.find((c) => c.subject.equals(crl.issuer) && isSignedBy(crl.crl, c.key!));
 }
 
-/** A site CA certificate issued by one of our roots, for our org. */
-function isSiteCaOf(c: ParsedCert, trust: Trust): boolean {
+/** A site CA certificate issued by one of our roots, for our org, and revoked by no root CRL in `crlSets`. */
+function isSiteCaOf(c: ParsedCert, crlSets: readonly [Trust, Trust]): boolean {
   if (!c.isCa || !c.mayCertSign || c.key === undefined || c.identity?.role !== 'site') return false;
-  return trust.roots.some((r) => r.subject.equals(c.issuer) && r.org === c.identity?.org && isSignedBy(c.cert, r.key));
+  const root = crlSets[0].roots.find((r) => r.subject.equals(c.issuer) && r.org === c.identity?.org && isSignedBy(c.cert, r.key));
+  return root !== undefined && crlSets.every((t) => revocationOf(t, root, c.serial) === undefined);
 }
