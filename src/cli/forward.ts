@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { Forwarder, type ForwarderOptions } from '../forward/forwarder.js';
 import { loadForwardsConfig } from '../forward/forwards-config.js';
-import { profileFiles, readIdentityFiles, type IdentityFiles } from '../forward/gateway-config.js';
+import { profileCrlFile, profileFiles, readIdentityFiles, type IdentityFiles } from '../forward/gateway-config.js';
 import { parseForwardSpec, parseHostPort, type ForwardKind, type ForwardSpec } from '../forward/spec.js';
 
 interface ForwardFlags {
@@ -22,6 +22,8 @@ interface ForwardFlags {
   ftp?: boolean;
   config?: string;
   verbose?: boolean;
+  gatewayName?: string;
+  allowStaleCrl?: boolean;
 }
 
 const collect = (v: string, all: string[]) => [...all, v];
@@ -39,6 +41,8 @@ export function registerForward(program: Command): void {
     .option('--key <file>', 'private key file')
     .option('--ca <file>', 'CA certificate file')
     .option('--crl <file>', 'CRL file')
+    .option('--gateway-name <name>', "the name the gateway's certificate must carry (its insel name or a --host name); default: the --via host")
+    .option('--allow-stale-crl', 'accept a CRL past its next update, with a warning (default: refuse)')
     .option('--ftp', 'make the -L forwards FTP-aware (data connections go through the tunnel too)')
     .option('--config <file>', 'persistent forwards (TOML; see examples/forwards.toml) instead of flags')
     .option('-v, --verbose', 'print each connection and how it ended')
@@ -57,7 +61,8 @@ const say = {
 };
 
 function fromConfig(o: ForwardFlags): ForwarderOptions {
-  const given = (['via', 'profile', 'cert', 'key', 'ca', 'crl', 'ftp'] as const).filter((k) => o[k] !== undefined);
+  const flags = { via: 'via', profile: 'profile', cert: 'cert', key: 'key', ca: 'ca', crl: 'crl', ftp: 'ftp', gatewayName: 'gateway-name', allowStaleCrl: 'allow-stale-crl' } as const;
+  const given = (Object.keys(flags) as (keyof typeof flags)[]).filter((k) => o[k] !== undefined).map((k) => flags[k]);
   if (given.length > 0 || o.local.length + o.udp.length + o.remote.length > 0) {
     throw new UsageError(`--config takes everything from ${o.config}; drop ${given.length > 0 ? `--${given[0]}` : 'the -L/-U/-R flags'} (or drop --config)`);
   }
@@ -65,6 +70,9 @@ function fromConfig(o: ForwardFlags): ForwarderOptions {
   return {
     via: c.via,
     identity: readIdentityFiles(c.identity, c.file),
+    ...(c.gatewayName === undefined ? {} : { gatewayName: c.gatewayName }),
+    allowStaleCrl: c.allowStaleCrl,
+    ...(c.crlStore === undefined ? {} : { crlFile: c.crlStore }),
     forwards: c.forwards,
     persistent: true,
     reconnectMinMs: c.reconnectMinMs,
@@ -83,12 +91,23 @@ function fromFlags(o: ForwardFlags): ForwarderOptions {
   add('R', o.remote);
   if (specs.length === 0) throw new UsageError('nothing to forward: give at least one -L, -U or -R (e.g. -L 8080:intranet.example:80)');
   if (o.ftp && o.local.length === 0) throw new UsageError('--ftp applies to -L forwards; give one, e.g. --ftp -L 2121:ftp.example:21');
-  return { via: parseHostPort(o.via, '--via'), identity: readIdentityFiles(identityFiles(o), 'the identity flags'), forwards: specs, persistent: false, ...say, ...(o.verbose ? { verbose: say.warn } : {}) };
+  const crlFile = o.crl ?? (o.profile === undefined ? undefined : profileCrlFile(o.profile));
+  return {
+    via: parseHostPort(o.via, '--via'),
+    identity: readIdentityFiles(identityFiles(o), 'the identity flags'),
+    ...(o.gatewayName === undefined ? {} : { gatewayName: o.gatewayName }),
+    allowStaleCrl: o.allowStaleCrl === true,
+    ...(crlFile === undefined ? {} : { crlFile }),
+    forwards: specs,
+    persistent: false,
+    ...say,
+    ...(o.verbose ? { verbose: say.warn } : {}),
+  };
 }
 
 function identityFiles(o: ForwardFlags): IdentityFiles {
   if (o.profile !== undefined) {
-    if (o.cert ?? o.key ?? o.ca) throw new UsageError('give either --profile DIR or --cert/--key/--ca, not both');
+    if (o.cert ?? o.key ?? o.ca ?? o.crl) throw new UsageError('give either --profile DIR or --cert/--key/--ca/--crl, not both');
     return profileFiles(o.profile);
   }
   if (o.cert === undefined || o.key === undefined || o.ca === undefined) {

@@ -6,6 +6,7 @@ import { connect as secConnect } from '../secsock/client.js';
 import type { ForwardContext } from './context.js';
 import { ForwardError } from './errors.js';
 import type { IdentityPem } from './gateway-config.js';
+import { GATEWAY_ROLES } from './gateway-trust.js';
 import { LocalForward } from './local.js';
 import { RemoteForward } from './remote.js';
 import { ForwardSession } from './session.js';
@@ -15,6 +16,11 @@ import { UdpLocalForward } from './udp-local.js';
 export interface ForwarderOptions {
   via: HostPort;
   identity: IdentityPem;
+  /** the name the gateway's certificate must carry (gateway-trust.ts); default: the via host */
+  gatewayName?: string;
+  allowStaleCrl?: boolean;
+  /** where a CRL refreshed from the gateway is stored */
+  crlFile?: string;
   forwards: (ForwardSpec & { ftp?: boolean })[];
   /** false: the first session must open, or start() fails (CLI flags); true: keep trying (a config file) */
   persistent: boolean;
@@ -38,9 +44,12 @@ export class Forwarder {
   private readonly ctx: ForwardContext;
   /** resolves when a session is up (for tests and for -U start-up) */
   private upWaiters: (() => void)[] = [];
+  /** ours, with the CRL as last refreshed from the gateway */
+  private identity: IdentityPem;
 
   private constructor(private readonly opts: ForwarderOptions) {
     this.backoff = opts.reconnectMinMs ?? 500;
+    this.identity = opts.identity;
     this.ctx = { session: () => this.current, warn: opts.warn, verbose: opts.verbose ?? (() => undefined) };
   }
 
@@ -100,7 +109,16 @@ export class Forwarder {
   }
 
   private async connect(): Promise<void> {
-    const session = await ForwardSession.open({ via: this.opts.via, identity: this.opts.identity });
+    const { via, gatewayName, allowStaleCrl, crlFile, warn } = this.opts;
+    const session = await ForwardSession.open({
+      via,
+      identity: this.identity,
+      warn,
+      ...(gatewayName === undefined ? {} : { gatewayName }),
+      ...(allowStaleCrl === undefined ? {} : { allowStaleCrl }),
+      ...(crlFile === undefined ? {} : { crlFile }),
+    });
+    if (session.crl !== undefined) this.identity = { ...this.identity, crl: session.crl };
     session.setMaxListeners(0); // one 'cut' listener per open connection
     if (this.closed) return session.close();
     this.current = session;
@@ -137,7 +155,16 @@ export class Forwarder {
         log: (line) => (/denied|refused|lost/i.test(line) ? this.opts.warn : (this.opts.verbose ?? (() => undefined)))(`-U ${spec.text}: ${line}`),
         openChannel: () => {
           const port = this.current?.udpPort ?? session.udpPort!;
-          return secConnect({ transport: 'udp', host: this.opts.via.host, port, identity: this.opts.identity });
+          // The same checks as the session's: role server, the same name, the CRL it refreshed.
+          return secConnect({
+            transport: 'udp',
+            host: this.opts.via.host,
+            port,
+            identity: this.identity,
+            peerRoles: [...GATEWAY_ROLES],
+            serverName: this.opts.gatewayName ?? this.opts.via.host,
+            allowStaleCrl: this.opts.allowStaleCrl === true,
+          });
         },
       });
       this.udps.push(u);

@@ -41,6 +41,21 @@ test('examples/forwards.toml parses, with every key', () => {
     ],
   );
   assert.equal(c.forwards[0]!.text, '127.0.0.1:2525:mail.hq.example:25');
+  assert.equal(c.gatewayName, undefined);
+  assert.equal(c.allowStaleCrl, false);
+  assert.equal(c.crlStore, '/etc/insel/branch/crl.pem');
+});
+
+test('gateway_name and allow_stale_crl; a refreshed CRL goes to the crl file, or the profile\'s crl.pem', () => {
+  const c = forwardsConfigFromText(`${HEAD}gateway_name = "gw"\nallow_stale_crl = true\n${LOCAL}`, FILE);
+  assert.equal(c.gatewayName, 'gw');
+  assert.equal(c.allowStaleCrl, true);
+  assert.equal(c.crlStore, '/home/u/.config/insel/p/crl.pem');
+  const files = forwardsConfigFromText(`via = "gw:1"\ncert = "c"\nkey = "k"\nca = "a"\ncrl = "/x/crl.pem"\n${LOCAL}`, FILE);
+  assert.equal(files.crlStore, '/x/crl.pem');
+  assert.equal(forwardsConfigFromText(`via = "gw:1"\ncert = "c"\nkey = "k"\nca = "a"\n${LOCAL}`, FILE).crlStore, undefined);
+  assert.match(errorOf(`${HEAD}allow_stale_crl = "yes"\n${LOCAL}`).message, /allow_stale_crl: must be true or false/);
+  assert.match(errorOf(`${HEAD}gateway_name = 7\n${LOCAL}`).message, /gateway_name: must be a string/);
 });
 
 test('defaults, cert/key/ca paths, IPv6, integer listen', (t) => {

@@ -4,7 +4,7 @@
 //
 // Each [[forward]] is the config-file spelling of a CLI spec: type "local" is
 // -L, "remote" -R, "udp" -U; `listen` is [bind:]port, `to` is host:port.
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { configError, zodConfigError } from './errors.js';
 import {
@@ -14,6 +14,7 @@ import {
   IDENTITY_HINT,
   identityShape,
   parseToml,
+  profileCrlFile,
   readConfigFile,
   resolveIdentity,
   type IdentityFiles,
@@ -30,6 +31,11 @@ export interface ForwardsConfig {
   file: string;
   via: HostPort;
   identity: IdentityFiles;
+  /** the name the gateway's certificate must carry; undefined: the via host */
+  gatewayName?: string;
+  allowStaleCrl: boolean;
+  /** where a CRL refreshed from the gateway is stored: the crl file, or the profile's crl.pem */
+  crlStore?: string;
   reconnectMinMs: number;
   reconnectMaxMs: number;
   forwards: PersistentForward[];
@@ -53,6 +59,8 @@ const forwardsSchema = z
   .object({
     via: z.string({ error: 'must be a string like "gw.example.com:4433"' }),
     ...identityShape,
+    gateway_name: z.string({ error: 'must be a string: the gateway certificate\'s insel name or one of its --host names' }).min(1).optional(),
+    allow_stale_crl: z.boolean({ error: 'must be true or false' }).optional(),
     reconnect_min: durationString('500ms').optional(),
     reconnect_max: durationString('30s').optional(),
     forward: z
@@ -62,8 +70,10 @@ const forwardsSchema = z
   .strict();
 
 const HINTS: Record<string, string> = {
-  '': 'known keys: via, profile, cert, key, ca, crl, reconnect_min, reconnect_max, [[forward]]',
+  '': 'known keys: via, profile, cert, key, ca, crl, gateway_name, allow_stale_crl, reconnect_min, reconnect_max, [[forward]]',
   via: 'e.g. via = "gw.example.com:4433"',
+  gateway_name: 'e.g. gateway_name = "gw" (the name in the gateway\'s certificate, if it is not the via host)',
+  allow_stale_crl: 'allow_stale_crl = true accepts a CRL past its next update, with a warning',
   profile: IDENTITY_HINT,
   forward: `add [[forward]] tables with keys type, listen, to, ftp; e.g. ${FORWARD_EXAMPLE}`,
   reconnect_min: 'e.g. reconnect_min = "500ms"',
@@ -96,7 +106,19 @@ export function forwardsConfigFromText(text: string, file: string): ForwardsConf
     seen.set(key, i);
     return { kind, bind, port, host: to.host, hostPort: to.port, text: `${f.listen}:${f.to}`, ftp: f.ftp ?? false };
   });
-  return { file: abs, via: asConfig(abs, 'via', () => parseHostPort(c.via, `${abs}: via`)), identity: resolveIdentity(c, abs), reconnectMinMs, reconnectMaxMs, forwards };
+  const identity = resolveIdentity(c, abs);
+  const crlStore = identity.crlFile ?? (c.profile === undefined ? undefined : profileCrlFile(resolve(dirname(abs), c.profile)));
+  return {
+    file: abs,
+    via: asConfig(abs, 'via', () => parseHostPort(c.via, `${abs}: via`)),
+    identity,
+    ...(c.gateway_name === undefined ? {} : { gatewayName: c.gateway_name }),
+    allowStaleCrl: c.allow_stale_crl ?? false,
+    ...(crlStore === undefined ? {} : { crlStore }),
+    reconnectMinMs,
+    reconnectMaxMs,
+    forwards,
+  };
 }
 
 /** Reads and checks the forwards file. Throws ForwardConfigError (code INSEL_CONFIG) naming file, key and fix. */

@@ -118,9 +118,14 @@ export function asConfig<T>(file: string, field: string, parseIt: () => T): T {
   }
 }
 
+/** A profile's CRL file: read if present, where a client stores a CRL refreshed from its gateway. */
+export function profileCrlFile(dir: string): string {
+  return join(dir, 'crl.pem');
+}
+
 /** The files of a profile directory: cert.pem, key.pem, ca.pem, and crl.pem if present. */
 export function profileFiles(dir: string): IdentityFiles {
-  const crlFile = join(dir, 'crl.pem');
+  const crlFile = profileCrlFile(dir);
   return {
     certFile: join(dir, 'cert.pem'),
     keyFile: join(dir, 'key.pem'),

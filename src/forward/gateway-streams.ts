@@ -4,6 +4,7 @@
 //   GET  /insel/v1/events   notices: connections cut by a policy reload
 //   POST /insel/v1/listen   a remote forward (-R) or an FTP active-mode port
 //   POST /insel/v1/accept   takes one connection a remote listener received
+//   GET  /insel/v1/crl      the gateway's crl.pem, for clients to refresh theirs
 // Every refusal carries its reason (insel-reason header and body): never a
 // silent close.
 import { createServer } from 'node:net';
@@ -16,7 +17,7 @@ import { FtpWatch, MAX_ACTIVE_PER_CONTROL, MAX_ACTIVE_PER_SESSION, type ActivePo
 import type { GatewayConfig } from './gateway-config.js';
 import type { ActiveForward, GatewaySession } from './gateway-session.js';
 import type { IdentityLimits, LimitKind } from './limits.js';
-import { H_BIND, H_BOUND, H_CODE, H_CONN, H_CONTROL, H_FTP, H_REASON, H_REFUSE, H_STREAM, H_TARGET, H_TO, PATH_ACCEPT, PATH_EVENTS, PATH_INFO, PATH_LISTEN, RST_CUT, headerSafe } from './protocol.js';
+import { H_BIND, H_BOUND, H_CODE, H_CONN, H_CONTROL, H_FTP, H_REASON, H_REFUSE, H_STREAM, H_TARGET, H_TO, PATH_ACCEPT, PATH_CRL, PATH_EVENTS, PATH_INFO, PATH_LISTEN, RST_CUT, headerSafe } from './protocol.js';
 import { formatHostPort, parseBindPort, parseHostPort } from './spec.js';
 import { splice } from './splice.js';
 import { scopedName, type Identity } from '../pki/identity.js';
@@ -27,6 +28,8 @@ export interface GatewayContext {
   readonly udpPort: number | undefined;
   readonly limits: IdentityLimits;
   authz(): AuthorizeContext;
+  /** crl.pem as the gateway read it (CA-signed: the client checks it, we only relay) */
+  readonly crlPem: string | undefined;
 }
 
 /** A pending remote connection not taken within this time is closed. */
@@ -64,9 +67,16 @@ export function handleStream(ctx: GatewayContext, session: GatewaySession, strea
     stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson' });
     return;
   }
+  if (method === 'GET' && path === PATH_CRL) return crlStream(ctx, stream);
   if (method === 'POST' && path === PATH_LISTEN) return holding(ctx, session, 'listeners', stream, { to: `listen ${header(headers, H_BIND) ?? ''}`, kind: 'remote' }, () => listenStream(ctx, session, identity, stream, headers));
   if (method === 'POST' && path === PATH_ACCEPT) return holding(ctx, session, 'streams', stream, { to: header(headers, H_TO) ?? 'the client', kind: 'remote' }, () => acceptStream(ctx, session, identity, stream, headers));
   refuse(stream, 404, 'INSEL_NOT_FOUND', `the gateway has no ${String(method)} ${String(path ?? headers[':authority'])}; insel forwards use CONNECT host:port`);
+}
+
+function crlStream(ctx: GatewayContext, stream: ServerHttp2Stream): void {
+  if (ctx.crlPem === undefined) return refuse(stream, 404, 'INSEL_NO_CRL', 'this gateway has no CRL to hand out (no crl.pem in its identity)');
+  stream.respond({ ':status': 200, 'content-type': 'application/x-pem-file' });
+  stream.end(ctx.crlPem);
 }
 
 /** Runs a request that holds one `kind` of the identity's limits until it settles; over the limit, refuses it (429). */

@@ -12,7 +12,7 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { InselError } from '../errors.js';
 import { ROLES, type Identity } from '../pki/identity.js';
-import { trustFromPem, type Trust } from '../pki/trust.js';
+import { staleRootCrl, trustFromPem, type Trust } from '../pki/trust.js';
 import { verifyPeer } from '../pki/verify.js';
 import { SummaryLog } from '../net/summary-log.js';
 import { UnauthGate } from '../net/unauth-gate.js';
@@ -77,6 +77,8 @@ export class Gateway implements GatewayContext {
   trust: Trust;
   readonly limits = new IdentityLimits(() => this.config.limits);
   private resolver: NameResolver;
+  /** crl.pem as read, handed to clients that refresh theirs (GET /insel/v1/crl) */
+  crlPem: string | undefined;
 
   private constructor(
     public config: GatewayConfig,
@@ -94,11 +96,19 @@ export class Gateway implements GatewayContext {
     this.trust = trustFromPem(ca, crl);
     this.gate = new UnauthGate(config.unauth, (why, source) => unauthLogs.tls.count(why === 'capped' ? 'capped' : 'timedOut', source));
     this.resolver = new NameResolver(config.dns);
+    this.crlPem = crl;
+    this.warnIfStale();
   }
 
   /** What authorize() needs now: the current policy and resolver, the limits. */
   authz(): AuthorizeContext {
     return { policy: this.config.policy, resolver: this.resolver, limits: this.limits };
+  }
+
+  /** Our own CRL past its nextUpdate only warns: refusing every client would cut the network off. Clients refuse it (PROTOCOL §1). */
+  private warnIfStale(): void {
+    const stale = staleRootCrl(this.trust, new Date());
+    if (stale) this.log.warn({ nextUpdate: stale.nextUpdate.toISOString() }, 'CRL is stale: clients without a fresher one refuse this gateway; run insel pki crl, copy crl.pem here and reload (SIGHUP)');
   }
 
   static async start(config: GatewayConfig, log: Logger): Promise<Gateway> {
@@ -215,6 +225,8 @@ export class Gateway implements GatewayContext {
     this.config = config;
     this.trust = trust;
     this.resolver = resolver;
+    this.crlPem = pem.crl;
+    this.warnIfStale();
     // UDP channels whose certificate (leaf or site CA) is now refused close here, with all their flows.
     const refusedChannels = this.udpServer?.setTrust(pem.ca, pem.crl) ?? [];
     const cut = { sessions: 0, forwards: 0, udpChannels: this.udp?.dropRefused(refusedChannels) ?? 0, udpFlows: 0 };

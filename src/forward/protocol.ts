@@ -8,6 +8,7 @@ export const PATH_INFO = '/insel/v1/info';
 export const PATH_EVENTS = '/insel/v1/events';
 export const PATH_LISTEN = '/insel/v1/listen';
 export const PATH_ACCEPT = '/insel/v1/accept';
+export const PATH_CRL = '/insel/v1/crl';
 
 /** Why a request was refused, for the user: printable ASCII (header rules). */
 export const H_REASON = 'insel-reason';

@@ -1,25 +1,24 @@
 // The client's end of a gateway session: TLS 1.3 with our certificate, the
-// gateway's certificate checked against our CA and CRL (role server, hq or
-// site), then one HTTP/2 session for every forward. A new forwarded
-// connection is one more stream: no handshake.
+// gateway's certificate checked against our CA and CRL, its role (server)
+// and its name, our CRL refreshed from it (gateway-trust.ts), then one
+// HTTP/2 session for every forward. A new forwarded connection is one more
+// stream: no handshake.
 import { EventEmitter } from 'node:events';
 import { connect as h2connect, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import { isIP } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import type { Identity, Role } from '../pki/identity.js';
-import { trustFromPem } from '../pki/trust.js';
-import { verifyPeer } from '../pki/verify.js';
+import type { Identity } from '../pki/identity.js';
 import { ForwardError, type ForwardErrorCode } from './errors.js';
-import type { IdentityPem } from './gateway-config.js';
-import { H2_SETTINGS, H_CODE, H_REASON, MAX_SESSION_MEMORY_MB, PATH_ACCEPT, PATH_EVENTS, PATH_INFO, PATH_LISTEN, SESSION_WINDOW, H_CONN, H_REFUSE } from './protocol.js';
+import { checkGateway, heldTrust, refreshTrust, type GatewayTrustOptions } from './gateway-trust.js';
+import { H2_SETTINGS, H_CODE, H_REASON, MAX_SESSION_MEMORY_MB, PATH_ACCEPT, PATH_CRL, PATH_EVENTS, PATH_INFO, PATH_LISTEN, SESSION_WINDOW, H_CONN, H_REFUSE } from './protocol.js';
 import { formatHostPort, type HostPort } from './spec.js';
 import { WriteAhead } from './write-ahead.js';
 
-const GATEWAY_ROLES: readonly Role[] = ['server', 'hq', 'site'];
+/** A CRL bundle larger than this is not what insel pki crl writes. */
+const MAX_CRL_BYTES = 4 * 1024 * 1024;
 
-export interface SessionOptions {
+export interface SessionOptions extends GatewayTrustOptions {
   via: HostPort;
-  identity: IdentityPem;
   /** TLS connect and each request's answer; default 15 s */
   timeoutMs?: number;
 }
@@ -75,13 +74,14 @@ export class ForwardSession extends EventEmitter {
   static async open(opts: SessionOptions): Promise<ForwardSession> {
     const timeoutMs = opts.timeoutMs ?? 15_000;
     const where = formatHostPort(opts.via.host, opts.via.port);
+    const trust = heldTrust(opts);
     const socket = await openTls(opts, where, timeoutMs);
     let gateway: Identity;
     try {
-      gateway = verifyPeer(socket, trustFromPem(opts.identity.ca, opts.identity.crl), GATEWAY_ROLES, where);
+      gateway = checkGateway(socket, trust, opts, opts.via.host, where);
     } catch (err) {
       socket.destroy();
-      throw new ForwardError('INSEL_GATEWAY', `refusing gateway ${where}: ${(err as Error).message}`, { peer: where, cause: err });
+      throw err;
     }
     const h2 = h2connect(`https://${where}`, { createConnection: () => new WriteAhead(socket), settings: H2_SETTINGS, maxSessionMemory: MAX_SESSION_MEMORY_MB });
     h2.on('connect', () => h2.setLocalWindowSize(SESSION_WINDOW));
@@ -89,6 +89,7 @@ export class ForwardSession extends EventEmitter {
     try {
       const info = await s.request({ ':method': 'GET', ':path': PATH_INFO }, true);
       s.udpPort = (JSON.parse((await readAll(info.stream)).toString('utf8')) as { udpPort: number | null }).udpPort ?? undefined;
+      s.crl = await refreshTrust(() => s.fetchCrl(), socket, trust, opts, opts.via.host, where);
       const events = await s.request({ ':method': 'GET', ':path': PATH_EVENTS }, false);
       s.watchEvents(events.stream);
     } catch (err) {
@@ -100,6 +101,30 @@ export class ForwardSession extends EventEmitter {
 
   /** The gateway's port for SecSockets UDP channels, if it takes UDP forwards. */
   udpPort: number | undefined;
+
+  /** The CRL this session was trusted with, refreshed from the gateway if it had a newer one. */
+  crl: string | undefined;
+
+  /** The gateway's CRL bundle, or undefined if it has none to hand out. */
+  private async fetchCrl(): Promise<string | undefined> {
+    let answer: OpenStream;
+    try {
+      answer = await this.request({ ':method': 'GET', ':path': PATH_CRL }, true);
+    } catch (err) {
+      if (err instanceof GatewayRefusedError && err.refusal.status === 404) return undefined;
+      throw err;
+    }
+    // The answer came in time; the body must too, or a stalled one would hold the session's start.
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      answer.stream.close();
+    }, this.timeoutMs);
+    const body = await readAll(answer.stream, MAX_CRL_BYTES + 1).finally(() => clearTimeout(timer));
+    if (late) throw new ForwardError('INSEL_GATEWAY', `its CRL bundle did not arrive within ${this.timeoutMs} ms`);
+    if (body.length > MAX_CRL_BYTES) throw new ForwardError('INSEL_GATEWAY', `its CRL bundle is larger than ${MAX_CRL_BYTES} bytes`);
+    return body.toString('utf8');
+  }
 
   /** Opens a forwarded TCP connection to host:port as seen from the gateway. */
   connect(host: string, port: number, extra: OutgoingHttpHeaders = {}): Promise<OpenStream> {

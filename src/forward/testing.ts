@@ -13,7 +13,7 @@ import { exportProfile } from '../pki/export.js';
 import type { TestPki } from '../pki/testing.js';
 import { Forwarder } from './forwarder.js';
 import { Gateway } from './gateway.js';
-import { loadGatewayConfig, profileFiles, readIdentityFiles } from './gateway-config.js';
+import { loadGatewayConfig, profileCrlFile, profileFiles, readIdentityFiles } from './gateway-config.js';
 import type { ForwardSpec } from './spec.js';
 
 /** The CLI entry, from dist/src/forward/testing.js. */
@@ -80,12 +80,23 @@ export interface TestForwarder {
   close(): Promise<void>;
 }
 
-export async function startForwarder(gatewayPort: number, profileDir: string, forwards: (ForwardSpec & { ftp?: boolean })[], more: { persistent?: boolean; reconnectMinMs?: number; reconnectMaxMs?: number; udpIdleMs?: number } = {}): Promise<TestForwarder> {
+export interface ForwarderExtras {
+  persistent?: boolean;
+  reconnectMinMs?: number;
+  reconnectMaxMs?: number;
+  udpIdleMs?: number;
+  gatewayName?: string;
+  allowStaleCrl?: boolean;
+}
+
+/** A forwarder as `insel forward --profile profileDir --via 127.0.0.1:gatewayPort` runs it. */
+export async function startForwarder(gatewayPort: number, profileDir: string, forwards: (ForwardSpec & { ftp?: boolean })[], more: ForwarderExtras = {}): Promise<TestForwarder> {
   const info: string[] = [];
   const warn: string[] = [];
   const f = await Forwarder.start({
     via: { host: '127.0.0.1', port: gatewayPort },
     identity: readIdentityFiles(profileFiles(profileDir)),
+    crlFile: profileCrlFile(profileDir),
     forwards,
     persistent: more.persistent ?? false,
     ...more,

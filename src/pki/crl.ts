@@ -1,12 +1,14 @@
 // Revocation: marking certificates revoked in the index, and writing
 // crl.pem, a bundle of one CRL per live CA: the root's, then each site CA's,
-// each listing the revoked serials that CA's key signed. A site CA whose
+// each listing the revoked serials that CA's key signed. Each site CRL is
+// preceded by the site CA's certificate, so that a client refreshing its
+// CRLs from a gateway can check the site CRL chains to the root. A site CA whose
 // every certificate is revoked or expired gets no CRL: verify refuses all it
 // issued anyway, through the site CA's own revocation or dates.
 import { existsSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { CRL_DAYS, isLiveCa, loadRootSigner, readCertFile } from './ca.js';
-import { createCrl, crlPem, keyIdOf, keyPairFromPem, type CrlEntry, type Signer } from './certgen.js';
+import { certPem, createCrl, crlPem, keyIdOf, keyPairFromPem, type CrlEntry, type Signer } from './certgen.js';
 import { PkiError } from './errors.js';
 import { withPkiLock } from './lock.js';
 import { isSerialLike, normalizeSerial } from './serial.js';
@@ -68,7 +70,7 @@ async function signCrls(opts: { dir: string; now?: Date }): Promise<WriteCrlResu
       continue;
     }
     const entries = revoked.filter((r) => r.issuer === site && issuerKeyId(index, r) === s.keyId);
-    pems.push(crlPem(await createCrl(s.signer, entriesOf(entries), validity)));
+    pems.push(certPem(s.signer.cert) + crlPem(await createCrl(s.signer, entriesOf(entries), validity)));
     result.crls.push({ ca: site, revoked: entries.length });
   }
   writeFileAtomic(paths.crl, pems.join(''), { mode: PUBLIC_MODE, force: true });

@@ -14,6 +14,8 @@ export type CertErrorCode =
   | 'INSEL_CERT_NOT_YET_VALID'
   | 'INSEL_CERT_REVOKED'
   | 'INSEL_CERT_WRONG_ROLE'
+  /** a server's certificate does not carry the name the client asked for */
+  | 'INSEL_CERT_WRONG_NAME'
   | 'INSEL_CERT_INVALID';
 
 export class CertError extends InselError {
@@ -32,7 +34,11 @@ export type PkiErrorCode =
   /** a file exists but its content is malformed or fails a signature check */
   | 'INSEL_PKI_BAD_FILE'
   /** another insel pki command holds the directory's lock */
-  | 'INSEL_PKI_LOCKED';
+  | 'INSEL_PKI_LOCKED'
+  /** the CRL a client holds is past its nextUpdate */
+  | 'INSEL_CRL_STALE'
+  /** a CRL offered as a refresh is not signed by a trusted CA */
+  | 'INSEL_CRL_UNTRUSTED';
 
 export class PkiError extends InselError {
   declare readonly code: PkiErrorCode;

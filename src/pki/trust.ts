@@ -8,9 +8,11 @@
 // CRLs are not checked against a CA when loaded: a CRL may come from a site
 // CA that is only known from a peer's chain. A CRL counts for a certificate
 // only if it is signed by that certificate's issuer (see revocationOf).
-// nextUpdate is not enforced: CRLs are handed out by the operator, not
-// fetched, so a stale one misses later revocations but cannot be forged;
-// refusing everyone when it ages would cut the network off instead.
+// nextUpdate is enforced by clients, not here: a stale root CRL may miss
+// revocations, so a client refuses to trust a server while its CRL is stale
+// (staleRootCrl) unless told to accept it with a warning; it refreshes its
+// CRL from the gateway first (crl-refresh.ts). Servers only warn about their
+// own stale CRL: refusing every client when it ages would cut the network off.
 import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 import type { X509Certificate, X509Crl } from '@peculiar/x509';
@@ -168,17 +170,55 @@ export function loadTrust(opts: { caFile: string; crlFile?: string }): Trust {
  * CRLs that name the issuer but are not signed by its key are ignored.
  */
 export function revocationOf(trust: Trust, issuer: { subject: Buffer; key: KeyObject }, serial: string): Revocation | undefined {
-  let spki: string | undefined;
   for (const crl of trust.crls) {
-    if (!crl.issuer.equals(issuer.subject)) continue;
-    spki ??= issuer.key.export({ format: 'der', type: 'spki' }).toString('base64');
-    let ok = crl.checked.get(spki);
-    if (ok === undefined) {
-      ok = isSignedBy(crl.crl, issuer.key);
-      crl.checked.set(spki, ok);
-    }
-    const hit = ok ? crl.revoked.get(serial) : undefined;
+    const hit = signedBy(crl, issuer) ? crl.revoked.get(serial) : undefined;
     if (hit) return hit;
   }
   return undefined;
+}
+
+/** True if `crl` names `issuer` and is signed by its key; memoised per key, as verify runs inside TLS callbacks. */
+function signedBy(crl: TrustedCrl, issuer: { subject: Buffer; key: KeyObject }): boolean {
+  if (!crl.issuer.equals(issuer.subject)) return false;
+  const spki = issuer.key.export({ format: 'der', type: 'spki' }).toString('base64');
+  let ok = crl.checked.get(spki);
+  if (ok === undefined) {
+    ok = isSignedBy(crl.crl, issuer.key);
+    crl.checked.set(spki, ok);
+  }
+  return ok;
+}
+
+export interface StaleCrl {
+  /** the file (or source label) the CRL came from */
+  source: string;
+  thisUpdate: Date;
+  nextUpdate: Date;
+}
+
+/**
+ * The newest CRL signed by a trusted root, if it is past its nextUpdate.
+ * Undefined when it is fresh, has no nextUpdate, or there is no root CRL at
+ * all (then there is nothing to be stale: revocation is simply unknown).
+ */
+export function staleRootCrl(trust: Trust, now: Date): StaleCrl | undefined {
+  let newest: X509Crl | undefined;
+  for (const c of trust.crls) {
+    if (!trust.roots.some((r) => signedBy(c, r))) continue;
+    if (!newest || c.crl.thisUpdate.getTime() > newest.thisUpdate.getTime()) newest = c.crl;
+  }
+  const next = newest?.nextUpdate;
+  if (!newest || !next || now.getTime() <= next.getTime()) return undefined;
+  return { source: trust.sources.crl ?? 'CRL', thisUpdate: newest.thisUpdate, nextUpdate: next };
+}
+
+
+/** PkiError INSEL_CRL_STALE: which CRL, since when, and `fix` (how this end refreshes it or accepts it anyway). */
+export function staleCrlError(stale: StaleCrl, now: Date, fix: string): PkiError {
+  const day = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return new PkiError(
+    'INSEL_CRL_STALE',
+    `the CRL in ${stale.source} is stale: the root CA's CRL was issued ${day(stale.thisUpdate)} and due for renewal by ${day(stale.nextUpdate)} (now ${day(now)}), so it may miss revocations since; ${fix}`,
+    { file: stale.source },
+  );
 }

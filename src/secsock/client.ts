@@ -5,7 +5,8 @@
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { Role } from '../pki/identity.js';
 import type { Hash } from './algorithms.js';
-import { trustFromPem } from '../pki/trust.js';
+import { checkServerName } from '../pki/server-name.js';
+import { staleCrlError, staleRootCrl, trustFromPem } from '../pki/trust.js';
 import { verifyPeer } from '../pki/verify.js';
 import { InselError } from '../errors.js';
 import type { SecChannel } from './channel.js';
@@ -30,6 +31,9 @@ export async function connect(options: ConnectOptions): Promise<SecChannel> {
   const { host, port, ...rest } = options;
   const opts = resolveOptions(rest, 'connect options');
   const trust = trustFromPem(opts.identity.ca, opts.identity.crl);
+  const now = new Date();
+  const stale = staleRootCrl(trust, now);
+  if (stale && !opts.allowStaleCrl) throw staleCrlError(stale, now, 'refresh it (insel pki crl, then copy crl.pem), or set allowStaleCrl to accept it');
   const socket = await openTls(host, port, opts);
   const peer = peerLabel(socket);
   const roles = (opts.peerRoles as Role[] | undefined) ?? DEFAULT_SERVER_ROLES;
@@ -37,6 +41,7 @@ export async function connect(options: ConnectOptions): Promise<SecChannel> {
     let identity;
     try {
       identity = verifyPeer(socket, trust, roles, peer);
+      if (opts.serverName !== undefined) checkServerName(socket, identity, opts.serverName, peer, (name) => `set serverName to ${name}`);
     } catch (err) {
       if (err instanceof InselError) sendReject(socket, err.code, `the client refused your certificate: ${err.message}`);
       throw err;

@@ -17,6 +17,10 @@ export const optionsSchema = z
     identity: z.object({ cert: z.string().min(1), key: z.string().min(1), ca: z.string().min(1), crl: z.string().optional() }).strict(),
     /** Roles the peer's certificate may have. */
     peerRoles: z.array(z.enum(ROLES as unknown as [string, ...string[]])).min(1).optional(),
+    /** Client: the name the server's certificate must carry (insel name or a --host name); unset: any name. */
+    serverName: z.string().min(1).optional(),
+    /** Client: accept a root CRL past its nextUpdate (the caller warns); by default connect refuses. */
+    allowStaleCrl: z.boolean().default(false),
     aeads: list(AEADS, ['aes-256-gcm', 'chacha20-poly1305']),
     hashes: list(HASHES, ['sha256', 'sha384', 'sha512', 'blake2b512']),
     compressions: list(COMPRESSIONS, ['none', 'deflate']),
