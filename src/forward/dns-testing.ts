@@ -35,8 +35,12 @@ function question(msg: Buffer): { name: string; type: number; end: number } | un
   return undefined;
 }
 
-/** Starts the server: `answers` maps a name to its IPv4 address; names in `silent` get no reply at all. */
-export async function fakeDns(answers: Record<string, string>, silent: (name: string) => boolean): Promise<FakeDns> {
+/**
+ * Starts the server: `answers` maps a name to its IPv4 address; names in
+ * `silent` get no reply at all; `delayMs` holds a reply back that long (a
+ * lookup a test can act during).
+ */
+export async function fakeDns(answers: Record<string, string>, silent: (name: string) => boolean, delayMs: (name: string) => number = () => 0): Promise<FakeDns> {
   const queries = new Map<string, number>();
   const socket = createSocket('udp4');
   socket.on('message', (msg: Buffer, from: RemoteInfo) => {
@@ -62,7 +66,17 @@ export async function fakeDns(answers: Record<string, string>, silent: (name: st
       address.split('.').forEach((octet, i) => rr.writeUInt8(Number(octet), 12 + i));
       parts.push(rr);
     }
-    socket.send(Buffer.concat(parts), from.port, from.address);
+    const reply = Buffer.concat(parts);
+    const send = () => {
+      try {
+        socket.send(reply, from.port, from.address, () => undefined);
+      } catch {
+        // closed while a delayed reply waited: the test is over
+      }
+    };
+    const delay = delayMs(q.name);
+    if (delay > 0) setTimeout(send, delay).unref();
+    else send();
   });
   await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()));
   return {

@@ -9,6 +9,7 @@
 // silent close.
 import { createServer } from 'node:net';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
 import { sameHost } from '../ftp/address.js';
 import { authorize, type AuthorizeContext } from './authorize.js';
 import { logDenied, logEnd, type ConnFacts, type Logger } from './conn-log.js';
@@ -30,6 +31,14 @@ export interface GatewayContext {
   authz(): AuthorizeContext;
   /** crl.pem as the gateway read it (CA-signed: the client checks it, we only relay) */
   readonly crlPem: string | undefined;
+  /** Bumped by every reload: work begun under an older one is re-checked when it completes. */
+  readonly generation: number;
+  /**
+   * Why `f` is refused now, if a reload came since `generation` (the request
+   * was mid-authorize or mid-dial): the certificate under the current trust,
+   * then the current policy. Undefined when it still passes or nothing changed.
+   */
+  refusedSince(generation: number, tls: TLSSocket, peer: string, identity: Identity, f: Omit<ActiveForward, 'cut'>): string | undefined;
 }
 
 /** A pending remote connection not taken within this time is closed. */
@@ -90,6 +99,12 @@ function holding(ctx: GatewayContext, session: GatewaySession, kind: LimitKind, 
   void serve().finally(slot.release);
 }
 
+/** Why a forward begun at reload generation `since` is refused now; FTP data connections and ports follow their control connection instead of a rule. */
+function lateRefusal(ctx: GatewayContext, since: number, session: GatewaySession, identity: Identity, f: Omit<ActiveForward, 'cut'>): string | undefined {
+  if (f.followsControl === undefined) return ctx.refusedSince(since, session.tls, session.peer, identity, f);
+  return session.ftpControls.has(f.followsControl) ? undefined : 'its FTP control connection ended';
+}
+
 /** Registers an open forward for reloads; returns the cut function's target. */
 function track(session: GatewaySession, f: Omit<ActiveForward, 'cut'>, cut: (reason: string) => void): ActiveForward {
   const active: ActiveForward = { ...f, cut };
@@ -99,6 +114,7 @@ function track(session: GatewaySession, f: Omit<ActiveForward, 'cut'>, cut: (rea
 
 async function connectStream(ctx: GatewayContext, session: GatewaySession, identity: Identity, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
   const started = Date.now();
+  const since = ctx.generation;
   const authority = String(headers[':authority'] ?? '');
   const ftp = header(headers, H_FTP);
   const facts: ConnFacts = { identity, from: session.peer, to: authority, kind: ftp === 'data' ? 'ftp-data' : 'connect', started };
@@ -148,6 +164,14 @@ async function connectStream(ctx: GatewayContext, session: GatewaySession, ident
     return refuse(stream, status, 'INSEL_UNREACHABLE', (err as Error).message);
   }
   if (stream.destroyed || stream.closed) return void socket.destroy();
+  const forward = { action: 'connect' as const, proto: 'tcp' as const, host: target.host.toLowerCase(), address, port: target.port, ...(followsControl === undefined ? {} : { followsControl }) };
+  // A reload while we resolved or dialled: the new trust and policy decide (FTP data: its control connection must still be open).
+  const late = lateRefusal(ctx, since, session, identity, forward);
+  if (late !== undefined) {
+    socket.destroy();
+    logDenied(ctx.log, facts, 'INSEL_POLICY_DENIED', late);
+    return refuse(stream, 403, 'INSEL_POLICY_DENIED', late);
+  }
   const bound = formatHostPort(socket.localAddress!, socket.localPort!);
   stream.respond({ ':status': 200, [H_STREAM]: String(stream.id), [H_TARGET]: facts.address, [H_BOUND]: bound });
   if (ftp === 'control') {
@@ -158,7 +182,7 @@ async function connectStream(ctx: GatewayContext, session: GatewaySession, ident
     socket.on('data', (b: Buffer) => watch.fromServer(b));
   }
   const link = splice(stream, socket);
-  const active = track(session, { action: 'connect', proto: 'tcp', host: target.host.toLowerCase(), address, port: target.port, ...(followsControl === undefined ? {} : { followsControl }) }, (reason) => {
+  const active = track(session, forward, (reason) => {
     session.notify({ stream: stream.id, reason });
     if (!stream.destroyed) stream.close(RST_CUT);
     link.cut(reason);
@@ -173,6 +197,7 @@ async function connectStream(ctx: GatewayContext, session: GatewaySession, ident
 }
 
 async function listenStream(ctx: GatewayContext, session: GatewaySession, identity: Identity, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
+  const since = ctx.generation;
   const ftp = header(headers, H_FTP);
   const to = header(headers, H_TO) ?? 'the client';
   let bind: { bind: string; port: number };
@@ -230,12 +255,18 @@ async function listenStream(ctx: GatewayContext, session: GatewaySession, identi
   // An active-mode port is good for one connection, soon; its stream's end tells the client.
   const expiry = ftpPort ? setTimeout(() => (stop(), stream.end()), ACTIVE_WAIT_MS) : undefined;
   if (stream.destroyed || stream.closed) return stop();
+  const listen = { action: 'listen' as const, proto: 'tcp' as const, host: a.address, address: a.address, port: a.port, ...(followsControl === undefined ? {} : { followsControl }) };
+  // A reload while we authorized or bound: the new trust and policy decide (FTP ports: their control connection must still be open).
+  const late = lateRefusal(ctx, since, session, identity, listen);
+  if (late !== undefined) {
+    stop();
+    return deny(403, 'INSEL_POLICY_DENIED', late);
+  }
   server.on('error', () => undefined);
   session.listeners.add(server);
   const boundAt = formatHostPort(a.address, a.port);
   stream.respond({ ':status': 200, [H_BOUND]: boundAt });
   ctx.log.info({ who: scopedName(identity), from: session.peer, listen: boundAt, to, ...(ftp ? { ftp } : {}) }, 'remote listen');
-  const listen = { action: 'listen' as const, proto: 'tcp' as const, host: a.address, address: a.address, port: a.port, ...(followsControl === undefined ? {} : { followsControl }) };
   const active = track(session, listen, (reason) => {
     session.notify({ stream: stream.id, reason });
     stop();

@@ -79,6 +79,7 @@ export class Gateway implements GatewayContext {
   private resolver: NameResolver;
   /** crl.pem as read, handed to clients that refresh theirs (GET /insel/v1/crl) */
   crlPem: string | undefined;
+  generation = 0;
 
   private constructor(
     public config: GatewayConfig,
@@ -230,10 +231,7 @@ export class Gateway implements GatewayContext {
     // UDP channels whose certificate (leaf or site CA) is now refused close here, with all their flows.
     const refusedChannels = this.udpServer?.setTrust(pem.ca, pem.crl) ?? [];
     const cut = { sessions: 0, forwards: 0, udpChannels: this.udp?.dropRefused(refusedChannels) ?? 0, udpFlows: 0 };
-    const stillPermitted = (identity: Identity, f: ActiveForward): string | undefined => {
-      const d = config.policy.check({ identity, action: f.action, proto: f.proto, host: f.host, address: f.address, port: f.port });
-      return d.allow ? undefined : `policy reload: ${d.reason}`;
-    };
+    this.generation++;
     for (const s of this.sessions) {
       const refused = this.refusedNow(s.tls, s.peer, trust);
       if (refused !== undefined) {
@@ -244,7 +242,7 @@ export class Gateway implements GatewayContext {
       }
       for (const f of [...s.forwards]) {
         if (f.followsControl !== undefined) continue; // goes with its control connection
-        const why = stillPermitted(s.identity, f);
+        const why = this.stillPermitted(s.identity, f);
         if (why !== undefined) {
           f.cut(why);
           cut.forwards++;
@@ -252,7 +250,7 @@ export class Gateway implements GatewayContext {
       }
     }
     for (const t of [...this.tunnels]) {
-      const why = this.refusedNow(t.socket, `${t.socket.remoteAddress}:${t.socket.remotePort}`, trust) ?? stillPermitted(t.identity, t.forward);
+      const why = this.refusedNow(t.socket, `${t.socket.remoteAddress}:${t.socket.remotePort}`, trust) ?? this.stillPermitted(t.identity, t.forward);
       if (why !== undefined) {
         t.forward.cut(why);
         cut.forwards++;
@@ -266,6 +264,17 @@ export class Gateway implements GatewayContext {
     }
     this.log.info({ rules: config.policy.size, ...cut }, 'reloaded');
     return cut;
+  }
+
+  refusedSince(generation: number, tls: TLSSocket, peer: string, identity: Identity, f: Omit<ActiveForward, 'cut'>): string | undefined {
+    if (generation === this.generation) return undefined;
+    return this.refusedNow(tls, peer, this.trust) ?? this.stillPermitted(identity, f);
+  }
+
+  /** Why the current policy refuses an open (or just opened) forward, or undefined. */
+  private stillPermitted(identity: Identity, f: Omit<ActiveForward, 'cut'>): string | undefined {
+    const d = this.config.policy.check({ identity, action: f.action, proto: f.proto, host: f.host, address: f.address, port: f.port });
+    return d.allow ? undefined : `policy reload: ${d.reason}`;
   }
 
   trackTunnel(tunnel: Http1Tunnel): () => void {

@@ -4,6 +4,7 @@
 // mTLS identity and policy as HTTP/2 forwards. Refusals are HTTP responses
 // with the reason in the body: never a silent close.
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { authorize } from './authorize.js';
 import { logDenied, logEnd, type ConnFacts } from './conn-log.js';
@@ -42,6 +43,16 @@ function rawRefusal(socket: TLSSocket, status: number, code: string, reason: str
   socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n${H_CODE}: ${code}\r\n${H_REASON}: ${headerSafe(reason)}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }
 
+/** An authorized proxy request: its log facts, target and forward (for reload re-checks); `release` gives back its stream slot. */
+interface Admitted {
+  facts: ConnFacts;
+  host: string;
+  port: number;
+  address: string;
+  forward: Omit<ActiveForward, 'cut'>;
+  release(): void;
+}
+
 /** The authorized target of a proxy request, or undefined after answering the refusal. */
 async function admit(
   ctx: Http1Context,
@@ -50,7 +61,7 @@ async function admit(
   kind: ConnFacts['kind'],
   /** `close`: end the connection after this answer (a refused certificate gets nothing more) */
   refuse: (status: number, code: string, reason: string, close?: boolean) => void,
-): Promise<{ facts: ConnFacts; host: string; port: number; address: string; release(): void } | undefined> {
+): Promise<Admitted | undefined> {
   const peer = peerOf(socket);
   const { identity, refusal } = ctx.identify(socket, peer);
   if (!identity) {
@@ -79,25 +90,43 @@ async function admit(
     return deny(v.code, v.status, v.reason);
   }
   facts.address = formatHostPort(v.address, target.port);
-  return { facts, host: target.host, port: target.port, address: v.address, release: slot.release };
+  const forward = { action: 'connect' as const, proto: 'tcp' as const, host: target.host.toLowerCase(), address: v.address, port: target.port };
+  return { facts, host: target.host, port: target.port, address: v.address, forward, release: slot.release };
 }
 
-export async function handleHttp1Connect(ctx: Http1Context, req: IncomingMessage, socket: TLSSocket, head: Buffer): Promise<void> {
-  socket.on('error', () => undefined);
-  const ok = await admit(ctx, socket, req.url ?? '', 'http1-connect', (s, c, r) => rawRefusal(socket, s, c, r));
-  if (!ok) return;
+/**
+ * Dials the admitted target; if a reload came while we authorized or
+ * dialled, the new trust and policy decide. Undefined after refusing.
+ */
+async function dialAdmitted(ctx: Http1Context, socket: TLSSocket, since: number, ok: Admitted, refuse: (status: number, code: string, reason: string) => void): Promise<Socket | undefined> {
   let target;
   try {
     target = await dial(ok.address, ok.port, ok.host, ctx.config.connectTimeoutMs);
   } catch (err) {
     ok.release();
     logDenied(ctx.log, ok.facts, 'INSEL_UNREACHABLE', (err as Error).message);
-    return rawRefusal(socket, err instanceof DialError ? err.status : 502, 'INSEL_UNREACHABLE', (err as Error).message);
+    return void refuse(err instanceof DialError ? err.status : 502, 'INSEL_UNREACHABLE', (err as Error).message);
   }
+  const late = ctx.refusedSince(since, socket, peerOf(socket), ok.facts.identity, ok.forward);
+  if (late === undefined) return target;
+  target.destroy();
+  ok.release();
+  logDenied(ctx.log, ok.facts, 'INSEL_POLICY_DENIED', late);
+  return void refuse(403, 'INSEL_POLICY_DENIED', late);
+}
+
+export async function handleHttp1Connect(ctx: Http1Context, req: IncomingMessage, socket: TLSSocket, head: Buffer): Promise<void> {
+  const since = ctx.generation;
+  socket.on('error', () => undefined);
+  const refuse = (s: number, c: string, r: string) => rawRefusal(socket, s, c, r);
+  const ok = await admit(ctx, socket, req.url ?? '', 'http1-connect', refuse);
+  if (!ok) return;
+  const target = await dialAdmitted(ctx, socket, since, ok, refuse);
+  if (!target) return;
   socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
   if (head.length > 0) target.write(head);
   const link = splice(socket, target);
-  const forward: ActiveForward = { action: 'connect', proto: 'tcp', host: ok.host.toLowerCase(), address: ok.address, port: ok.port, cut: (reason) => link.cut(reason) };
+  const forward: ActiveForward = { ...ok.forward, cut: (reason) => link.cut(reason) };
   const untrack = ctx.trackTunnel({ socket, identity: ok.facts.identity, forward });
   const r = await link.done;
   untrack();
@@ -106,6 +135,7 @@ export async function handleHttp1Connect(ctx: Http1Context, req: IncomingMessage
 }
 
 export async function handleHttp1Request(ctx: Http1Context, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const since = ctx.generation;
   const socket = req.socket as TLSSocket;
   const refuse = (status: number, code: string, reason: string, close = false) => {
     if (res.headersSent) return void res.destroy();
@@ -122,11 +152,14 @@ export async function handleHttp1Request(ctx: Http1Context, req: IncomingMessage
   }
   const ok = await admit(ctx, socket, `${url.hostname}:${url.port || 80}`, 'http1-proxy', refuse);
   if (!ok) return;
+  const target = await dialAdmitted(ctx, socket, since, ok, refuse);
+  if (!target) return;
   const headers: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP.has(k)) headers[k] = v;
   let up = 0;
   let down = 0;
-  const out = httpRequest({ host: ok.address, port: ok.port, method: req.method, path: `${url.pathname}${url.search}`, headers, agent: false, timeout: ctx.config.connectTimeoutMs });
+  // The connection we dialled and re-checked: node's http speaks over it instead of dialling again.
+  const out = httpRequest({ createConnection: () => target, method: req.method, path: `${url.pathname}${url.search}`, headers, timeout: ctx.config.connectTimeoutMs });
   const finish = (end: string) => logEnd(ctx.log, ok.facts, { up, down, end });
   res.once('close', ok.release);
   out.on('timeout', () => out.destroy(new DialError(504, `no answer from ${ok.facts.to} within ${ctx.config.connectTimeoutMs} ms`)));

@@ -30,7 +30,7 @@ ports = ["*"]
 
 [[allow]]
 name = "bob loopback"
-who = ["user:bob"]
+who = ["user:bob@branch"]
 to = ["127.0.0.1"]
 ports = ["*"]
 

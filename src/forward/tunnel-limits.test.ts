@@ -21,7 +21,7 @@ import { parseForwardSpec } from './spec.js';
 import { echoServer, profiles, startForwarder, startGateway, tcpServer, until } from './testing.js';
 import { transfer } from './tunnel-testing.js';
 
-const ALLOW_LOOPBACK = `[[allow]]\nname = "loopback"\nwho = ["user:alice", "user:bob"]\nto = ["127.0.0.1"]\nports = ["*"]\n\n[[allow]]\nname = "listen"\nwho = ["user:alice"]\nto = ["127.0.0.1"]\nports = ["*"]\naction = "listen"\n`;
+const ALLOW_LOOPBACK = `[[allow]]\nname = "loopback"\nwho = ["user:alice", "user:bob@branch"]\nto = ["127.0.0.1"]\nports = ["*"]\n\n[[allow]]\nname = "listen"\nwho = ["user:alice"]\nto = ["127.0.0.1"]\nports = ["*"]\naction = "listen"\n`;
 
 /** A TCP relay to `port` whose gateway-to-client direction can be stopped: a client that stops reading, as the gateway sees it. */
 async function stallingProxy(port: number): Promise<{ port: number; stall(): void; close(): Promise<void> }> {

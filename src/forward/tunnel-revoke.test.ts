@@ -28,7 +28,7 @@ import { echoServer, profiles, startForwarder, startGateway, until } from './tes
 import { decodeFlowMessage, encodeData, encodeOpen, FlowType } from './udp-wire.js';
 
 const LOOP = '127.0.0.1';
-const RULES = `[[allow]]\nname = "users on loopback"\nwho = ["user:alice", "user:bob"]\nto = ["127.0.0.1"]\nports = ["*"]\nproto = ["tcp", "udp"]\n`;
+const RULES = `[[allow]]\nname = "users on loopback"\nwho = ["user:alice", "user:bob@branch"]\nto = ["127.0.0.1"]\nports = ["*"]\nproto = ["tcp", "udp"]\n`;
 
 function bound(t: TestContext): Promise<UdpSocket> {
   return new Promise((resolve, reject) => {
