@@ -14,6 +14,7 @@ import type { TestPki } from '../pki/testing.js';
 import { Forwarder } from './forwarder.js';
 import { Gateway } from './gateway.js';
 import { loadGatewayConfig, profileCrlFile, profileFiles, readIdentityFiles } from './gateway-config.js';
+import { GatewayRefusedError, type OpenStream } from './session.js';
 import type { ForwardSpec } from './spec.js';
 
 /** The CLI entry, from dist/src/forward/testing.js. */
@@ -108,6 +109,20 @@ export async function startForwarder(gatewayPort: number, profileDir: string, fo
 }
 
 /** Polls `pred` every 20 ms; fails after `ms` naming `what`. */
+/** How a gateway request ended: 'ok' (its stream is closed), or the refusal; other errors reject. */
+export function outcome(p: Promise<OpenStream>): Promise<'ok' | GatewayRefusedError> {
+  return p.then(
+    (o) => {
+      o.stream.close();
+      return 'ok' as const;
+    },
+    (err: unknown) => {
+      if (err instanceof GatewayRefusedError) return err;
+      throw err;
+    },
+  );
+}
+
 export async function until(pred: () => boolean, what: string, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
   while (!pred()) {

@@ -15,7 +15,7 @@ import { makeTestPki } from '../pki/testing.js';
 import { fakeDns } from './dns-testing.js';
 import { profileFiles, readIdentityFiles } from './gateway-config.js';
 import { ForwardSession, GatewayRefusedError, type OpenStream } from './session.js';
-import { echoServer, profiles, startGateway, until } from './testing.js';
+import { echoServer, outcome, profiles, startGateway, until } from './testing.js';
 
 const SILENT = (name: string) => name.endsWith('.silent.test');
 const LOOKUPS = 4;
@@ -58,20 +58,6 @@ async function setup(t: TestContext, timeout: string) {
     return s;
   };
   return { dns, echo, tg, open };
-}
-
-/** How a CONNECT ended: 'ok', or the refusal. */
-function outcome(p: Promise<OpenStream>): Promise<'ok' | GatewayRefusedError> {
-  return p.then(
-    (o) => {
-      o.stream.close();
-      return 'ok' as const;
-    },
-    (err: unknown) => {
-      if (err instanceof GatewayRefusedError) return err;
-      throw err;
-    },
-  );
 }
 
 /** 'ok', or the refusal's code: a name that resolved gives 'ok' or INSEL_UNREACHABLE (port 80 on loopback may be closed). */

@@ -14,8 +14,8 @@ import { connect as tlsConnect } from 'node:tls';
 import { makeTestPki } from '../pki/testing.js';
 import { fakeDns } from './dns-testing.js';
 import { profileFiles, readIdentityFiles } from './gateway-config.js';
-import { ForwardSession, GatewayRefusedError, type OpenStream } from './session.js';
-import { echoServer, profiles, startGateway, until } from './testing.js';
+import { ForwardSession, GatewayRefusedError } from './session.js';
+import { echoServer, outcome, profiles, startGateway, until } from './testing.js';
 
 const SLOW = 'slow.test';
 const DELAY_MS = 1500;
@@ -58,20 +58,6 @@ async function setup(t: TestContext, port: number) {
     tg.reload(NOBODY);
   };
   return { tg, alice, reloadDuringLookup };
-}
-
-/** How a request ended: 'ok', or the refusal. */
-function outcome(p: Promise<OpenStream>): Promise<'ok' | GatewayRefusedError> {
-  return p.then(
-    (o) => {
-      o.stream.close();
-      return 'ok' as const;
-    },
-    (err: unknown) => {
-      if (err instanceof GatewayRefusedError) return err;
-      throw err;
-    },
-  );
 }
 
 function assertReloadRefused(r: 'ok' | GatewayRefusedError): void {
