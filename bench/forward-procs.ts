@@ -136,6 +136,14 @@ export async function run(cmd: string, args: readonly string[], ms: number, env?
   }
 }
 
+/** Runs a client role of a bench peer script (see peer-role.ts); its result is the JSON line it prints last. */
+export async function runPeer<T>(script: string, args: readonly string[], ms: number): Promise<T> {
+  const r = await run(process.execPath, [script, ...args], ms + 5000, { ...process.env, BENCH_PEER_TIMEOUT_MS: String(ms) });
+  // The peer's stderr names its role.
+  if (r.code !== 0) throw new Error(r.stderr.trim().slice(-300) || `${args[0]}: exit ${r.code}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as T;
+}
+
 /** Like run(), but a non-zero exit is an error naming the command and its stderr. */
 export async function runOk(cmd: string, args: readonly string[], ms: number): Promise<RunResult> {
   const r = await run(cmd, args, ms);
