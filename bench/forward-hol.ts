@@ -8,14 +8,14 @@
 // starving bulk shows it.
 import { Proc, runPeer } from './forward-procs.js';
 
-const STREAMS = 2;
+export const HOL_STREAMS = 2;
 /** The flood's own time limit: far beyond a round (echoes × (gap + slowest round trip)). */
 const FLOOD_MAX_S = 120;
 const FLOWING_MS = 20_000;
 const PROGRESS_MS = 5_000;
 const ECHOES_TIMEOUT_MS = 100_000;
 /** Between echoes, so they sample the bulk transfer at different moments. */
-const GAP_MS = 2;
+export const HOL_GAP_MS = 2;
 const PROGRESS = /^bytes (\d+) (\S+)$/;
 
 export interface HolRound {
@@ -26,14 +26,14 @@ export interface HolRound {
 }
 
 export async function holRound(peers: string, port: number, echoPort: number, echoes: number): Promise<HolRound> {
-  const flood = new Proc('bulk load', process.execPath, [peers, 'flood', `port=${port}`, `streams=${STREAMS}`, `secs=${FLOOD_MAX_S}`], {
+  const flood = new Proc('bulk load', process.execPath, [peers, 'flood', `port=${port}`, `streams=${HOL_STREAMS}`, `secs=${FLOOD_MAX_S}`], {
     ...process.env,
     BENCH_PEER_TIMEOUT_MS: String((FLOOD_MAX_S + 30) * 1000),
   });
   try {
     await flood.waitLine(/^flowing$/, FLOWING_MS);
     const before = await flood.waitLine(PROGRESS, PROGRESS_MS);
-    const r = await runPeer<{ ms: number[] }>(peers, ['echoes', `port=${echoPort}`, `count=${echoes}`, `gap=${GAP_MS}`], ECHOES_TIMEOUT_MS);
+    const r = await runPeer<{ ms: number[] }>(peers, ['echoes', `port=${echoPort}`, `count=${echoes}`, `gap=${HOL_GAP_MS}`], ECHOES_TIMEOUT_MS);
     // Still flowing when the echoes were done: the next progress line comes from a live flood.
     const after = await flood.waitLine(PROGRESS, PROGRESS_MS);
     const bytes = Number(after[1]) - Number(before[1]);

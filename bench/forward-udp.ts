@@ -17,6 +17,7 @@ const LOSS_OK = 0.001;
 const SENT_OK = 0.95;
 const START_MS = 20_000;
 
+/** What udp-peers.js load reports per rate. */
 export interface UdpStep {
   rate: number;
   sent: number;
@@ -73,15 +74,16 @@ function atRates(rounds: readonly UdpStep[][]): AtRate[] {
   });
 }
 
-/** The highest rate that this and every lower rate carried; 0 if none. */
-function highest(at: readonly AtRate[]): number {
+/** The highest rate that this and every lower rate carried (0 if none), and whether the load generator, not loss, stopped it. */
+function highest(at: readonly AtRate[]): { best: number; senderLimit: boolean } {
   let best = 0;
   for (const [i, a] of at.entries()) {
     const rate = UDP_RATES[i] as number;
-    if (a.loss >= LOSS_OK || a.sentPerSec < rate * SENT_OK) break;
+    if (a.sentPerSec < rate * SENT_OK) return { best, senderLimit: true };
+    if (a.loss >= LOSS_OK) break;
     best = rate;
   }
-  return best;
+  return { best, senderLimit: false };
 }
 
 export interface UdpRow {
@@ -95,11 +97,17 @@ export interface UdpRow {
 
 const BASELINE = 'relay (raw UDP)';
 
+/** best / base, where a rate equal to `top` only says "at least top". */
+function bounded(best: number, base: number, top: number): string {
+  if (best === 0 || base === 0 || (best === top && base === top)) return '-';
+  return `${best === top ? '≥ ' : base === top ? '≤ ' : ''}${ratio(best, base)}`;
+}
+
 export function udpTable(rows: readonly UdpRow[]): string[] {
   const summary = (r: UdpRow) => (r.note === undefined && r.rounds.length > 0 ? atRates(r.rounds) : undefined);
   const base = rows.find((r) => r.path === BASELINE);
   const baseAt = base && summary(base);
-  const baseBest = baseAt && highest(baseAt);
+  const baseBest = baseAt && highest(baseAt).best;
   const top = UDP_RATES[UDP_RATES.length - 1] as number;
   const rate = (n: number) => (n === 0 ? `< ${fmt(UDP_RATES[0] as number)}` : n === top ? `≥ ${fmt(n)}` : fmt(n));
   const head = ['path', ...UDP_RATES.map((r) => `loss at ${fmt(r)}/s`), 'highest rate < 0.1% loss', 'vs raw UDP', 'protection'];
@@ -114,8 +122,8 @@ export function udpTable(rows: readonly UdpRow[]): string[] {
       ].filter((x) => x !== '');
       return `${fmt(a.loss * 100, 2)}%${extra.length ? ` (${extra.join(', ')})` : ''}`;
     });
-    const best = highest(at);
-    return [r.path, ...cells, rate(best), r.path === BASELINE ? '1.00' : ratio(best || undefined, baseBest || undefined), r.note ?? r.protection];
+    const { best, senderLimit } = highest(at);
+    return [r.path, ...cells, `${rate(best)}${senderLimit ? ' (load generator limit)' : ''}`, r.path === BASELINE ? '1.00' : bounded(best, baseBest ?? 0, top), r.note ?? r.protection];
   });
   return markdown(head, lines);
 }

@@ -38,7 +38,7 @@ import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { holRound } from './forward-hol.js';
+import { holRound, HOL_GAP_MS, HOL_STREAMS } from './forward-hol.js';
 import { Proc, killAllSync, runPeer } from './forward-procs.js';
 import { sshVersion, startInsel, startRelay, startSsh, startStunnel, stunnelVersion, type InselHandle, type PathHandle } from './forward-paths.js';
 import { startUdpPeer, startUdpRelay, udpRound, udpTable, UDP_SECS, UDP_SIZE, type UdpRow } from './forward-udp.js';
@@ -70,8 +70,17 @@ interface TcpRow {
   one: number[];
   four: number[];
   ms: number[];
-  hol: number[];
-  holBulk: number[];
+}
+
+/** The head-of-line figures of a path, apart from TcpRow so that either can fail alone. */
+interface HolRow {
+  path: string;
+  protection: string;
+  note?: string;
+  port: number;
+  echoPort: number;
+  ms: number[];
+  bulk: number[];
 }
 
 interface Measured {
@@ -79,14 +88,11 @@ interface Measured {
   four: number;
   median: number;
   p90: number;
-  holMedian: number;
-  holP90: number;
-  holBulk: number;
 }
 
 function measured(r: TcpRow): Measured | undefined {
   if (r.note !== undefined || r.one.length === 0) return undefined;
-  return { one: median(r.one), four: median(r.four), median: median(r.ms), p90: p90(r.ms), holMedian: median(r.hol), holP90: p90(r.hol), holBulk: median(r.holBulk) };
+  return { one: median(r.one), four: median(r.four), median: median(r.ms), p90: p90(r.ms) };
 }
 
 async function bulkMBps(port: number, streams: number, mib: number): Promise<number> {
@@ -119,7 +125,7 @@ async function inTurn<R extends { path: string; note?: string }>(rows: readonly 
 /** The share of `total` for round `i` of REPS. */
 const share = (total: number, i: number) => Math.floor((total * (i + 1)) / REPS) - Math.floor((total * i) / REPS);
 
-async function measureAll(tcp: TcpRow[], udp: UdpRow[], sink: number): Promise<void> {
+async function measureAll(tcp: TcpRow[], hol: HolRow[], udp: UdpRow[], sink: number): Promise<void> {
   await inTurn(tcp, 'warm-up', async (r) => {
     await bulkMBps(r.port, 1, WARM_MIB);
     await conns(r.port, WARM_CONNS);
@@ -128,10 +134,10 @@ async function measureAll(tcp: TcpRow[], udp: UdpRow[], sink: number): Promise<v
     await inTurn(tcp, '1 stream', async (r) => void r.one.push(await bulkMBps(r.port, 1, MIB)));
     await inTurn(tcp, '4 streams', async (r) => void r.four.push(await bulkMBps(r.port, 4, MIB)));
     await inTurn(tcp, 'new connections', async (r) => void r.ms.push(...(await conns(r.port, share(CONNS, i)))));
-    await inTurn(tcp, 'head-of-line', async (r) => {
+    await inTurn(hol, 'head-of-line', async (r) => {
       const h = await holRound(PEERS, r.port, r.echoPort, share(ECHOES, i));
-      r.hol.push(...h.ms);
-      r.holBulk.push(h.bulkMBps);
+      r.ms.push(...h.ms);
+      r.bulk.push(h.bulkMBps);
     });
     await inTurn(udp, 'udp', async (r) => void r.rounds.push(await udpRound(UDP_PEERS, r.port, sink)));
     process.stderr.write(`round ${i + 1}/${REPS} done\n`);
@@ -154,18 +160,20 @@ function throughputTable(rows: TcpRow[]): string[] {
   );
 }
 
-function holTable(rows: TcpRow[]): string[] {
-  const base = rows.find((r) => r.path === 'direct');
-  const ssh = rows.find((r) => r.path === 'ssh -L');
-  const [bm, sm] = [base && measured(base), ssh && measured(ssh)];
+const holMedian = (r: HolRow | undefined) => (r === undefined || r.note !== undefined || r.ms.length === 0 ? undefined : median(r.ms));
+
+function holTable(rows: HolRow[]): string[] {
+  const base = holMedian(rows.find((r) => r.path === 'direct'));
+  const ssh = holMedian(rows.find((r) => r.path === 'ssh -L'));
   const head = ['path', 'echo median ms', 'echo p90 ms', 'ssh -L median ms', 'median vs direct / ssh', 'bulk MB/s meanwhile', 'protection'];
   return markdown(
     head,
     rows.map((r) => {
-      const m = measured(r);
-      const cells = m
-        ? [fmt(m.holMedian, 2), fmt(m.holP90, 2), sm ? fmt(sm.holMedian, 2) : '-', `${ratio(m.holMedian, bm?.holMedian)} / ${ratio(m.holMedian, sm?.holMedian)}`, fmt(m.holBulk)]
-        : head.slice(2).map(() => '-');
+      const m = holMedian(r);
+      const cells =
+        m === undefined
+          ? head.slice(2).map(() => '-')
+          : [fmt(m, 2), fmt(p90(r.ms), 2), ssh === undefined ? '-' : fmt(ssh, 2), `${ratio(m, base)} / ${ratio(m, ssh)}`, fmt(median(r.bulk))];
       return [r.path, ...cells, r.note ?? r.protection];
     }),
   );
@@ -213,6 +221,7 @@ export async function forward(): Promise<void> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   let tcp: TcpRow[] = [];
+  let hol: HolRow[] = [];
   let udp: UdpRow[] = [];
   let sinkRcvbuf = 0;
   const handles: PathHandle[] = [];
@@ -232,7 +241,7 @@ export async function forward(): Promise<void> {
         ['insel', async () => (insel = await startInsel(ROOT, tmp, targets))],
       ],
       handles,
-      (path, h, note) => ({ path, protection: h?.protection ?? '-', ...(note === undefined ? {} : { note }), port: h?.port ?? 0, echoPort: h?.echoPort ?? 0, one: [], four: [], ms: [], hol: [], holBulk: [] }),
+      (path, h, note) => ({ path, protection: h?.protection ?? '-', note, port: h?.port ?? 0, echoPort: h?.echoPort ?? 0, one: [], four: [], ms: [] }),
     );
     udp = await startRows(
       [
@@ -247,9 +256,10 @@ export async function forward(): Promise<void> {
         ],
       ],
       handles,
-      (path, h, note) => ({ path, protection: h?.protection ?? '-', ...(note === undefined ? {} : { note }), port: h?.port ?? 0, rounds: [] }),
+      (path, h, note) => ({ path, protection: h?.protection ?? '-', note, port: h?.port ?? 0, rounds: [] }),
     );
-    await measureAll(tcp, udp, sink.port);
+    hol = tcp.map(({ path, protection, note, port, echoPort }) => ({ path, protection, note, port, echoPort, ms: [], bulk: [] }));
+    await measureAll(tcp, hol, udp, sink.port);
   } finally {
     for (const h of handles.reverse()) await h.stop();
     for (const p of peers) await p.stop();
@@ -260,9 +270,7 @@ export async function forward(): Promise<void> {
   }
   const cpu = cpus();
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
-  const ssh = tcp.find((r) => r.path === 'ssh -L');
-  const inselHol = tcp.find((r) => r.path === 'insel');
-  const [sshM, inselM] = [ssh && measured(ssh), inselHol && measured(inselHol)];
+  const [sshHol, inselHol] = ['ssh -L', 'insel'].map((p) => holMedian(hol.find((r) => r.path === p)));
   console.log(
     `TCP forwarding on loopback: ${MIB} MiB per bulk run (median of ${REPS}, paths taken in turn each round; 4 streams carry ${MIB / 4} MiB each), ` +
       `${CONNS} sequential new connections (connect + 1-byte echo), Node ${process.version}, ` +
@@ -272,10 +280,10 @@ export async function forward(): Promise<void> {
   console.log('Ratios divide this path by direct / by ssh -L: above 1 is faster for MB/s, slower for ms.\n');
   for (const l of throughputTable(tcp)) console.log(l);
   console.log(
-    `\nHead-of-line: ${ECHOES} one-byte echoes (${REPS} rounds, 2 ms apart) on one connection while 2 bulk uploads run on two others of the same path. ` +
-      `insel ${inselM ? fmt(inselM.holMedian, 2) : '-'} ms median beside ssh -L ${sshM ? fmt(sshM.holMedian, 2) : '-'} ms (target ≤ ${HOL_TARGET_MS} ms).\n`,
+    `\nHead-of-line: ${ECHOES} one-byte echoes (in ${REPS} round(s), ${HOL_GAP_MS} ms apart; to a second target, so the target's own event loop is not in the way) on one connection while ${HOL_STREAMS} bulk uploads run on others of the same path. ` +
+      `insel ${inselHol === undefined ? '-' : fmt(inselHol, 2)} ms median beside ssh -L ${sshHol === undefined ? '-' : fmt(sshHol, 2)} ms (target ≤ ${HOL_TARGET_MS} ms).\n`,
   );
-  for (const l of holTable(tcp)) console.log(l);
+  for (const l of holTable(hol)) console.log(l);
   console.log(
     `\nUDP forwarding: ${UDP_SIZE} B datagrams, ${UDP_SECS} s worth at each rate, paced by a separate load process; loss counted by sequence number at the sink ` +
       `(median of ${REPS}; SO_RCVBUF ${fmt(sinkRcvbuf / 1024)} KiB at the sink). A rate counts when loss < 0.1% there and at every lower rate. Target for insel -U ≥ 50,000/s.\n`,

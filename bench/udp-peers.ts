@@ -17,6 +17,7 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { UdpStep } from './forward-udp.js';
 import { arg, fail, runRole, text } from './peer-role.js';
 
 const DATA = 0x44; // 'D'
@@ -120,15 +121,6 @@ async function relay(): Promise<void> {
   listening(front);
 }
 
-interface Step {
-  rate: number;
-  sent: number;
-  got: number;
-  dups: number;
-  secs: number;
-  sendErrors: number;
-}
-
 /** Asks the sink, straight, what it has of `step`. */
 function asker(ctl: Socket): (step: number) => Promise<{ distinct: number; dups: number }> {
   const waiting = new Map<number, (a: { distinct: number; dups: number }) => void>();
@@ -227,7 +219,7 @@ async function load(): Promise<void> {
     await sleep(WARM_POLL_MS);
   }
   if ((await ask(base)).distinct === 0) throw new Error(`none of ${warm} datagrams reached the sink through port ${port}`);
-  const steps: Step[] = [];
+  const steps: UdpStep[] = [];
   for (const [i, rate] of rates.entries()) {
     const step = base + 1 + i;
     const errorsBefore = sendErrors;
