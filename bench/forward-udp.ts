@@ -74,13 +74,13 @@ function atRates(rounds: readonly UdpStep[][]): AtRate[] {
   });
 }
 
-/** The highest rate that this and every lower rate carried (0 if none), and whether the load generator, not loss, stopped it. */
+/** The highest rate that this and every lower rate carried (0 if none), and whether the load generator falling short, not loss, stopped it. */
 function highest(at: readonly AtRate[]): { best: number; senderLimit: boolean } {
   let best = 0;
   for (const [i, a] of at.entries()) {
     const rate = UDP_RATES[i] as number;
-    if (a.sentPerSec < rate * SENT_OK) return { best, senderLimit: true };
     if (a.loss >= LOSS_OK) break;
+    if (a.sentPerSec < rate * SENT_OK) return { best, senderLimit: true };
     best = rate;
   }
   return { best, senderLimit: false };
