@@ -307,7 +307,7 @@ export function startInsel(root: string, tmp: string, to: Targets): Promise<Inse
     const protection = (await probeTls(gwPort, join(dir, 'alice'))) ?? 'TLS 1.3, mutual';
     const forwardUdp = async (udpTarget: number): Promise<PathHandle> => {
       const udp = await forward('-U', [udpTarget]);
-      return { port: udp.ports[0] as number, protection: 'SecSockets UDP channel (AEAD per datagram), keys from mutual TLS', stop: () => udp.p.stop() };
+      return { port: udp.ports[0] as number, protection: 'SecSockets UDP channel (AEAD per datagram), keys from a mutual-TLS connection phase', stop: () => udp.p.stop() };
     };
     return { port, echoPort, protection, stop, forwardUdp };
   });
