@@ -5,7 +5,7 @@
 import { connect as secConnect } from '../secsock/client.js';
 import type { ForwardContext } from './context.js';
 import { ForwardError } from './errors.js';
-import type { IdentityPem } from './gateway-config.js';
+import type { IdentityPem } from '../pki/profile.js';
 import { GATEWAY_ROLES } from './gateway-trust.js';
 import { LocalForward } from './local.js';
 import { RemoteForward } from './remote.js';

@@ -15,6 +15,7 @@ import { Policy, type RuleConfig } from './policy.js';
 import { DEFAULT_DNS_TIMEOUT_MS, DEFAULT_HOSTS_FILE, dnsServersProblem, type DnsConfig } from './resolve.js';
 import { parseHostPort, quote, type HostPort } from './spec.js';
 import type { UnauthLimits } from '../net/unauth-gate.js';
+import type { IdentityPem } from '../pki/profile.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -24,14 +25,6 @@ export interface IdentityFiles {
   keyFile: string;
   caFile: string;
   crlFile?: string;
-}
-
-/** PEM strings, ready for SecServer/TLS options. */
-export interface IdentityPem {
-  cert: string;
-  key: string;
-  ca: string;
-  crl?: string;
 }
 
 export interface GatewayConfig {

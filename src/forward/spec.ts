@@ -12,7 +12,10 @@
 // Parsers throw only ForwardError 'INSEL_FORWARD_SPEC', quoting what was typed
 // and the expected form.
 import { isIP, isIPv4, isIPv6 } from 'node:net';
+import { formatHostPort, type HostPort } from '../net/host-port.js';
 import { ForwardError } from './errors.js';
+
+export { formatHostPort, type HostPort };
 
 export type ForwardKind = 'L' | 'U' | 'R';
 
@@ -27,11 +30,6 @@ export interface ForwardSpec {
   hostPort: number;
   /** what the user typed, for messages */
   text: string;
-}
-
-export interface HostPort {
-  host: string;
-  port: number;
 }
 
 export const DEFAULT_BIND = '127.0.0.1';
@@ -76,9 +74,6 @@ export function isHost(text: string): boolean {
 }
 
 /** host:port, with IPv6 in brackets. */
-export function formatHostPort(host: string, port: number): string {
-  return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
-}
 
 /** The canonical spelling of a spec: bind always present, IPv6 in brackets. */
 export function formatForwardSpec(spec: Pick<ForwardSpec, 'bind' | 'port' | 'host' | 'hostPort'>): string {
