@@ -10,7 +10,8 @@ import { GATEWAY_ROLES } from './gateway-trust.js';
 import { LocalForward } from './local.js';
 import { RemoteForward } from './remote.js';
 import { ForwardSession } from './session.js';
-import { formatHostPort, type ForwardSpec, type HostPort } from './spec.js';
+import { formatHostPort, type HostPort } from '../net/host-port.js';
+import { type ForwardSpec } from './spec.js';
 import { UdpLocalForward } from './udp-local.js';
 
 export interface ForwarderOptions {

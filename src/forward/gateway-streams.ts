@@ -19,7 +19,7 @@ import type { GatewayConfig } from './gateway-config.js';
 import type { ActiveForward, GatewaySession } from './gateway-session.js';
 import type { IdentityLimits, LimitKind } from './limits.js';
 import { H_BIND, H_BOUND, H_CODE, H_CONN, H_CONTROL, H_FTP, H_REASON, H_REFUSE, H_STREAM, H_TARGET, H_TO, PATH_ACCEPT, PATH_CRL, PATH_EVENTS, PATH_INFO, PATH_LISTEN, RST_CUT, headerSafe } from './protocol.js';
-import { formatHostPort, parseBindPort, parseHostPort } from './spec.js';
+import { formatHostPort, parseBindPort, parseHostPort } from '../net/host-port.js';
 import { splice } from './splice.js';
 import { scopedName, type Identity } from '../pki/identity.js';
 

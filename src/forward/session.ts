@@ -12,7 +12,7 @@ import { TlsError } from '../tls/errors.js';
 import { ForwardError, type ForwardErrorCode } from './errors.js';
 import { checkGateway, heldTrust, refreshTrust, type GatewayTrustOptions } from './gateway-trust.js';
 import { H2_SETTINGS, H_CODE, H_REASON, MAX_SESSION_MEMORY_MB, PATH_ACCEPT, PATH_CRL, PATH_EVENTS, PATH_INFO, PATH_LISTEN, SESSION_WINDOW, H_CONN, H_REFUSE } from './protocol.js';
-import { formatHostPort, type HostPort } from './spec.js';
+import { formatHostPort, type HostPort } from '../net/host-port.js';
 import { WriteAhead } from './write-ahead.js';
 
 /** A CRL bundle larger than this is not what insel pki crl writes. */
