@@ -26,7 +26,8 @@ import { scopedName, type Identity } from '../pki/identity.js';
 export interface GatewayContext {
   readonly config: GatewayConfig;
   readonly log: Logger;
-  readonly udpPort: number | undefined;
+  /** see Gateway.udpChannelTcpPort */
+  readonly udpChannelTcpPort: number | undefined;
   readonly limits: IdentityLimits;
   authz(): AuthorizeContext;
   /** crl.pem as the gateway read it (CA-signed: the client checks it, we only relay) */
@@ -67,7 +68,7 @@ export function handleStream(ctx: GatewayContext, session: GatewaySession, strea
   if (method === 'CONNECT' && headers[':protocol'] === undefined) return holding(ctx, session, 'streams', stream, { to: String(headers[':authority'] ?? ''), kind: 'connect' }, () => connectStream(ctx, session, identity, stream, headers));
   if (method === 'GET' && path === PATH_INFO) {
     stream.respond({ ':status': 200, 'content-type': 'application/json' });
-    stream.end(JSON.stringify({ identity: { name: identity.name, issuer: identity.issuer ?? null, role: identity.role, site: identity.site ?? null, groups: identity.groups }, udpPort: ctx.udpPort ?? null }));
+    stream.end(JSON.stringify({ identity: { name: identity.name, issuer: identity.issuer ?? null, role: identity.role, site: identity.site ?? null, groups: identity.groups }, udpChannelTcpPort: ctx.udpChannelTcpPort ?? null }));
     return;
   }
   if (method === 'GET' && path === PATH_EVENTS) {

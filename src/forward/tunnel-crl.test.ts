@@ -151,7 +151,7 @@ test('a gateway that stalls its CRL body holds the session start only until the 
     stream.on('error', () => undefined);
     stream.respond({ ':status': 200 });
     if (headers[':path'] === '/insel/v1/info') {
-      stream.end('{"udpPort":null}');
+      stream.end('{"udpChannelTcpPort":null}');
       return;
     }
     if (headers[':path'] === '/insel/v1/crl') stream.write('-----BEGIN X509 CRL-----\n');
