@@ -13,7 +13,7 @@ import { ForwardError } from './errors.js';
 import { Listener } from './listen.js';
 import { H_BOUND, H_CONTROL, H_FTP, H_STREAM, H_TARGET } from './protocol.js';
 import { onJsonLines, type ForwardSession, type OpenStream } from './session.js';
-import { parseHostPort } from './spec.js';
+import { parseHostPort } from '../net/host-port.js';
 import { splice } from './splice.js';
 
 /** A data listener nobody connects to is closed after this long. */

@@ -19,14 +19,15 @@ import type { GatewayConfig } from './gateway-config.js';
 import type { ActiveForward, GatewaySession } from './gateway-session.js';
 import type { IdentityLimits, LimitKind } from './limits.js';
 import { H_BIND, H_BOUND, H_CODE, H_CONN, H_CONTROL, H_FTP, H_REASON, H_REFUSE, H_STREAM, H_TARGET, H_TO, PATH_ACCEPT, PATH_CRL, PATH_EVENTS, PATH_INFO, PATH_LISTEN, RST_CUT, headerSafe } from './protocol.js';
-import { formatHostPort, parseBindPort, parseHostPort } from './spec.js';
+import { formatHostPort, parseBindPort, parseHostPort } from '../net/host-port.js';
 import { splice } from './splice.js';
 import { scopedName, type Identity } from '../pki/identity.js';
 
 export interface GatewayContext {
   readonly config: GatewayConfig;
   readonly log: Logger;
-  readonly udpPort: number | undefined;
+  /** see Gateway.udpChannelTcpPort */
+  readonly udpChannelTcpPort: number | undefined;
   readonly limits: IdentityLimits;
   authz(): AuthorizeContext;
   /** crl.pem as the gateway read it (CA-signed: the client checks it, we only relay) */
@@ -67,7 +68,7 @@ export function handleStream(ctx: GatewayContext, session: GatewaySession, strea
   if (method === 'CONNECT' && headers[':protocol'] === undefined) return holding(ctx, session, 'streams', stream, { to: String(headers[':authority'] ?? ''), kind: 'connect' }, () => connectStream(ctx, session, identity, stream, headers));
   if (method === 'GET' && path === PATH_INFO) {
     stream.respond({ ':status': 200, 'content-type': 'application/json' });
-    stream.end(JSON.stringify({ identity: { name: identity.name, issuer: identity.issuer ?? null, role: identity.role, site: identity.site ?? null, groups: identity.groups }, udpPort: ctx.udpPort ?? null }));
+    stream.end(JSON.stringify({ identity: { name: identity.name, issuer: identity.issuer ?? null, role: identity.role, site: identity.site ?? null, groups: identity.groups }, udpChannelTcpPort: ctx.udpChannelTcpPort ?? null }));
     return;
   }
   if (method === 'GET' && path === PATH_EVENTS) {

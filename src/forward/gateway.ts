@@ -6,7 +6,6 @@
 // build the new state, swap, then cut what is no longer permitted.
 import { createServer as createH2Server, type Http2Server, type ServerHttp2Session, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import { createServer as createH1Server, type IncomingMessage, type Server as H1Server, type ServerResponse } from 'node:http';
-import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
@@ -15,18 +14,19 @@ import { ROLES, type Identity } from '../pki/identity.js';
 import { staleRootCrl, trustFromPem, type Trust } from '../pki/trust.js';
 import { verifyPeer } from '../pki/verify.js';
 import { SummaryLog } from '../net/summary-log.js';
-import { UnauthGate } from '../net/unauth-gate.js';
+import { readIdentityFiles } from '../config/identity.js';
 import { SecServer } from '../secsock/server.js';
+import { TlsListener } from '../tls/listen.js';
 import { authorize, type AuthorizeContext } from './authorize.js';
 import { who, type Logger } from './conn-log.js';
-import { readIdentityFiles, type GatewayConfig } from './gateway-config.js';
+import type { GatewayConfig } from './gateway-config.js';
 import { GatewaySession, type ActiveForward, type Refusal } from './gateway-session.js';
 import { handleStream, refuse, type GatewayContext } from './gateway-streams.js';
 import { handleHttp1Connect, handleHttp1Request, type Http1Tunnel } from './http1.js';
 import { IdentityLimits } from './limits.js';
 import { H2_SETTINGS, MAX_SESSION_MEMORY_MB, SESSION_WINDOW } from './protocol.js';
 import { NameResolver } from './resolve.js';
-import { formatHostPort } from './spec.js';
+import { formatHostPort } from '../net/host-port.js';
 import { UdpGateway } from './udp-gateway.js';
 import { WriteAhead } from './write-ahead.js';
 
@@ -35,11 +35,14 @@ export interface GatewayStats {
   forwards: number;
   tlsFailures: number;
   /** connections not yet verified on the TLS port, and how many were closed over a cap or at the handshake timeout */
-  unauth: ReturnType<UnauthGate['stats']>;
+  unauth: Omit<ReturnType<TlsListener['stats']>, 'tlsFailures'>;
   /** bytes queued towards clients on the sessions' TLS sockets, each at most [limits] queued_bytes_per_session plus one write */
   queuedBytes: number;
   udp?: ReturnType<UdpGateway['stats']>;
 }
+
+/** By ALPN: h2 for insel clients, http/1.1 for standard proxy clients (curl --proxy https://…). */
+const ALPN = ['h2', 'http/1.1'];
 
 /** Reasons in the aggregated line: the error code if there is one, else the message. */
 function reasonOf(err: Error): string {
@@ -65,11 +68,8 @@ export class Gateway implements GatewayContext {
   private readonly tunnels = new Set<Http1Tunnel>();
   /** Every TCP connection, so close() can end HTTP/1.1 and half-handshaken ones too. */
   private readonly sockets = new Set<Socket>();
-  private tlsFailures = 0;
   /** The verified TLS socket whose HTTP/2 session is being set up (see wire()). */
   private handingOver: { socket: TLSSocket; identity?: Identity; refusal?: Refusal } | undefined;
-  /** Connections not yet verified: capped per source and in all, closed at the handshake timeout. */
-  private readonly gate: UnauthGate;
   /** HTTP/2 sessions of refused certificates: no GatewaySession, only the refusal for their streams. */
   private readonly refusedSessions = new WeakMap<ServerHttp2Session, Refusal>();
   /** Connections whose refusal is already counted (HTTP/1.1 re-checks on each request). */
@@ -84,7 +84,8 @@ export class Gateway implements GatewayContext {
   private constructor(
     public config: GatewayConfig,
     readonly log: Logger,
-    private readonly server: TlsServer,
+    /** connections not yet verified are capped per source and in all, closed at the handshake timeout */
+    private readonly server: TlsListener,
     private readonly h2: Http2Server,
     private readonly h1: H1Server,
     private readonly udpServer: SecServer | undefined,
@@ -95,7 +96,6 @@ export class Gateway implements GatewayContext {
     crl: string | undefined,
   ) {
     this.trust = trustFromPem(ca, crl);
-    this.gate = new UnauthGate(config.unauth, (why, source) => unauthLogs.tls.count(why === 'capped' ? 'capped' : 'timedOut', source));
     this.resolver = new NameResolver(config.dns);
     this.crlPem = crl;
     this.warnIfStale();
@@ -117,18 +117,16 @@ export class Gateway implements GatewayContext {
     // One TLS listener; ALPN picks the protocol: h2 (insel clients) goes to
     // an HTTP/2 server over a WriteAhead (write-ahead.ts), http/1.1 (curl as
     // a proxy client) to an HTTP/1.1 server. Neither of those listens itself.
-    const server = createTlsServer({
-      key: pem.key,
-      cert: pem.cert,
-      ca: pem.ca,
-      requestCert: true,
-      rejectUnauthorized: false, // verifyPeer decides, and the client is told which check failed
-      minVersion: 'TLSv1.3',
-      ALPNProtocols: ['h2', 'http/1.1'],
-      // No handshakeTimeout here: the gate (wire()) closes a connection not verified handshake_timeout after
-      // accept, however it trickles bytes; node's own timer is an idle timer (120 s) that never fires first.
+    const unauthLog = new SummaryLog(log, 'unauthenticated connections closed', { port: 'tls' });
+    const udpLog = new SummaryLog(log, 'unauthenticated connections closed', { port: 'udp' });
+    const server = new TlsListener({
+      identity: pem,
+      alpn: ALPN,
       // HEADERS and the first DATA of a new stream are small writes: Nagle would hold them.
       noDelay: true,
+      unauth: config.unauth,
+      onGateClose: (why, source) => unauthLog.count(why === 'capped' ? 'capped' : 'timedOut', source),
+      onTlsError: (err, source) => unauthLog.count('failed', source, reasonOf(err)),
     });
     const h2 = createH2Server({ settings: H2_SETTINGS, maxSessionMemory: MAX_SESSION_MEMORY_MB });
     const h1 = createH1Server({
@@ -141,15 +139,7 @@ export class Gateway implements GatewayContext {
     // node:http checks headersTimeout and requestTimeout from a ticker it starts on 'listening'; this server
     // never listens (the TLS server hands it connections), so start that ticker here.
     h1.emit('listening');
-    const unauthLog = new SummaryLog(log, 'unauthenticated connections closed', { port: 'tls' });
-    const udpLog = new SummaryLog(log, 'unauthenticated connections closed', { port: 'udp' });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.listen.port, config.listen.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await server.listen(config.listen.port, config.listen.host);
     let udpServer: SecServer | undefined;
     let udp: UdpGateway | undefined;
     let gw: Gateway | undefined;
@@ -180,7 +170,7 @@ export class Gateway implements GatewayContext {
         udp.start();
       }
     } catch (err) {
-      server.close();
+      void server.close();
       await udpServer?.close();
       throw err;
     }
@@ -190,12 +180,11 @@ export class Gateway implements GatewayContext {
   }
 
   get port(): number {
-    const a = this.server.address();
-    return typeof a === 'object' && a ? a.port : 0;
+    return this.server.port;
   }
 
-  /** The TCP port of the UDP channels' connection phase, if UDP forwards are on. */
-  get udpPort(): number | undefined {
+  /** The TCP port where clients open SecSockets UDP channels (their connection phase), if UDP forwards are on; the UDP data port comes in ACCEPT. */
+  get udpChannelTcpPort(): number | undefined {
     return this.udpServer?.port;
   }
 
@@ -210,7 +199,8 @@ export class Gateway implements GatewayContext {
       forwards += s.forwards.size;
       queuedBytes += s.tls.writableLength;
     }
-    return { sessions: this.sessions.size, forwards, tlsFailures: this.tlsFailures, unauth: this.gate.stats(), queuedBytes, ...(this.udp ? { udp: this.udp.stats() } : {}) };
+    const { tlsFailures, ...unauth } = this.server.stats();
+    return { sessions: this.sessions.size, forwards, tlsFailures, unauth, queuedBytes, ...(this.udp ? { udp: this.udp.stats() } : {}) };
   }
 
   /**
@@ -294,14 +284,14 @@ export class Gateway implements GatewayContext {
 
   async close(): Promise<void> {
     for (const s of this.sessions) s.cut('the gateway is shutting down');
-    this.gate.close();
+    const closed = this.server.close(); // stops listening and closes connections not yet verified
     this.h1.close(); // stops its timeout ticker
     await this.udp?.close();
     await this.udpServer?.close();
     this.unauthLogs.tls.flush();
     this.unauthLogs.udp.flush();
     await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
+      void closed.then(resolve);
       // Sessions got GOAWAY; give them a moment, then drop what is left.
       setTimeout(() => {
         for (const s of this.sessions) s.h2.destroy();
@@ -316,16 +306,15 @@ export class Gateway implements GatewayContext {
   }
 
   private wire(): void {
-    this.server.on('connection', (socket: Socket) => {
+    this.server.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
-      this.gate.admit(socket);
     });
-    this.server.on('secureConnection', (socket: TLSSocket) => {
+    this.server.server.on('secureConnection', (socket: TLSSocket) => {
       const { identity, refusal } = this.identify(socket, `${socket.remoteAddress}:${socket.remotePort}`);
       // Verified: no longer counted against the caps. Refused: told on its first request, closed after a short linger.
-      if (identity) this.gate.passed(socket);
-      else this.gate.refused(socket);
+      if (identity) this.server.passed(socket);
+      else this.server.refused(socket);
       if (socket.alpnProtocol !== 'h2') return void this.h1.emit('connection', socket);
       // http2 emits 'session' synchronously inside 'connection'; onSession takes the TLS socket from here.
       this.handingOver = { socket, ...(identity ? { identity } : {}), ...(refusal ? { refusal } : {}) };
@@ -353,14 +342,6 @@ export class Gateway implements GatewayContext {
     this.h1.on('request', (req: IncomingMessage, res: ServerResponse) => void handleHttp1Request(this, req, res));
     this.h1.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => void handleHttp1Connect(this, req, socket as TLSSocket, head));
     this.h1.on('clientError', (_err: Error, socket: Duplex) => socket.destroy());
-    // Garbage, plain TCP, a wrong CA: only that connection is lost, closed here (node leaves it open).
-    this.server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
-      socket.destroy();
-      // Closed beneath TLS (by the gate, which counted it, or by a reset): no address is left, nothing to add.
-      if (socket.remoteAddress === undefined) return;
-      this.tlsFailures++;
-      this.unauthLogs.tls.count('failed', socket.remoteAddress, reasonOf(err));
-    });
   }
 
   /**

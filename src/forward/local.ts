@@ -9,7 +9,8 @@ import { ftpHooks } from './ftp-hooks.js';
 import { Listener } from './listen.js';
 import { H_FTP } from './protocol.js';
 import type { ForwardSession, OpenStream } from './session.js';
-import { formatHostPort, type ForwardSpec } from './spec.js';
+import { formatHostPort } from '../net/host-port.js';
+import { type ForwardSpec } from './spec.js';
 import { splice } from './splice.js';
 
 export class LocalForward {

@@ -5,7 +5,8 @@ import { connect, type Socket } from 'node:net';
 import { describeEnd, type ForwardContext } from './context.js';
 import { H_BIND, H_BOUND, H_TO } from './protocol.js';
 import { onJsonLines, type ForwardSession, type OpenStream } from './session.js';
-import { formatHostPort, type ForwardSpec } from './spec.js';
+import { formatHostPort } from '../net/host-port.js';
+import { type ForwardSpec } from './spec.js';
 import { splice } from './splice.js';
 
 export class RemoteForward {

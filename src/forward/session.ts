@@ -5,13 +5,14 @@
 // stream: no handshake.
 import { EventEmitter } from 'node:events';
 import { connect as h2connect, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
-import { isIP } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import type { Identity } from '../pki/identity.js';
+import { connectTls } from '../tls/connect.js';
+import { TlsError } from '../tls/errors.js';
 import { ForwardError, type ForwardErrorCode } from './errors.js';
 import { checkGateway, heldTrust, refreshTrust, type GatewayTrustOptions } from './gateway-trust.js';
 import { H2_SETTINGS, H_CODE, H_REASON, MAX_SESSION_MEMORY_MB, PATH_ACCEPT, PATH_CRL, PATH_EVENTS, PATH_INFO, PATH_LISTEN, SESSION_WINDOW, H_CONN, H_REFUSE } from './protocol.js';
-import { formatHostPort, type HostPort } from './spec.js';
+import { formatHostPort, type HostPort } from '../net/host-port.js';
 import { WriteAhead } from './write-ahead.js';
 
 /** A CRL bundle larger than this is not what insel pki crl writes. */
@@ -88,7 +89,7 @@ export class ForwardSession extends EventEmitter {
     const s = new ForwardSession(h2, gateway, opts.via, timeoutMs);
     try {
       const info = await s.request({ ':method': 'GET', ':path': PATH_INFO }, true);
-      s.udpPort = (JSON.parse((await readAll(info.stream)).toString('utf8')) as { udpPort: number | null }).udpPort ?? undefined;
+      s.udpChannelTcpPort = (JSON.parse((await readAll(info.stream)).toString('utf8')) as { udpChannelTcpPort: number | null }).udpChannelTcpPort ?? undefined;
       s.crl = await refreshTrust(() => s.fetchCrl(), socket, trust, opts, opts.via.host, where);
       const events = await s.request({ ':method': 'GET', ':path': PATH_EVENTS }, false);
       s.watchEvents(events.stream);
@@ -99,8 +100,8 @@ export class ForwardSession extends EventEmitter {
     return s;
   }
 
-  /** The gateway's port for SecSockets UDP channels, if it takes UDP forwards. */
-  udpPort: number | undefined;
+  /** The gateway's TCP port where SecSockets UDP channels are opened, if it takes UDP forwards. */
+  udpChannelTcpPort: number | undefined;
 
   /** The CRL this session was trusted with, refreshed from the gateway if it had a newer one. */
   crl: string | undefined;
@@ -197,40 +198,19 @@ export class ForwardSession extends EventEmitter {
   }
 }
 
-function openTls(opts: SessionOptions, where: string, timeoutMs: number): Promise<TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const socket = tlsConnect({
-      host: opts.via.host,
-      port: opts.via.port,
-      key: opts.identity.key,
-      cert: opts.identity.cert,
-      ca: opts.identity.ca,
-      ALPNProtocols: ['h2'],
-      minVersion: 'TLSv1.3',
-      rejectUnauthorized: false, // verifyPeer checks against our CA and CRL, with a clearer refusal
-      checkServerIdentity: () => undefined,
-      ...(isIP(opts.via.host) ? {} : { servername: opts.via.host }),
-    });
-    socket.setNoDelay(true); // small HEADERS frames must not wait for Nagle
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new ForwardError('INSEL_GATEWAY', `cannot reach gateway ${where}: no TLS handshake within ${timeoutMs} ms`, { peer: where }));
-    }, timeoutMs);
-    socket.once('secureConnect', () => {
-      clearTimeout(timer);
-      socket.removeAllListeners('error');
-      if (socket.alpnProtocol !== 'h2') {
-        socket.destroy();
-        return reject(new ForwardError('INSEL_GATEWAY', `${where} is not an insel gateway (it does not speak HTTP/2 over TLS)`, { peer: where }));
-      }
-      resolve(socket);
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      const why = err.code === 'ECONNREFUSED' ? 'connection refused (is the gateway running?)' : (err.code ?? err.message);
-      reject(new ForwardError('INSEL_GATEWAY', `cannot reach gateway ${where}: ${why}`, { peer: where, cause: err }));
-    });
-  });
+/** The insel protocol this client speaks to a gateway, by ALPN. */
+const ALPN = ['h2'];
+
+/** A TLS connection to the gateway, handshake done and ALPN agreed; failures as ForwardError INSEL_GATEWAY naming it. */
+async function openTls(opts: SessionOptions, where: string, timeoutMs: number): Promise<TLSSocket> {
+  try {
+    // noDelay: small frames (a new stream's first bytes) must not wait for Nagle.
+    return await connectTls({ ...opts.via, identity: opts.identity, alpn: ALPN, noDelay: true, timeoutMs, what: 'gateway' });
+  } catch (err) {
+    if (!(err instanceof TlsError)) throw err;
+    const why = err.code === 'INSEL_TLS_PROTOCOL' ? `${where} is not an insel gateway (${err.reason})` : `cannot reach gateway ${where}: ${err.reason}`;
+    throw new ForwardError('INSEL_GATEWAY', why, { peer: where, cause: err });
+  }
 }
 
 /** Reads a stream to its end, keeping at most `max` bytes. */

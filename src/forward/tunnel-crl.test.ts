@@ -20,7 +20,7 @@ import { decodePem, encodePem } from '../pki/pem.js';
 import { makeTestPki } from '../pki/testing.js';
 import { trustFromPem } from '../pki/trust.js';
 import { ForwardError } from './errors.js';
-import { profileFiles, readIdentityFiles } from './gateway-config.js';
+import { profileFiles, readIdentityFiles } from '../config/identity.js';
 import { ForwardSession } from './session.js';
 import { parseForwardSpec } from './spec.js';
 import { ALLOW_ALICE_LOOPBACK, echoServer, insel, profiles, startForwarder, startGateway } from './testing.js';
@@ -151,7 +151,7 @@ test('a gateway that stalls its CRL body holds the session start only until the 
     stream.on('error', () => undefined);
     stream.respond({ ':status': 200 });
     if (headers[':path'] === '/insel/v1/info') {
-      stream.end('{"udpPort":null}');
+      stream.end('{"udpChannelTcpPort":null}');
       return;
     }
     if (headers[':path'] === '/insel/v1/crl') stream.write('-----BEGIN X509 CRL-----\n');

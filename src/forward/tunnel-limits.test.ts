@@ -14,7 +14,7 @@ import { connect as h2connect, type ClientHttp2Session, type ClientHttp2Stream }
 import { connect, createServer, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { makeTestPki } from '../pki/testing.js';
-import { profileFiles, readIdentityFiles } from './gateway-config.js';
+import { profileFiles, readIdentityFiles } from '../config/identity.js';
 import { H_BIND } from './protocol.js';
 import { ForwardSession, GatewayRefusedError } from './session.js';
 import { parseForwardSpec } from './spec.js';

@@ -22,7 +22,7 @@ import { exportProfile } from '../pki/export.js';
 import { makeTestPki } from '../pki/testing.js';
 import { connect as secConnect } from '../secsock/client.js';
 import type { UdpChannel } from '../secsock/udp-channel.js';
-import { profileFiles, readIdentityFiles } from './gateway-config.js';
+import { profileFiles, readIdentityFiles } from '../config/identity.js';
 import { parseForwardSpec } from './spec.js';
 import { echoServer, profiles, startForwarder, startGateway, until } from './testing.js';
 import { decodeFlowMessage, encodeData, encodeOpen, FlowType } from './udp-wire.js';
@@ -109,7 +109,7 @@ describe('reload with a new CRL cuts every channel, flow, stream and tunnel of a
       await until(() => /^HTTP\/1\.1 200/.test(answer), 'the CONNECT tunnel', 5000);
 
       // The attacker: the same certificate, its own channel and flow, deaf to CLOSE.
-      const attacker = (await secConnect({ transport: 'udp', host: LOOP, port: gw.gw.udpPort!, identity: id })) as UdpChannel;
+      const attacker = (await secConnect({ transport: 'udp', host: LOOP, port: gw.gw.udpChannelTcpPort!, identity: id })) as UdpChannel;
       t.after(() => attacker.close());
       await attacker.send(encodeOpen(7, LOOP, udp.port));
       const opened = await attacker.recv();
