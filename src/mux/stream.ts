@@ -10,8 +10,8 @@
 //          while our consumer kept up.
 import { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import { FLAG_FIN, FrameType, MuxCode, SEND_FRAME, SPLICE_QUEUE_CAP } from './constants.js';
-import { codeFrame, dataHeader, encodeFrame } from './frame.js';
+import { FLAG_FIN, FRAME_HEADER_SIZE, FrameType, MuxCode, SEND_FRAME, SMALL_FRAME, SPLICE_QUEUE_CAP } from './constants.js';
+import { codeFrame, dataHeader, encodeFrame, writeHeader } from './frame.js';
 import { MuxError } from './errors.js';
 import { encodeHeaders, type MuxHeaders } from './headers.js';
 import type { Sender } from './scheduler.js';
@@ -181,19 +181,14 @@ export class MuxStream extends Duplex implements Sender, StreamCore {
 
   sendFrame(socket: Duplex, onWritten: () => void): void {
     const n = Math.min(this.outBytes, this.sendCredit, SEND_FRAME);
-    const fin = this.finQueued && n === this.outBytes;
-    socket.write(dataHeader(fin ? FLAG_FIN : 0, this.id, n), onWritten);
-    let left = n;
-    while (left > 0) {
-      const head = this.out[0]!;
-      if (head.length <= left) {
-        socket.write(head, onWritten);
-        this.out.shift();
-        left -= head.length;
-      } else {
-        socket.write(head.subarray(0, left), onWritten);
-        this.out[0] = head.subarray(left);
-        left = 0;
+    const flags = this.finQueued && n === this.outBytes ? FLAG_FIN : 0;
+    if (n <= SMALL_FRAME) socket.write(this.takeSmall(flags, n), onWritten);
+    else {
+      socket.write(dataHeader(flags, this.id, n), onWritten);
+      for (let left = n; left > 0; ) {
+        const piece = this.takePiece(left);
+        socket.write(piece, onWritten);
+        left -= piece.length;
       }
     }
     this.outBytes -= n;
@@ -206,13 +201,36 @@ export class MuxStream extends Duplex implements Sender, StreamCore {
       cb();
     }
     if (this.onOutDrained !== undefined && this.outBytes <= SPLICE_QUEUE_CAP / 2) this.onOutDrained();
-    if (fin) {
+    if (flags !== 0) {
       this.finSent = true;
       const cb = this.finalCb;
       this.finalCb = undefined;
       cb?.();
       this.maybeRelease();
     }
+  }
+
+  /** Up to `max` bytes from the head of the out queue, uncopied. */
+  private takePiece(max: number): Buffer {
+    const head = this.out[0]!;
+    if (head.length <= max) {
+      this.out.shift();
+      return head;
+    }
+    this.out[0] = head.subarray(max);
+    return head.subarray(0, max);
+  }
+
+  /** A small frame, header and payload copied into one buffer: one write, one TLS record. */
+  private takeSmall(flags: number, n: number): Buffer {
+    const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + n);
+    writeHeader(frame, FrameType.DATA, flags, this.id, n);
+    for (let at = FRAME_HEADER_SIZE; at < frame.length; ) {
+      const piece = this.takePiece(frame.length - at);
+      frame.set(piece, at);
+      at += piece.length;
+    }
+    return frame;
   }
 
   // ---- receive side (called by the session's frame sink)
@@ -284,6 +302,8 @@ export class MuxStream extends Duplex implements Sender, StreamCore {
   }
 
   private consumed(n: number): void {
+    // Destroyed, the stream gave back all it held at once (_destroy); late write callbacks change nothing.
+    if (this.destroyed) return;
     this.buffered -= n;
     this.session.unbuffer(n);
     if (this.peerEnded || this.released) return;
