@@ -5,7 +5,8 @@
 //          within our credit → socket; write callbacks fire once their bytes
 //          are framed, so Writable's high-water mark is our backpressure.
 // receive: DATA pieces → push() (or, spliced, one corked write per frame to
-//          the local socket) → consumed → WINDOW in quarter-window batches;
+//          the local socket) → consumed (emitted as 'data', or taken by the
+//          local socket) → WINDOW in quarter-window batches;
 //          the window doubles (to maxWindow) when the peer ran out of credit
 //          while our consumer kept up.
 import { Duplex } from 'node:stream';
@@ -60,8 +61,6 @@ export class MuxStream extends Duplex implements Sender, StreamCore {
   starved = false;
   peerEnded = false;
   private unreturned = 0;
-  private pushedTotal = 0;
-  private readCredited = 0;
   local: Socket | undefined;
   private parts: Buffer[] = [];
   private localWritten = 0;
@@ -123,8 +122,19 @@ export class MuxStream extends Duplex implements Sender, StreamCore {
     this.queueFin();
   }
 
-  override _read(): void {
-    this.readAccount();
+  // Data is pushed as it arrives; the window, not _read, paces the peer.
+  override _read(): void {}
+
+  /**
+   * Every byte that leaves the readable buffer is emitted as 'data' (flowing,
+   * read(), pipe, async iteration alike): that is where it counts as consumed.
+   */
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'data') {
+      const chunk = args[0] as Buffer | string;
+      this.consumed(typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length);
+    }
+    return super.emit(event, ...args);
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
@@ -247,9 +257,7 @@ export class MuxStream extends Duplex implements Sender, StreamCore {
       this.parts.push(piece);
       return;
     }
-    this.pushedTotal += piece.length;
     this.push(piece);
-    this.readAccount();
   }
 
   /** The end of a DATA frame: spliced, its pieces go to the local socket in one corked write. */
@@ -281,14 +289,6 @@ export class MuxStream extends Duplex implements Sender, StreamCore {
     this.resetDone = true;
     this.emit('reset', code, reason);
     this.teardown();
-  }
-
-  /** Bytes that left the readable buffer since last time are consumed. */
-  readAccount(): void {
-    const delta = this.pushedTotal - this.readableLength - this.readCredited;
-    if (delta <= 0) return;
-    this.readCredited += delta;
-    this.consumed(delta);
   }
 
   /** Spliced: bytes the local socket took (no longer in its writableLength) are consumed. */
