@@ -86,3 +86,9 @@ test('a window does not grow while the reader lags behind', async () => {
   await tick();
   assert.deepEqual(windows(wire.frames()), [third]);
 });
+
+test('an empty write completes at once', async () => {
+  const s = new MuxSession(new WireDouble(), { side: 'client', limits });
+  const st = s.open({});
+  await new Promise<void>((resolve, reject) => st.write(Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
+});

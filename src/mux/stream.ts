@@ -19,17 +19,7 @@ import type { Sender } from './scheduler.js';
 import type { MuxSession } from './session.js';
 import { spliceSocket } from './splice.js';
 
-/** The session's side of a stream: what the session and splice reach into. Not for users. */
-export interface StreamCore {
-  recvWindow: number;
-  recvCredit: number;
-  buffered: number;
-  starved: boolean;
-  peerEnded: boolean;
-  local: Socket | undefined;
-}
-
-export class MuxStream extends Duplex implements Sender, StreamCore {
+export class MuxStream extends Duplex implements Sender {
   readonly id: number;
   readonly headers: MuxHeaders;
   readonly session: MuxSession;
@@ -112,6 +102,7 @@ export class MuxStream extends Duplex implements Sender, StreamCore {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     this.enqueue(chunk);
+    if (this.sentTotal >= this.queuedTotal) return cb(); // an empty write
     this.writeCb = cb;
     this.writeCbAt = this.queuedTotal;
   }
