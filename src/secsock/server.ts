@@ -110,7 +110,7 @@ export class SecServer extends EventEmitter {
         resolve();
       });
     });
-    const udp = opts.transport === 'udp' ? await UdpEndpoint.open(opts.udpHost ?? host, opts.udpPort, opts.tickMs, false) : undefined;
+    const udp = opts.transport === 'udp' ? await UdpEndpoint.open(opts.udpHost ?? host, opts.udpPort, { tickMs: opts.tickMs, closeWhenEmpty: false }) : undefined;
     return new SecServer(tls, opts, (opts.peerRoles as Role[] | undefined) ?? ROLES, udp);
   }
 

@@ -21,10 +21,10 @@ function tap(ch: UdpChannel): { seen: Buffer[]; mangle: ((d: Buffer) => Buffer) 
   const t = { seen: [] as Buffer[], mangle: undefined as ((d: Buffer) => Buffer) | undefined };
   const ep = ch.udp;
   const send = ep.send.bind(ep);
-  ep.send = (d, port, address, cb) => {
+  ep.send = (d, port, address) => {
     const copy = Buffer.from(d);
     t.seen.push(copy);
-    send(t.mangle ? t.mangle(copy) : d, port, address, cb);
+    send(t.mangle ? t.mangle(copy) : d, port, address);
   };
   return t;
 }
