@@ -44,11 +44,7 @@ export type MessageSink = (message: Buffer) => void;
 export class UdpChannel extends SecChannel implements SessionSink {
   /** The datagram session beneath: UDP flows and the IP tunnel send single packets on it directly. */
   readonly session: DatagramSession;
-  /**
-   * When set, messages go here as they arrive (in order), not to the recv()
-   * queue: no promise per message. A sink that throws closes the channel.
-   */
-  onMessage: MessageSink | undefined;
+  private onMessage: MessageSink | undefined;
   /** Messages waiting for an inflation ahead of them, and the tail of that line. */
   private inflating = 0;
   private inbound: Promise<void> = Promise.resolve();
@@ -93,6 +89,16 @@ export class UdpChannel extends SecChannel implements SessionSink {
   /** Moves the send direction to the next epoch's keys now (the peer follows on receipt). */
   rekey(): void {
     this.session.rekey();
+  }
+
+  /**
+   * From now on, messages go to `sink` as they arrive (in order), not to the
+   * recv() queue: no promise per message. What the queue held goes first. A
+   * sink that throws closes the channel with that error.
+   */
+  deliverTo(sink: MessageSink): void {
+    this.onMessage = sink;
+    for (const m of this.takeQueued()) this.toSink(m);
   }
 
   /** Client: says hello on UDP so the server learns our address. */
@@ -199,16 +205,20 @@ export class UdpChannel extends SecChannel implements SessionSink {
   }
 
   private hand(message: Buffer): void {
-    const sink = this.onMessage;
-    if (sink === undefined) {
+    if (this.onMessage === undefined) {
       if (this.queueFull) return this.drop('queue_full');
       this.deliver(message);
       return;
     }
     this.counters.messagesIn++;
     this.counters.bytesIn += message.length;
+    this.toSink(message);
+  }
+
+  private toSink(message: Buffer): void {
+    if (this.closed) return;
     try {
-      sink(message);
+      this.onMessage!(message);
     } catch (err) {
       this.finish(err as Error);
       this.session.close('receiver error');
