@@ -49,13 +49,13 @@ export class Sealer {
 
   /**
    * `out` holds the header in [0, headerLen) and room for prefix + body + tag.
-   * Seals prefix ‖ body (inner header and message bytes, kept apart so the
+   * Seals prefix[0, prefixLen) ‖ body (inner header and message bytes, kept apart so the
    * caller need not join them) after the header; returns the datagram length.
    */
-  seal(out: Buffer, headerLen: number, prefix: Buffer, body: Uint8Array, counter: number): number {
+  seal(out: Buffer, headerLen: number, prefix: Buffer, prefixLen: number, body: Uint8Array, counter: number): number {
     // Plaintext in place first: one update() over it (node:crypto cannot
     // encrypt into a given buffer, so its output is copied back once).
-    let at = headerLen + prefix.copy(out, headerLen);
+    let at = headerLen + prefix.copy(out, headerLen, 0, prefixLen);
     out.set(body, at);
     at += body.length;
     if (this.mode === 'none') return at;

@@ -63,7 +63,7 @@ test('authentic datagrams with any inner payload: delivered as decodeInner reads
         if (expected.closed) break;
         const out = Buffer.alloc(DGRAM_HEADER_SIZE + inner.length + 16);
         writeHeader(out, 0, 7, 1000 + i);
-        const len = sealer.seal(out, DGRAM_HEADER_SIZE, Buffer.alloc(0), inner, 1000 + i);
+        const len = sealer.seal(out, DGRAM_HEADER_SIZE, Buffer.alloc(0), 0, inner, 1000 + i);
         sock.onDatagram(out.subarray(0, len), { address: '10.0.0.2', port: p.clientEp.port });
         try {
           const kind = decodeInner(Buffer.from(inner)).kind;

@@ -50,7 +50,7 @@ describe('datagram session', () => {
     writeHeader(out, keys.epoch, 7, 42);
     const prefix = Buffer.alloc(2);
     writeInner(prefix, 0, InnerKind.DATA, 0);
-    const len = new Sealer('aes-256-gcm', 'private', keys).seal(out, DGRAM_HEADER_SIZE, prefix, Buffer.from('by hand'), 42);
+    const len = new Sealer('aes-256-gcm', 'private', keys).seal(out, DGRAM_HEADER_SIZE, prefix, prefix.length, Buffer.from('by hand'), 42);
     (p.clientEp as unknown as { socket: MemorySocket }).socket.onDatagram(out.subarray(0, len), { address: '10.0.0.1', port: 4500 });
     assert.deepEqual(text(p.atClient.packets), ['by hand']);
   });

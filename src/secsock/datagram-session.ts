@@ -282,7 +282,7 @@ export class DatagramSession {
     }
     if (this.rekeyDue || this.sendCounter >= this.limits.rekeyAfterPackets || this.sendBytes >= this.limits.rekeyAfterBytes) this.rekey();
     writeHeader(out, this.sealer.keys.epoch, this.id, this.sendCounter);
-    const len = this.sealer.seal(out, DGRAM_HEADER_SIZE, this.prefix.subarray(0, prefixLen), body, this.sendCounter);
+    const len = this.sealer.seal(out, DGRAM_HEADER_SIZE, this.prefix, prefixLen, body, this.sendCounter);
     this.sendCounter++;
     this.sendBytes += len;
     this.lastSend = this.endpoint.now;

@@ -108,13 +108,13 @@ export class UdpChannel extends SecChannel implements SessionSink {
 
   async send(message: Uint8Array): Promise<void> {
     this.checkSendable(message);
-    const msg = Buffer.from(message.buffer, message.byteOffset, message.length);
+    const msg = Buffer.isBuffer(message) ? message : Buffer.from(message.buffer, message.byteOffset, message.length);
     const s = this.session;
     // A message that fits one datagram is never compressed; a compressed one may come to fit.
     const { data, compressed } = msg.length <= s.room ? { data: msg, compressed: false } : compressMessage(msg, this.params.compression);
     const flags = compressed ? FLAG_COMPRESSED : 0;
     if (data.length <= s.room) {
-      await this.ready();
+      if (this.mustWait()) await this.ready();
       s.sendPacket(data, undefined, flags);
     } else {
       const piece = s.room - FRAG_HEADER_SIZE;
@@ -124,7 +124,7 @@ export class UdpChannel extends SecChannel implements SessionSink {
       }
       const msgId = (this.msgId = (this.msgId + 1) >>> 0);
       for (let i = 0; i < count; i++) {
-        await this.ready();
+        if (this.mustWait()) await this.ready();
         s.sendFragment(flags, msgId, i, count, data.subarray(i * piece, (i + 1) * piece));
       }
     }
@@ -164,17 +164,21 @@ export class UdpChannel extends SecChannel implements SessionSink {
   }
 
   /**
-   * Waits while the session's send queue is full, and yields to the event
+   * mustWait() and ready(): waits while the session's send queue is full, and yields to the event
    * loop every SEND_BATCH datagrams: Node completes a UDP send synchronously
    * when the kernel takes it, so without this a sender in a loop never lets
    * the event loop read (not our peer in the same process, not anything
    * else) and the kernel drops what overflows.
    */
+  private mustWait(): boolean {
+    return ++this.burst >= SEND_BATCH || !this.session.writable || this.closed;
+  }
+
   private async ready(): Promise<void> {
-    if (++this.burst >= SEND_BATCH || !this.session.writable) {
-      this.burst = 0;
-      do await new Promise(setImmediate);
-      while (!this.session.writable && !this.session.isClosed);
+    this.burst = 0;
+    while (!this.closed) {
+      await new Promise(setImmediate);
+      if (this.session.writable || this.session.isClosed) break;
     }
     if (this.closed) this.checkSendable(EMPTY);
   }
