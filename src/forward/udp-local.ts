@@ -17,6 +17,7 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { SecChannel } from '../secsock/channel.js';
+import { literalLookup } from '../secsock/datagram-socket.js';
 import { DecodeError } from '../secsock/errors.js';
 import { UdpChannel } from '../secsock/udp-channel.js';
 import { ForwardError } from './errors.js';
@@ -362,7 +363,8 @@ function bindLocal(bind: string, port: number): Promise<Socket> {
     const where = hostPort(bind, port);
     let s: Socket;
     try {
-      s = createSocket({ type: isIPv6(bind) ? 'udp6' : 'udp4', recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER });
+      // Replies go to the source addresses the kernel gave us: IP literals, sent without a lookup.
+      s = createSocket({ type: isIPv6(bind) ? 'udp6' : 'udp4', recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER, lookup: literalLookup as never });
     } catch (err) {
       reject(new ForwardError('INSEL_FORWARD_BIND', `cannot listen on UDP ${where}: ${(err as Error).message}`, { peer: where, cause: err }));
       return;

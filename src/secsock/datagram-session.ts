@@ -13,7 +13,7 @@
 //          (roaming, server only), inner decode → sink.
 import { Opener, Sealer, overhead } from './aead.js';
 import type { Aead, Mode } from './algorithms.js';
-import { DGRAM_HEADER_SIZE, FRAG_HEADER_SIZE, INNER_HEADER_SIZE, InnerKind, PREVIOUS_EPOCH_GRACE_MS } from './constants.js';
+import { DGRAM_HEADER_SIZE, FLAG_COMPRESSED, FRAG_HEADER_SIZE, INNER_HEADER_SIZE, InnerKind, PREVIOUS_EPOCH_GRACE_MS } from './constants.js';
 import { decodeInner, writeFragmentHeader, writeHeader, writeInner, type DatagramHeader } from './datagram.js';
 import type { DatagramPeer } from './datagram-socket.js';
 import { ChannelError } from './errors.js';
@@ -236,6 +236,8 @@ export class DatagramSession {
     this.lastRecv = this.endpoint.now;
     this.stats.datagramsIn++;
     if (!this.established) this.establish();
+    // DATA, the common case, without decodeInner's object.
+    if (plain.length >= INNER_HEADER_SIZE && plain[0] === InnerKind.DATA && (plain[1]! & ~FLAG_COMPRESSED) === 0) return this.sink.packet(plain.subarray(INNER_HEADER_SIZE), plain[1]!);
     let inner;
     try {
       inner = decodeInner(plain);
@@ -243,8 +245,6 @@ export class DatagramSession {
       return this.drop('malformed');
     }
     switch (inner.kind) {
-      case InnerKind.DATA:
-        return this.sink.packet(inner.body, inner.flags);
       case InnerKind.FRAGMENT:
         return this.sink.fragment(inner.msgId, inner.index, inner.count, inner.flags, inner.body);
       case InnerKind.CLOSE:

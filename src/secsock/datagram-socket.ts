@@ -35,8 +35,8 @@ const SOCKET_BUFFER = 8 * 1024 * 1024;
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
 
-/** An IP literal needs no lookup: answered at once, so that send() runs synchronously. */
-function literalLookup(hostname: string, options: LookupOneOptions | number, callback: LookupCallback): void {
+/** An IP literal needs no lookup: answered at once, so that send() runs synchronously. For dgram's `lookup` option. */
+export function literalLookup(hostname: string, options: LookupOneOptions | number, callback: LookupCallback): void {
   const family = isIP(hostname);
   if (family !== 0) return callback(null, hostname, family);
   dnsLookup(hostname, typeof options === 'number' ? { family: options } : options, callback);

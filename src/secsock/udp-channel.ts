@@ -110,8 +110,14 @@ export class UdpChannel extends SecChannel implements SessionSink {
     this.checkSendable(message);
     const msg = Buffer.isBuffer(message) ? message : Buffer.from(message.buffer, message.byteOffset, message.length);
     const s = this.session;
-    // A message that fits one datagram is never compressed; a compressed one may come to fit.
-    const { data, compressed } = msg.length <= s.room ? { data: msg, compressed: false } : compressMessage(msg, this.params.compression);
+    if (msg.length <= s.room) {
+      // A message that fits one datagram is never compressed.
+      if (this.mustWait()) await this.ready();
+      s.sendPacket(msg);
+      this.countSent(message);
+      return;
+    }
+    const { data, compressed } = compressMessage(msg, this.params.compression);
     const flags = compressed ? FLAG_COMPRESSED : 0;
     if (data.length <= s.room) {
       if (this.mustWait()) await this.ready();
