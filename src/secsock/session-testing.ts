@@ -1,10 +1,14 @@
 // Test helpers: two datagram sessions on an in-memory network with a manual
 // clock, keyed as a UDP channel is (without the TLS connection phase).
 import { randomBytes } from 'node:crypto';
+import type { Identity } from '../pki/identity.js';
+import type { ChannelParams } from './channel.js';
 import { ManualClock } from './clock.js';
+import { resolveOptions, type SecOptions } from './config.js';
 import { DatagramSession, type SessionLimits, type SessionSink } from './datagram-session.js';
 import { KeyChain } from './keys.js';
 import { MemoryNet } from './memory-net.js';
+import { UdpChannel } from './udp-channel.js';
 import { UdpEndpoint } from './udp-endpoint.js';
 
 export const TICK_MS = 100;
@@ -72,4 +76,29 @@ export async function sessionPair(o: { limits?: Partial<SessionLimits>; mode?: '
   client.sayHello();
   await net.settle();
   return { net, clock, client, server, clientEp, serverEp, atClient, atServer, c2s, s2c };
+}
+
+export interface ChannelPairOptions {
+  params?: Partial<ChannelParams>;
+  options?: Partial<SecOptions>;
+}
+
+/** Two UDP message channels on an in-memory network, established, with a manual clock. */
+export async function channelPair(o: ChannelPairOptions = {}): Promise<{ net: MemoryNet; clock: ManualClock; client: UdpChannel; server: UdpChannel }> {
+  const net = new MemoryNet();
+  const clock = new ManualClock();
+  const ep = { tickMs: TICK_MS, binder: net.binder, clock };
+  const serverEp = await UdpEndpoint.open('10.0.0.1', 4500, { ...ep, closeWhenEmpty: false });
+  const clientEp = await UdpEndpoint.open('10.0.0.2', 0, { ...ep, closeWhenEmpty: true });
+  const c2s = randomBytes(32);
+  const s2c = randomBytes(32);
+  const params: ChannelParams = { transport: 'udp', aead: 'aes-256-gcm', hash: 'sha256', compression: 'deflate', mode: 'private', maxFrame: 65536, maxMessage: 1 << 24, datagramSize: 1400, tlsCipher: 'none', ...o.params };
+  const opts = resolveOptions({ transport: 'udp', identity: { cert: '-', key: '-', ca: '-' }, ...o.options });
+  const peer = (name: string): Identity => ({ org: 'test', role: 'user', name, groups: [], serial: '1' });
+  const chain = (secret: Buffer) => new KeyChain('sha256', Buffer.from(secret));
+  const server = new UdpChannel({ endpoint: serverEp, role: 'server', channelId: 7, sendChain: chain(s2c), recvChain: chain(c2s) }, peer('client'), params, opts);
+  const client = new UdpChannel({ endpoint: clientEp, role: 'client', channelId: 7, sendChain: chain(c2s), recvChain: chain(s2c), peerAddress: '10.0.0.1', peerPort: 4500 }, peer('server'), params, opts);
+  client.sayHello();
+  await Promise.all([client.whenEstablished(), server.whenEstablished()]);
+  return { net, clock, client, server };
 }
