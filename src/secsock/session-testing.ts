@@ -50,14 +50,18 @@ export interface SessionPair {
   s2c: Buffer;
 }
 
-export async function sessionPair(o: { limits?: Partial<SessionLimits>; mode?: 'private' | 'integrity' | 'none'; channelId?: number } = {}): Promise<SessionPair> {
+/** A server endpoint at 10.0.0.1:4500 and a client's, on one in-memory network, and fresh secrets for both directions. */
+async function twoEnds() {
   const net = new MemoryNet();
   const clock = new ManualClock();
   const ep = { tickMs: TICK_MS, binder: net.binder, clock };
   const serverEp = await UdpEndpoint.open('10.0.0.1', 4500, { ...ep, closeWhenEmpty: false });
   const clientEp = await UdpEndpoint.open('10.0.0.2', 0, { ...ep, closeWhenEmpty: true });
-  const c2s = randomBytes(32);
-  const s2c = randomBytes(32);
+  return { net, clock, serverEp, clientEp, c2s: randomBytes(32), s2c: randomBytes(32) };
+}
+
+export async function sessionPair(o: { limits?: Partial<SessionLimits>; mode?: 'private' | 'integrity' | 'none'; channelId?: number } = {}): Promise<SessionPair> {
+  const { net, clock, serverEp, clientEp, c2s, s2c } = await twoEnds();
   const common = { aead: 'aes-256-gcm' as const, mode: o.mode ?? ('private' as const), datagramSize: 1400, limits: { ...LIMITS, ...o.limits }, channelId: o.channelId ?? 7 };
   const server = new DatagramSession({ ...common, endpoint: serverEp, role: 'server', sendChain: new KeyChain('sha256', Buffer.from(s2c)), recvChain: new KeyChain('sha256', Buffer.from(c2s)) });
   const client = new DatagramSession({
@@ -85,13 +89,7 @@ export interface ChannelPairOptions {
 
 /** Two UDP message channels on an in-memory network, established, with a manual clock. */
 export async function channelPair(o: ChannelPairOptions = {}): Promise<{ net: MemoryNet; clock: ManualClock; client: UdpChannel; server: UdpChannel }> {
-  const net = new MemoryNet();
-  const clock = new ManualClock();
-  const ep = { tickMs: TICK_MS, binder: net.binder, clock };
-  const serverEp = await UdpEndpoint.open('10.0.0.1', 4500, { ...ep, closeWhenEmpty: false });
-  const clientEp = await UdpEndpoint.open('10.0.0.2', 0, { ...ep, closeWhenEmpty: true });
-  const c2s = randomBytes(32);
-  const s2c = randomBytes(32);
+  const { net, clock, serverEp, clientEp, c2s, s2c } = await twoEnds();
   const params: ChannelParams = { transport: 'udp', aead: 'aes-256-gcm', hash: 'sha256', compression: 'deflate', mode: 'private', maxFrame: 65536, maxMessage: 1 << 24, datagramSize: 1400, tlsCipher: 'none', ...o.params };
   const opts = resolveOptions({ transport: 'udp', identity: { cert: '-', key: '-', ca: '-' }, ...o.options });
   const peer = (name: string): Identity => ({ org: 'test', role: 'user', name, groups: [], serial: '1' });
