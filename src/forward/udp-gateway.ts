@@ -112,6 +112,8 @@ export class UdpGateway {
   private ticker: NodeJS.Timeout | undefined;
   private started = false;
   private closed = false;
+  /** The time as of the last tick: datagrams are stamped with it, not with a clock read each. */
+  private now = Date.now();
   /** Reloads so far, and the last one's check: a flow authorized across a reload is checked again. */
   private generation = 0;
   private lastCheck: FlowCheck | undefined;
@@ -279,7 +281,7 @@ export class UdpGateway {
     }
     f.up++;
     f.upBytes += body.length;
-    f.lastActive = Date.now();
+    f.lastActive = this.now;
     this.counts.datagramsIn++;
     f.socket!.send(body);
   }
@@ -356,7 +358,7 @@ export class UdpGateway {
     socket.on('message', (msg: Buffer) => {
       f.down++;
       f.downBytes += msg.length;
-      f.lastActive = Date.now();
+      f.lastActive = this.now;
       this.counts.datagramsOut++;
       c.out.data(f.id, msg);
     });
@@ -420,6 +422,7 @@ export class UdpGateway {
   }
 
   private tick(now: number): void {
+    this.now = now;
     for (const c of this.conns) {
       for (const f of c.flows.values()) {
         if (f.state !== 'open' || now - f.lastActive <= this.idleMs) continue;

@@ -94,6 +94,8 @@ export class UdpLocalForward {
   private readonly log: (line: string) => void;
   private readonly target: string;
   private closed = false;
+  /** The time as of the last tick: datagrams are stamped with it, not with a clock read each. */
+  private now = Date.now();
   private readonly dropped = () => void this.counts.dropped++;
 
   private constructor(
@@ -226,7 +228,7 @@ export class UdpLocalForward {
 
   private onLocal(msg: Buffer, from: RemoteInfo): void {
     this.counts.datagramsIn++;
-    const now = Date.now();
+    const now = this.now;
     let f = this.bySource.get(from.address)?.get(from.port);
     if (f === undefined) {
       if (this.byId.size >= MAX_LOCAL_FLOWS) {
@@ -270,7 +272,7 @@ export class UdpLocalForward {
           this.counts.dropped++; // a late reply to a flow that expired here; the gateway's idle timer ends it there
           return;
         }
-        f.lastActive = Date.now();
+        f.lastActive = this.now;
         this.counts.datagramsOut++;
         this.socket.send(m.body, f.port, f.address);
         return;
@@ -304,6 +306,7 @@ export class UdpLocalForward {
   }
 
   private tick(now: number): void {
+    this.now = now;
     for (const f of this.byId.values()) {
       if (now - f.lastActive > this.opts.idleMs) {
         if (f.state === 'open') this.out?.message(encodeClose(f.id, 'idle'));
