@@ -24,6 +24,8 @@ import type { UdpEndpoint } from './udp-endpoint.js';
 
 /** Send buffers per session: datagrams the socket may hold before sendPacket() refuses. */
 export const SEND_QUEUE_PACKETS = 256;
+/** ...and at most this many bytes of them (large datagram sizes get fewer buffers, at least 16). */
+export const SEND_QUEUE_BYTES = 1024 * 1024;
 /** The most bytes sendPacket() may put before the body (inner header aside): e.g. a UDP flow's header. */
 export const MAX_HEAD = 16;
 
@@ -130,7 +132,7 @@ export class DatagramSession {
     this.peerPort = init.peerPort ?? 0;
     this.stats = init.stats ?? { datagramsIn: 0, datagramsOut: 0, rekeys: 0, roams: 0, drops: {} };
     this.room = init.datagramSize - DGRAM_HEADER_SIZE - overhead(init.mode) - INNER_HEADER_SIZE;
-    this.pool = new PacketPool(init.datagramSize, SEND_QUEUE_PACKETS);
+    this.pool = new PacketPool(init.datagramSize, Math.max(16, Math.min(SEND_QUEUE_PACKETS, Math.floor(SEND_QUEUE_BYTES / init.datagramSize))));
     this.sealer = new Sealer(this.aead, this.mode, this.sendChain.next());
     this.cur = this.slot();
     this.next = this.slot();
