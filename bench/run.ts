@@ -2,8 +2,9 @@
 // Each benchmark measures its baseline in the same run and reports ratios.
 import { secsock } from './secsock.js';
 import { forward } from './forward.js';
+import { forwardUdp } from './forward-udp.js';
 
-const BENCHES: Record<string, () => Promise<void>> = { secsock, forward };
+const BENCHES: Record<string, () => Promise<void>> = { secsock, forward, 'forward-udp': forwardUdp };
 
 const name = process.argv[2];
 const bench = name === undefined ? undefined : BENCHES[name];
