@@ -24,18 +24,12 @@ async function start(name: string, args: string[], env: NodeJS.ProcessEnv = {}):
 /** Loss per rate through the path listening on `port`. */
 async function measure(port: number): Promise<Map<number, number>> {
   const load = new Proc('load', process.execPath, [PEERS, 'load', String(port), RATES.join(',')]);
+  await load.waitLine(/^done/, 60_000 + RATES.length * 10_000);
   const loss = new Map<number, number>();
-  const seen = new Promise<void>((resolve, reject) => {
-    const next = (): void => {
-      load.waitLine(/^rate (\d+) sent (\d+) echoed (\d+)|^done/, 60_000).then((m) => {
-        if (m[1] === undefined) return resolve();
-        loss.set(Number(m[1]), 1 - Number(m[3]) / Number(m[2]));
-        next();
-      }, reject);
-    };
-    next();
-  });
-  await seen;
+  for (const line of load.lastWords(RATES.length + 1).split(' | ')) {
+    const m = /^rate (\d+) sent (\d+) echoed (\d+)/.exec(line);
+    if (m) loss.set(Number(m[1]), 1 - Number(m[3]) / Number(m[2]));
+  }
   await load.stop();
   return loss;
 }

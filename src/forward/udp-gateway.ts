@@ -63,6 +63,8 @@ export const DEFAULT_MAX_FLOWS_PER_CHANNEL = 1024;
 /** Unknown flows answered with CLOSE and denied flows remembered, per channel: bounds what a client can make us store. */
 const REMEMBERED_FLOWS = 256;
 const CONNECT_TIMEOUT_MS = 5_000;
+/** A flow socket's receive buffer: a burst of target replies waits there while the event loop is busy (the default ~208 KiB holds ~150 datagrams). The kernel caps it at rmem_max. */
+const FLOW_SOCKET_BUFFER = 1024 * 1024;
 const MAX_TICK_MS = 1_000;
 
 type EndWhy = 'idle' | 'client closed' | 'channel closed' | 'certificate refused' | 'policy reload' | 'error' | 'shutdown';
@@ -456,7 +458,7 @@ function remember(set: Set<number>, id: number): void {
 /** A UDP socket connected to the target: the kernel then filters replies to that address for us. */
 function connectTarget(address: string, port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = createSocket(isIPv6(address) ? 'udp6' : 'udp4');
+    const s = createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4', recvBufferSize: FLOW_SOCKET_BUFFER });
     const timer = setTimeout(() => fail(new Error(`no connect within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
     const fail = (err: Error) => {
       clearTimeout(timer);
