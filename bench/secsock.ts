@@ -5,6 +5,10 @@
 // UDP senders keep at most two windows of ~512 KiB unacknowledged (the
 // receiver acks each window), for raw and sealed alike, so neither measures
 // how fast the kernel can drop datagrams. Loss, if any, is reported.
+//
+// Sender and receiver share this process, so its CPU time per message
+// received is also reported: on a machine shared with other work, that ratio
+// holds still where the messages-per-second one swings.
 import { randomBytes } from 'node:crypto';
 import { makeTestPki } from '../src/pki/testing.js';
 import { pair } from '../src/secsock/testing.js';
@@ -19,6 +23,8 @@ interface Result {
   msgsPerSec: number;
   mbPerSec: number;
   lost: number;
+  /** Process CPU time (user + system) per message received, µs. */
+  cpuUs: number;
 }
 
 /** Streams `size`-byte messages from a to b for RUN_MS; UDP with windowed acks. */
@@ -40,6 +46,7 @@ async function measure(p: LinkPair, size: number, udp: boolean): Promise<Result>
   let ackWaiter: (() => void) | undefined;
   if (udp) void countAcks(p.a, () => (acked++, ackWaiter?.()));
   const start = performance.now();
+  const cpu0 = process.cpuUsage();
   let sent = 0;
   let stalled = false;
   while (performance.now() - start < RUN_MS && !stalled) {
@@ -53,7 +60,8 @@ async function measure(p: LinkPair, size: number, udp: boolean): Promise<Result>
   if (received >= sent) finish();
   await Promise.race([finished, new Promise((r) => setTimeout(r, 2000))]);
   const secs = (performance.now() - start) / 1000;
-  return { msgsPerSec: received / secs, mbPerSec: (received * size) / secs / 1e6, lost: sent - received };
+  const cpu = process.cpuUsage(cpu0);
+  return { msgsPerSec: received / secs, mbPerSec: (received * size) / secs / 1e6, lost: sent - received, cpuUs: (cpu.user + cpu.system) / Math.max(1, received) };
 }
 
 async function countAcks(link: MessageLink, onAck: () => void): Promise<void> {
@@ -93,6 +101,8 @@ export async function secsock(): Promise<void> {
           fmt(ours.msgsPerSec),
           fmt(ours.mbPerSec, 1),
           fmt(ours.mbPerSec / base.mbPerSec, 2),
+          `${fmt(base.cpuUs, 1)} / ${fmt(ours.cpuUs, 1)}`,
+          fmt(base.cpuUs / ours.cpuUs, 2),
           transport === 'udp' ? `${base.lost} / ${ours.lost}` : '-',
           cipher,
         ]);
@@ -102,7 +112,7 @@ export async function secsock(): Promise<void> {
   } finally {
     pki.cleanup();
   }
-  const head = ['transport', 'message', 'raw msg/s', 'raw MB/s', 'insel msg/s', 'insel MB/s', 'insel/raw', 'lost raw/insel', 'protection'];
+  const head = ['transport', 'message', 'raw msg/s', 'raw MB/s', 'insel msg/s', 'insel MB/s', 'insel/raw', 'CPU µs/msg raw/insel', 'insel/raw by CPU', 'lost raw/insel', 'protection'];
   console.log(`SecSockets vs raw loopback, ${RUN_MS} ms per cell, Node ${process.version}, ${new Date().toISOString()}\n`);
   console.log(`| ${head.join(' | ')} |`);
   console.log(`|${head.map(() => '---').join('|')}|`);

@@ -116,7 +116,7 @@ describe('reload with a new CRL cuts every channel, flow, stream and tunnel of a
       assert.equal(decodeFlowMessage(opened!).type, FlowType.OPENED);
       await attacker.send(encodeData(7, Buffer.from('attacker before')));
       await until(() => udp.received() === 2, 'the attacker datagram before the reload', 5000);
-      attacker.receive = () => undefined;
+      attacker.session.receive = () => undefined;
       assert.deepEqual([gw.gw.stats().udp?.channels, gw.gw.stats().udp?.flows], [2, 2]);
 
       const streamClosed = closed(stream);

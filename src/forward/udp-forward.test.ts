@@ -172,6 +172,20 @@ describe('udp forward', () => {
     assert.equal(s.echo.sources.size, 1);
   });
 
+  it('carries datagrams too large for one packet (fragmented on the channel) both ways, and small ones around them', async (t) => {
+    const s = await setup(t);
+    const c = await localClient(t, s.fwd.port);
+    c.send('open');
+    assert.equal((await c.next()).toString(), 'open');
+    for (const size of [1363, 1364, 8000, 60_000]) {
+      const d = randomBytes(size);
+      c.send(d);
+      assert.ok((await c.next()).equals(d), `${size} bytes came back intact`);
+    }
+    assert.equal(s.gateway.stats().datagramsIn, 5);
+    assert.deepEqual(s.gateway.stats().drops, {});
+  });
+
   it('gives two local sources two flows, each with its own socket at the gateway', async (t) => {
     const s = await setup(t);
     const a = await localClient(t, s.fwd.port);

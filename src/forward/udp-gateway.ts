@@ -3,22 +3,26 @@
 // socket connected to the target, so replies find their way back to the
 // client's local source and the target sees one source per flow.
 //
-// Channel → target:  decode → flow table → OPEN: authorize, connect, OPENED | DENIED
+// Channel → target:  (delivered synchronously by the channel, no promise per datagram)
+//                    decode → flow table → OPEN: authorize, connect, OPENED | DENIED
 //                                           DATA: send on the flow's socket
 //                                                 (unknown flow: drop, one CLOSE)
 //                                           CLOSE: end the flow
-// Target → channel:  flow socket message → DATA → channel (bounded sends in flight)
+// Target → channel:  flow socket message → DATA → one packet on the channel's datagram
+//                    session (its bounded send queue full: dropped)
 // One coarse ticker expires idle flows; nothing is timed per datagram.
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { Identity } from '../pki/identity.js';
 import type { SecChannel } from '../secsock/channel.js';
-import { DecodeError } from '../secsock/errors.js';
+import { ChannelError, DecodeError } from '../secsock/errors.js';
+import { UdpChannel } from '../secsock/udp-channel.js';
 import type { RefusedChannel, SecServer } from '../secsock/server.js';
 import { who, type Logger } from './conn-log.js';
 import type { Admission } from './limits.js';
 import { ForwardError } from './errors.js';
-import { decodeFlowMessage, encodeClose, encodeData, encodeDenied, encodeOpened, FlowType } from './udp-wire.js';
+import { FlowSender } from './udp-flow-sender.js';
+import { decodeFlowMessage, encodeClose, encodeDenied, encodeOpened, FlowType } from './udp-wire.js';
 
 export type UdpAuthorize = (identity: Identity, host: string, port: number) => Promise<{ allow: true; address: string } | { allow: false; reason: string }>;
 
@@ -56,11 +60,11 @@ export interface UdpGatewayStats {
 }
 
 export const DEFAULT_MAX_FLOWS_PER_CHANNEL = 1024;
-/** Channel sends not yet taken by the kernel, per channel; beyond, datagrams are dropped (UDP has no backpressure to give). */
-const MAX_SENDS_IN_FLIGHT = 512;
 /** Unknown flows answered with CLOSE and denied flows remembered, per channel: bounds what a client can make us store. */
 const REMEMBERED_FLOWS = 256;
 const CONNECT_TIMEOUT_MS = 5_000;
+/** A flow socket's receive buffer: a burst of target replies waits there while the event loop is busy (the default ~208 KiB holds ~150 datagrams). The kernel caps it at rmem_max. */
+const FLOW_SOCKET_BUFFER = 1024 * 1024;
 const MAX_TICK_MS = 1_000;
 
 type EndWhy = 'idle' | 'client closed' | 'channel closed' | 'certificate refused' | 'policy reload' | 'error' | 'shutdown';
@@ -86,17 +90,15 @@ interface Flow {
 }
 
 interface Conn {
-  readonly ch: SecChannel;
+  readonly ch: UdpChannel;
+  readonly out: FlowSender;
   readonly flows: Map<number, Flow>;
   /** Unknown flows we already sent a CLOSE for (FIFO, bounded). */
   readonly told: Set<number>;
   /** Denied flows and why, so a repeated OPEN gets the same answer without a second log line. */
   readonly denied: Map<number, string>;
-  inflight: number;
   /** gives back the identity's channel */
   readonly release: () => void;
-  readonly sent: () => void;
-  readonly failed: () => void;
 }
 
 export class UdpGateway {
@@ -112,6 +114,8 @@ export class UdpGateway {
   private ticker: NodeJS.Timeout | undefined;
   private started = false;
   private closed = false;
+  /** The time as of the last tick: datagrams are stamped with it, not with a clock read each. */
+  private now = Date.now();
   /** Reloads so far, and the last one's check: a flow authorized across a reload is checked again. */
   private generation = 0;
   private lastCheck: FlowCheck | undefined;
@@ -213,7 +217,7 @@ export class UdpGateway {
         void ch.close('gateway shutting down').catch(() => undefined);
         return;
       }
-      if (ch.params.transport !== 'udp') {
+      if (!(ch instanceof UdpChannel)) {
         this.log.warn({ ...who(ch.peer), peer: ch.remote, reason: 'not a UDP channel' }, 'udp forward channel refused');
         void ch.close('UDP forwarding needs a UDP channel').catch(() => undefined);
         continue;
@@ -224,44 +228,22 @@ export class UdpGateway {
         void ch.close(slot.reason).catch(() => undefined);
         continue;
       }
-      const c: Conn = {
-        ch,
-        flows: new Map(),
-        told: new Set(),
-        denied: new Map(),
-        inflight: 0,
-        release: slot.release,
-        sent: () => void c.inflight--,
-        failed: () => {
-          c.inflight--;
-          this.drop('channel_send_failed');
-        },
-      };
+      const c: Conn = { ch, out: new FlowSender(ch, this.dropSend), flows: new Map(), told: new Set(), denied: new Map(), release: slot.release };
       this.conns.add(c);
-      void this.serve(c);
+      if (ch.isClosed) this.ended(c, undefined);
+      // A microtask later: SecServer.setTrust closes a refused channel first, then dropRefused ends it with the reason.
+      ch.once('close', (err?: Error) => queueMicrotask(() => this.ended(c, err)));
+      // Dropped by dropRefused: what it still sends goes nowhere.
+      ch.deliverTo((m) => this.conns.has(c) && this.onMessage(c, m));
     }
   }
 
-  private async serve(c: Conn): Promise<void> {
-    let why: EndWhy = 'channel closed';
-    let detail = '';
-    try {
-      for (;;) {
-        const m = await c.ch.recv();
-        if (m === null || !this.conns.has(c)) break; // closed, or dropped by dropRefused: what it still had queued goes nowhere
-        this.onMessage(c, m);
-      }
-      detail = c.ch.peerCloseReason;
-    } catch (err) {
-      detail = (err as Error).message;
-      // recv() rejects only once the channel failed; anything else is our bug: drop the channel rather than leave it unserved.
-      if (!c.ch.isClosed) {
-        why = 'error';
-        void c.ch.close('gateway error').catch(() => undefined);
-      }
-    }
-    if (!this.conns.delete(c)) return; // close() got there first
+  /** The channel closed: by the client, a dead path, or (not a ChannelError) our bug in onMessage. */
+  private ended(c: Conn, err: Error | undefined): void {
+    if (!this.conns.delete(c)) return; // close() or dropRefused got there first
     c.release();
+    const why: EndWhy = err === undefined || err instanceof ChannelError ? 'channel closed' : 'error';
+    const detail = err?.message ?? c.ch.peerCloseReason;
     for (const f of c.flows.values()) this.end(c, f, why, detail);
   }
 
@@ -301,7 +283,7 @@ export class UdpGateway {
     }
     f.up++;
     f.upBytes += body.length;
-    f.lastActive = Date.now();
+    f.lastActive = this.now;
     this.counts.datagramsIn++;
     f.socket!.send(body);
   }
@@ -378,9 +360,9 @@ export class UdpGateway {
     socket.on('message', (msg: Buffer) => {
       f.down++;
       f.downBytes += msg.length;
-      f.lastActive = Date.now();
+      f.lastActive = this.now;
       this.counts.datagramsOut++;
-      this.send(c, encodeData(f.id, msg));
+      c.out.data(f.id, msg);
     });
     // ICMP port unreachable surfaces as ECONNREFUSED on a connected socket: the
     // target may come up later, so the flow stays; the end-of-flow line says it.
@@ -438,13 +420,11 @@ export class UdpGateway {
   }
 
   private send(c: Conn, msg: Buffer): void {
-    if (c.ch.isClosed) return this.drop('channel_closed');
-    if (c.inflight >= MAX_SENDS_IN_FLIGHT) return this.drop('channel_busy');
-    c.inflight++;
-    c.ch.send(msg).then(c.sent, c.failed);
+    c.out.message(msg);
   }
 
   private tick(now: number): void {
+    this.now = now;
     for (const c of this.conns) {
       for (const f of c.flows.values()) {
         if (f.state !== 'open' || now - f.lastActive <= this.idleMs) continue;
@@ -457,6 +437,8 @@ export class UdpGateway {
   private drop(reason: string): void {
     this.drops[reason] = (this.drops[reason] ?? 0) + 1;
   }
+
+  private readonly dropSend = (reason: string) => this.drop(reason);
 }
 
 /** `check`'s verdict on a flow; a check that throws refuses rather than leaves the flow open. */
@@ -476,7 +458,7 @@ function remember(set: Set<number>, id: number): void {
 /** A UDP socket connected to the target: the kernel then filters replies to that address for us. */
 function connectTarget(address: string, port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = createSocket(isIPv6(address) ? 'udp6' : 'udp4');
+    const s = createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4', recvBufferSize: FLOW_SOCKET_BUFFER });
     const timer = setTimeout(() => fail(new Error(`no connect within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
     const fail = (err: Error) => {
       clearTimeout(timer);

@@ -3,9 +3,11 @@
 // flows share one SecSockets UDP channel to the gateway.
 //
 // Local → gateway:  datagram → flow by source (new: OPEN) → opening: queue (bounded)
-//                                                         → open: DATA → channel
+//                                                         → open: DATA → one packet on
+//                                                           the channel's datagram session
 //                                                         → denied: drop
-// Gateway → local:  OPENED: flush the queue; DENIED: log, drop the queue;
+// Gateway → local:  (delivered synchronously by the channel, no promise per datagram)
+//                   OPENED: flush the queue; DENIED: log, drop the queue;
 //                   DATA: send to the flow's source; CLOSE: forget the flow
 // One ticker repeats OPENs (every 250 ms, at most 8 times) and expires idle
 // flows. If the channel dies, its flows are forgotten and it is reopened
@@ -15,9 +17,12 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { SecChannel } from '../secsock/channel.js';
+import { literalLookup } from '../secsock/datagram-socket.js';
 import { DecodeError } from '../secsock/errors.js';
+import { UdpChannel } from '../secsock/udp-channel.js';
 import { ForwardError } from './errors.js';
-import { decodeFlowMessage, encodeClose, encodeData, encodeOpen, FlowType, targetProblem } from './udp-wire.js';
+import { FlowSender } from './udp-flow-sender.js';
+import { decodeFlowMessage, encodeClose, encodeOpen, FlowType, targetProblem } from './udp-wire.js';
 
 export interface UdpLocalOptions {
   /** Local address to listen on, e.g. 127.0.0.1. */
@@ -52,8 +57,6 @@ export const OPEN_TRIES = 8;
 /** Datagrams held per flow until OPENED: enough for a DNS query and its retries, small enough to bound memory. */
 export const OPEN_QUEUE = 16;
 export const MAX_LOCAL_FLOWS = 1024;
-/** Channel sends not yet taken by the kernel; beyond, datagrams are dropped. */
-const MAX_SENDS_IN_FLIGHT = 512;
 const RECONNECT_MIN_MS = 250;
 const RECONNECT_MAX_MS = 10_000;
 /** Kernel buffers for bursts; the kernel caps them at rmem_max/wmem_max. */
@@ -79,9 +82,9 @@ export class UdpLocalForward {
   /** address → port → flow: no string built per datagram. */
   private readonly bySource = new Map<string, Map<number, LocalFlow>>();
   private readonly counts = { datagramsIn: 0, datagramsOut: 0, dropped: 0, denied: 0 };
-  private ch: SecChannel | undefined;
+  /** The channel to the gateway, while there is one. */
+  private out: FlowSender | undefined;
   private nextId = 1;
-  private inflight = 0;
   private backoff = RECONNECT_MIN_MS;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private reconnecting = false;
@@ -91,16 +94,14 @@ export class UdpLocalForward {
   private readonly log: (line: string) => void;
   private readonly target: string;
   private closed = false;
-  private readonly sent = () => void this.inflight--;
-  private readonly failed = () => {
-    this.inflight--;
-    this.counts.dropped++;
-  };
+  /** The time as of the last tick: datagrams are stamped with it, not with a clock read each. */
+  private now = Date.now();
+  private readonly dropped = () => void this.counts.dropped++;
 
   private constructor(
     private readonly socket: Socket,
     private readonly opts: UdpLocalOptions,
-    ch: SecChannel,
+    ch: UdpChannel,
   ) {
     this.log = opts.log ?? (() => undefined);
     this.target = hostPort(opts.host, opts.hostPort);
@@ -120,9 +121,7 @@ export class UdpLocalForward {
     if (!(opts.idleMs > 0)) throw new ForwardError('INSEL_FORWARD_OPTION', `idleMs must be a positive number of milliseconds, not ${opts.idleMs}`, { field: 'idleMs' });
     const socket = await bindLocal(opts.bind, opts.port);
     try {
-      const ch = await opts.openChannel();
-      checkUdp(ch);
-      return new UdpLocalForward(socket, opts, ch);
+      return new UdpLocalForward(socket, opts, checkUdp(await opts.openChannel()));
     } catch (err) {
       socket.close();
       throw err;
@@ -142,12 +141,12 @@ export class UdpLocalForward {
     this.closed = true;
     clearInterval(this.ticker);
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    const ch = this.ch;
-    this.ch = undefined;
-    if (ch !== undefined) {
+    const out = this.out;
+    this.out = undefined;
+    if (out !== undefined) {
       // Per-flow CLOSEs let the gateway log "client closed" rather than "channel closed".
-      for (const f of this.byId.values()) if (f.state === 'open') void ch.send(encodeClose(f.id, 'forward stopped')).catch(() => undefined);
-      await ch.close('forward stopped').catch(() => undefined);
+      for (const f of this.byId.values()) if (f.state === 'open') out.message(encodeClose(f.id, 'forward stopped'));
+      await out.ch.close('forward stopped').catch(() => undefined);
     }
     this.byId.clear();
     this.bySource.clear();
@@ -164,10 +163,10 @@ export class UdpLocalForward {
     this.suspended = why;
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
-    const ch = this.ch;
-    this.ch = undefined;
+    const out = this.out;
+    this.out = undefined;
     for (const f of [...this.byId.values()]) this.forget(f);
-    if (ch !== undefined) void ch.close('session with the gateway lost').catch(() => undefined);
+    if (out !== undefined) void out.ch.close('session with the gateway lost').catch(() => undefined);
     this.log(`udp forward ${this.target}: channel to the gateway closed, the session is lost (${why}); it reopens with the session`);
   }
 
@@ -179,27 +178,19 @@ export class UdpLocalForward {
     if (!this.reconnecting) void this.reconnect();
   }
 
-  private attach(ch: SecChannel): void {
-    this.ch = ch;
-    void this.serve(ch);
+  private attach(ch: UdpChannel): void {
+    const out = (this.out = new FlowSender(ch, this.dropped));
+    if (ch.isClosed) return this.lost(out, undefined); // ended while we connected
+    ch.once('close', (err?: Error) => this.lost(out, err));
+    ch.deliverTo((m) => this.onGateway(m));
     for (const f of this.byId.values()) if (f.state === 'opening') this.sendOpen(f, Date.now()); // flows that waited for us
   }
 
-  private async serve(ch: SecChannel): Promise<void> {
-    let why = 'closed by the gateway';
-    try {
-      for (;;) {
-        const m = await ch.recv();
-        if (m === null) break;
-        this.onGateway(m);
-      }
-      if (ch.peerCloseReason) why = `closed by the gateway: ${ch.peerCloseReason}`;
-    } catch (err) {
-      why = (err as Error).message;
-      void ch.close('forward error').catch(() => undefined); // a no-op unless onGateway threw
-    }
-    if (this.closed || this.ch !== ch) return;
-    this.ch = undefined;
+  /** The channel ended: by the gateway, a dead path, or an error of ours in onGateway. */
+  private lost(out: FlowSender, err: Error | undefined): void {
+    if (this.closed || this.out !== out) return;
+    const why = err !== undefined ? err.message : out.ch.peerCloseReason ? `closed by the gateway: ${out.ch.peerCloseReason}` : 'closed by the gateway';
+    this.out = undefined;
     // Flow ids belong to the channel: the new one starts afresh.
     for (const f of [...this.byId.values()]) this.forget(f);
     this.log(`udp forward ${this.target}: channel to the gateway lost (${why}); reconnecting`);
@@ -215,10 +206,9 @@ export class UdpLocalForward {
   private async reconnect(): Promise<void> {
     this.reconnectTimer = undefined;
     this.reconnecting = true;
-    let ch: SecChannel;
+    let ch: UdpChannel;
     try {
-      ch = await this.opts.openChannel();
-      checkUdp(ch);
+      ch = checkUdp(await this.opts.openChannel());
     } catch (err) {
       if (this.closed || this.suspended !== undefined) return;
       this.log(`udp forward ${this.target}: reconnecting failed (${(err as Error).message}); next try in ${this.backoff} ms`);
@@ -238,7 +228,7 @@ export class UdpLocalForward {
 
   private onLocal(msg: Buffer, from: RemoteInfo): void {
     this.counts.datagramsIn++;
-    const now = Date.now();
+    const now = this.now;
     let f = this.bySource.get(from.address)?.get(from.port);
     if (f === undefined) {
       if (this.byId.size >= MAX_LOCAL_FLOWS) {
@@ -251,7 +241,9 @@ export class UdpLocalForward {
     f.lastActive = now;
     switch (f.state) {
       case 'open':
-        return this.send(encodeData(f.id, msg));
+        if (this.out === undefined) this.counts.dropped++;
+        else this.out.data(f.id, msg);
+        return;
       case 'opening':
         if (f.queue.length < OPEN_QUEUE) f.queue.push(msg);
         else this.counts.dropped++;
@@ -280,7 +272,7 @@ export class UdpLocalForward {
           this.counts.dropped++; // a late reply to a flow that expired here; the gateway's idle timer ends it there
           return;
         }
-        f.lastActive = Date.now();
+        f.lastActive = this.now;
         this.counts.datagramsOut++;
         this.socket.send(m.body, f.port, f.address);
         return;
@@ -288,7 +280,7 @@ export class UdpLocalForward {
         if (f === undefined || f.state !== 'opening') return; // a repeated answer
         f.state = 'open';
         this.log(`udp forward ${hostPort(f.address, f.port)} → ${this.target}: open (flow ${f.id})`);
-        for (const d of f.queue) this.send(encodeData(f.id, d));
+        for (const d of f.queue) this.out?.data(f.id, d);
         f.queue.length = 0;
         return;
       case FlowType.DENIED:
@@ -314,12 +306,13 @@ export class UdpLocalForward {
   }
 
   private tick(now: number): void {
+    this.now = now;
     for (const f of this.byId.values()) {
       if (now - f.lastActive > this.opts.idleMs) {
-        if (f.state === 'open' && this.ch !== undefined) this.send(encodeClose(f.id, 'idle'));
+        if (f.state === 'open') this.out?.message(encodeClose(f.id, 'idle'));
         this.log(`udp forward ${hostPort(f.address, f.port)} → ${this.target}: idle for ${now - f.lastActive} ms, closed`);
         this.forget(f);
-      } else if (f.state === 'opening' && this.ch !== undefined && now >= f.nextTry) {
+      } else if (f.state === 'opening' && this.out !== undefined && now >= f.nextTry) {
         if (f.tries < OPEN_TRIES) {
           this.sendOpen(f, now);
           continue;
@@ -351,19 +344,10 @@ export class UdpLocalForward {
   }
 
   private sendOpen(f: LocalFlow, now: number): void {
-    if (this.ch === undefined) return; // attach() sends it when the channel is back
+    if (this.out === undefined) return; // attach() sends it when the channel is back
     f.tries++;
     f.nextTry = now + OPEN_RETRY_MS;
-    this.send(encodeOpen(f.id, this.opts.host, this.opts.hostPort));
-  }
-
-  private send(msg: Buffer): void {
-    if (this.ch === undefined || this.inflight >= MAX_SENDS_IN_FLIGHT) {
-      this.counts.dropped++;
-      return;
-    }
-    this.inflight++;
-    this.ch.send(msg).then(this.sent, this.failed);
+    this.out.message(encodeOpen(f.id, this.opts.host, this.opts.hostPort));
   }
 }
 
@@ -371,8 +355,8 @@ function hostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-function checkUdp(ch: SecChannel): void {
-  if (ch.params.transport === 'udp') return;
+function checkUdp(ch: SecChannel): UdpChannel {
+  if (ch instanceof UdpChannel) return ch;
   void ch.close('UDP forwarding needs a UDP channel').catch(() => undefined);
   throw new ForwardError('INSEL_FORWARD_NOT_UDP', `the channel to the gateway is ${ch.params.transport}; UDP forwarding needs a UDP channel (UDP is never carried inside TCP)`, { peer: ch.remote });
 }
@@ -382,7 +366,8 @@ function bindLocal(bind: string, port: number): Promise<Socket> {
     const where = hostPort(bind, port);
     let s: Socket;
     try {
-      s = createSocket({ type: isIPv6(bind) ? 'udp6' : 'udp4', recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER });
+      // Replies go to the source addresses the kernel gave us: IP literals, sent without a lookup.
+      s = createSocket({ type: isIPv6(bind) ? 'udp6' : 'udp4', recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER, lookup: literalLookup as never });
     } catch (err) {
       reject(new ForwardError('INSEL_FORWARD_BIND', `cannot listen on UDP ${where}: ${(err as Error).message}`, { peer: where, cause: err }));
       return;

@@ -90,9 +90,10 @@ export function encodeClose(flow: number, reason = ''): Buffer {
 }
 
 /**
- * One copy of the datagram behind the header. The copy is needed: a channel
- * may still hold the buffer after send() returns (fragments go out across
- * event-loop turns), so a shared scratch buffer would be overwritten.
+ * One copy of the datagram behind the header, for a datagram too large for
+ * one packet (FlowSender seals the header before the datagram without it):
+ * the channel holds the buffer while its fragments go out across event-loop
+ * turns, so a shared scratch buffer would be overwritten.
  */
 export function encodeData(flow: number, datagram: Uint8Array): Buffer {
   if (datagram.length > MAX_DATAGRAM) throw new ForwardError('INSEL_FORWARD_BAD_TARGET', `datagram of ${datagram.length} bytes exceeds ${MAX_DATAGRAM}`);
@@ -158,11 +159,15 @@ function decodeReason(buf: Buffer, type: number, flow: number): string {
   }
 }
 
-function header(type: number, flow: number, bodyLen: number): Buffer {
-  const out = Buffer.allocUnsafe(FLOW_HEADER_SIZE + bodyLen);
+/** Writes the 5-byte header of a flow message at the start of `out`. */
+export function writeFlowHeader(out: Buffer, type: number, flow: number): Buffer {
   out[0] = type;
   out.writeUInt32BE(flow >>> 0, 1);
   return out;
+}
+
+function header(type: number, flow: number, bodyLen: number): Buffer {
+  return writeFlowHeader(Buffer.allocUnsafe(FLOW_HEADER_SIZE + bodyLen), type, flow);
 }
 
 /** Reasons are cut to MAX_REASON bytes at a character boundary, so the cut is still UTF-8. */

@@ -18,7 +18,7 @@ const SENTINEL = 0xa5;
 function seal(aead: Aead, mode: Mode, prefix: Uint8Array, body: Uint8Array, counter: number, k = keys): Buffer {
   const out = Buffer.alloc(DGRAM_HEADER_SIZE + prefix.length + body.length + TAG_SIZE + 8, SENTINEL);
   writeHeader(out, k.epoch, 0xc0ffee, counter);
-  const n = new Sealer(aead, mode, k).seal(out, DGRAM_HEADER_SIZE, Buffer.from(prefix), body, counter);
+  const n = new Sealer(aead, mode, k).seal(out, DGRAM_HEADER_SIZE, Buffer.from(prefix), prefix.length, body, counter);
   assert.equal(n, DGRAM_HEADER_SIZE + prefix.length + body.length + overhead(mode));
   assert.ok(out.subarray(n).every((b) => b === SENTINEL), 'seal wrote past its length');
   return out.subarray(0, n);

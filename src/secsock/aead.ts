@@ -49,22 +49,20 @@ export class Sealer {
 
   /**
    * `out` holds the header in [0, headerLen) and room for prefix + body + tag.
-   * Seals prefix ‖ body (inner header and message bytes, kept apart so neither
-   * is copied twice) after the header; returns the datagram length.
+   * Seals prefix[0, prefixLen) ‖ body (inner header and message bytes, kept apart so the
+   * caller need not join them) after the header; returns the datagram length.
    */
-  seal(out: Buffer, headerLen: number, prefix: Buffer, body: Uint8Array, counter: number): number {
-    let at = headerLen;
-    if (this.mode !== 'private') {
-      at += prefix.copy(out, at);
-      out.set(body, at);
-      at += body.length;
-      if (this.mode === 'none') return at;
-    }
+  seal(out: Buffer, headerLen: number, prefix: Buffer, prefixLen: number, body: Uint8Array, counter: number): number {
+    // Plaintext in place first: one update() over it (node:crypto cannot
+    // encrypt into a given buffer, so its output is copied back once).
+    let at = headerLen + prefix.copy(out, headerLen, 0, prefixLen);
+    out.set(body, at);
+    at += body.length;
+    if (this.mode === 'none') return at;
     const c = cipher(this.aead, this.keys.key, makeNonce(this.nonce, this.keys.iv, counter));
     if (this.mode === 'private') {
       c.setAAD(out.subarray(0, headerLen));
-      at += c.update(prefix).copy(out, at);
-      at += c.update(body).copy(out, at);
+      c.update(out.subarray(headerLen, at)).copy(out, headerLen);
     } else {
       c.setAAD(out.subarray(0, at));
     }

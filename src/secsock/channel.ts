@@ -123,6 +123,12 @@ export abstract class SecChannel extends EventEmitter {
     return this.queuedBytes <= this.recvQueueBytes;
   }
 
+  /** Takes what the queue holds, for a transport that hands messages elsewhere from now on. */
+  protected takeQueued(): Buffer[] {
+    this.queuedBytes = 0;
+    return this.queue.splice(0);
+  }
+
   protected get queueFull(): boolean {
     return this.queuedBytes > this.recvQueueBytes;
   }

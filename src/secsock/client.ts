@@ -83,7 +83,7 @@ export async function connect(options: ConnectOptions): Promise<SecChannel> {
     socket.end();
     const remote = socket.remoteAddress!;
     const family6 = socket.remoteFamily === 'IPv6';
-    const endpoint = await UdpEndpoint.open(opts.udpHost ?? (family6 ? '::' : '0.0.0.0'), opts.udpPort, opts.tickMs, true);
+    const endpoint = await UdpEndpoint.open(opts.udpHost ?? (family6 ? '::' : '0.0.0.0'), opts.udpPort, { tickMs: opts.tickMs, closeWhenEmpty: true });
     const ch = new UdpChannel({ endpoint, role: 'client', channelId: accept.channelId, peerAddress: remote, peerPort: accept.udpPort!, ...keys }, identity, params, opts);
     ch.sayHello();
     const timer = setTimeout(() => void ch.close(), opts.handshakeTimeoutMs);

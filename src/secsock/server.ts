@@ -88,7 +88,7 @@ export class SecServer extends EventEmitter {
   static async listen(options: ServerOptions): Promise<SecServer> {
     const { host = '127.0.0.1', port = 0, ...rest } = options;
     const opts = resolveOptions(rest, 'server options');
-    const udp = opts.transport === 'udp' ? await UdpEndpoint.open(opts.udpHost ?? host, opts.udpPort, opts.tickMs, false) : undefined;
+    const udp = opts.transport === 'udp' ? await UdpEndpoint.open(opts.udpHost ?? host, opts.udpPort, { tickMs: opts.tickMs, closeWhenEmpty: false }) : undefined;
     const server = new SecServer(opts, (opts.peerRoles as Role[] | undefined) ?? ROLES, udp);
     try {
       await server.tls.listen(port, host);

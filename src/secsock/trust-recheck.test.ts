@@ -81,7 +81,7 @@ describe('SecServer.setTrust against a hostile UDP client', () => {
     await alice.client.send(Buffer.from('before'));
     assert.equal((await take(alice.accepted, 1))[0]!.toString(), 'before');
     // The attacker's end drops whatever the server sends, CLOSE included, and keeps its keys.
-    (alice.client as UdpChannel).receive = () => undefined;
+    (alice.client as UdpChannel).session.receive = () => undefined;
     await revoke({ dir: pki.dir, nameOrSerial: 'alice' });
     const srv = pki.profile('srv');
     const dropsBefore = server.stats().udpDrops.unknown_channel ?? 0;

@@ -1,53 +1,70 @@
-// One UDP socket and the channels that live on it. A server has one endpoint
-// for all its UDP channels (demultiplexed by channel id, as WireGuard does by
-// receiver index); a client has one per channel. The cheap checks happen
-// here: length, type, channel id; the channel does the rest. One coarse
-// ticker drives keepalives, dead-peer detection and reassembly expiry.
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
+// One UDP socket and the datagram sessions that live on it. A server has one
+// endpoint for all its UDP channels (demultiplexed by channel id, as
+// WireGuard does by receiver index); a client has one per channel. The cheap
+// checks happen here: length, type, channel id; the session does the rest.
+// One coarse ticker drives keepalives, dead-peer detection, rekey by time
+// and reassembly expiry, and keeps the `now` that sessions stamp packets
+// with (no clock read per packet). Socket and clock are injectable:
+// memory-net.ts and ManualClock let tests run without the OS or real time.
+import { realClock, type Clock } from './clock.js';
 import { DGRAM_HEADER_SIZE, DGRAM_TYPE_SEALED } from './constants.js';
 import { decodeHeader, type DatagramHeader } from './datagram.js';
+import { udpBinder, type Binder, type DatagramPeer, type DatagramSocket } from './datagram-socket.js';
 
 export interface DatagramReceiver {
-  receive(datagram: Buffer, from: RemoteInfo, header: DatagramHeader): void;
+  receive(datagram: Buffer, from: DatagramPeer, header: DatagramHeader): void;
   tick(now: number): void;
 }
 
-/** Kernel buffers large enough for bursts of fragments; the kernel caps them at rmem_max. */
-const SOCKET_BUFFER = 8 * 1024 * 1024;
+export interface EndpointOptions {
+  tickMs: number;
+  /** Close the socket when the last session leaves (client endpoints). */
+  closeWhenEmpty: boolean;
+  binder?: Binder;
+  clock?: Clock;
+}
 
 export class UdpEndpoint {
+  /** The coarse time: the clock as of the last tick (or the last session added). */
+  now: number;
   private readonly channels = new Map<number, DatagramReceiver>();
   private readonly header: DatagramHeader = { type: 0, epoch: 0, channelId: 0, counter: 0 };
-  private ticker: NodeJS.Timeout | undefined;
-  private socket!: Socket;
-  /** Datagrams that matched no channel, by reason. */
+  private readonly binder: Binder;
+  private readonly clock: Clock;
+  private stopTicker: (() => void) | undefined;
+  private socket!: DatagramSocket;
+  /** Datagrams that matched no session, by reason. */
   readonly drops: Record<string, number> = {};
   private closed = false;
+  private readonly onDatagram = (msg: Buffer, from: DatagramPeer) => this.route(msg, from);
 
-  private constructor(
-    private readonly tickMs: number,
-    /** Close the socket when the last channel leaves (client endpoints). */
-    private readonly closeWhenEmpty: boolean,
-  ) {}
+  private constructor(private readonly opts: EndpointOptions) {
+    this.binder = opts.binder ?? udpBinder;
+    this.clock = opts.clock ?? realClock;
+    this.now = this.clock.now();
+  }
 
-  static async open(host: string, port: number, tickMs: number, closeWhenEmpty: boolean): Promise<UdpEndpoint> {
-    const ep = new UdpEndpoint(tickMs, closeWhenEmpty);
-    ep.socket = await ep.bind(host, port);
+  static async open(host: string, port: number, opts: EndpointOptions): Promise<UdpEndpoint> {
+    const ep = new UdpEndpoint(opts);
+    ep.socket = await ep.binder(host, port, ep.onDatagram);
     return ep;
   }
 
   get port(): number {
-    return this.socket.address().port;
+    return this.socket.port;
   }
 
   get address(): string {
-    return this.socket.address().address;
+    return this.socket.address;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /** Moves to a new local socket (a new port): what a NAT rebinding or a roaming client looks like. */
   async rebind(host: string, port = 0): Promise<void> {
-    const next = await this.bind(host, port);
+    const next = await this.binder(host, port, this.onDatagram);
     const old = this.socket;
     this.socket = next;
     old.close();
@@ -55,10 +72,8 @@ export class UdpEndpoint {
 
   add(id: number, ch: DatagramReceiver): void {
     this.channels.set(id, ch);
-    if (this.ticker === undefined) {
-      this.ticker = setInterval(() => this.tick(), this.tickMs);
-      this.ticker.unref();
-    }
+    this.now = this.clock.now();
+    this.stopTicker ??= this.clock.every(this.opts.tickMs, () => this.tick());
   }
 
   has(id: number): boolean {
@@ -67,39 +82,26 @@ export class UdpEndpoint {
 
   remove(id: number): void {
     this.channels.delete(id);
-    if (this.channels.size === 0 && this.closeWhenEmpty) this.close();
+    if (this.channels.size === 0 && this.opts.closeWhenEmpty) this.close();
   }
 
-  send(datagram: Buffer, port: number, address: string, cb: (err: Error | null) => void): void {
-    if (this.closed) {
-      cb(new Error('UDP endpoint closed'));
-      return;
-    }
-    this.socket.send(datagram, port, address, cb);
+  send(datagram: Buffer, port: number, address: string): void {
+    if (!this.closed) this.socket.send(datagram, port, address);
+  }
+
+  /** Datagrams the socket still holds (see DatagramSocket.pending). */
+  pending(): number {
+    return this.closed ? 0 : this.socket.pending();
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.ticker) clearInterval(this.ticker);
+    this.stopTicker?.();
     this.socket.close();
   }
 
-  private bind(host: string, port: number): Promise<Socket> {
-    return new Promise((resolve, reject) => {
-      const s = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER });
-      s.once('error', reject);
-      s.bind(port, host, () => {
-        s.off('error', reject);
-        // Errors after bind (e.g. ICMP port unreachable on Linux) are per-packet; the channel's timers notice a dead peer.
-        s.on('error', () => undefined);
-        s.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
-        resolve(s);
-      });
-    });
-  }
-
-  private onMessage(msg: Buffer, from: RemoteInfo): void {
+  private route(msg: Buffer, from: DatagramPeer): void {
     if (msg.length < DGRAM_HEADER_SIZE) return this.drop('truncated');
     if (msg[0] !== DGRAM_TYPE_SEALED) return this.drop('bad_type');
     let h: DatagramHeader;
@@ -118,7 +120,7 @@ export class UdpEndpoint {
   }
 
   private tick(): void {
-    const now = Date.now();
-    for (const ch of this.channels.values()) ch.tick(now);
+    this.now = this.clock.now();
+    for (const ch of this.channels.values()) ch.tick(this.now);
   }
 }
