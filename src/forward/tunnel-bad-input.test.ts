@@ -1,11 +1,14 @@
 // Bad input never crashes anything and always gets a message a user can
 // act on: malformed forward specs and flags, an unknown host, an
-// unreachable target, a port in use, garbage at the gateway's port.
+// unreachable target, a port in use, garbage at the gateway's port, garbage
+// frames from a verified insel/1 client.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type Server } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { makeTestPki } from '../pki/testing.js';
+import { profileFiles, readIdentityFiles } from './gateway-config.js';
+import { rawMux } from './mux-testing.js';
 import { parseForwardSpec } from './spec.js';
 import { ALLOW_ALICE_LOOPBACK, echoServer, insel, profiles, startForwarder, startGateway, until } from './testing.js';
 
@@ -113,6 +116,44 @@ test('garbage at the gateway port: that connection closes, the gateway serves on
   await new Promise((r) => anon.once('close', r));
   assert.match(answer, /^HTTP\/1\.1 403[\s\S]*presented no certificate/);
   await until(() => tg.gw.stats().tlsFailures >= 3, `TLS failures to be counted (${tg.gw.stats().tlsFailures})`);
+  const fw = await startForwarder(tg.port, p.profile('alice'), [parseForwardSpec('L', `0:127.0.0.1:${target.port}`)]);
+  try {
+    const s = connect({ host: '127.0.0.1', port: fw.ports[0]! });
+    const back = await new Promise<string>((resolve) => {
+      s.once('data', (b: Buffer) => resolve(b.toString()));
+      s.write('still serving');
+    });
+    assert.equal(back, 'still serving');
+    s.destroy();
+  } finally {
+    await fw.close();
+  }
+});
+
+test('garbage over insel/1 from a verified client: its session ends with the reason, the gateway serves on', async (t) => {
+  const pki = await makeTestPki();
+  const p = profiles(pki, ['srv', 'alice']);
+  const target = await echoServer();
+  const tg = await startGateway(p.dir, p.profile('srv'), ALLOW_ALICE_LOOPBACK);
+  t.after(async () => {
+    await tg.close();
+    await target.close();
+    p.cleanup();
+    pki.cleanup();
+  });
+  const alice = readIdentityFiles(profileFiles(p.profile('alice')));
+  // An unknown frame type, a frame longer than any payload, a stream id the client never opened, half a header.
+  const junk = [Buffer.from([9, 0, 0, 0, 0, 1, 0, 0, 0, 0]), Buffer.from([0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff]), Buffer.from([3, 0, 0, 0, 0, 7, 0, 0, 0, 4, 0, 0, 0, 1]), Buffer.from([1, 0, 0])];
+  for (const bytes of junk.slice(0, 3)) {
+    const c = await rawMux(tg.port, alice);
+    c.socket.write(bytes);
+    assert.match(await c.closed, /GOAWAY|closed/, 'the gateway closed the session');
+  }
+  await until(() => tg.logs.filter((l) => l.msg === 'session ended' && /protocol error/.test(String(l.reason))).length >= 3, 'three sessions ended with a protocol error');
+  // Half a frame header, then nothing: the session stays (it is a stream, the rest may come) until the client goes.
+  const half = await rawMux(tg.port, alice);
+  half.socket.write(junk[3]!);
+  half.mux.destroy();
   const fw = await startForwarder(tg.port, p.profile('alice'), [parseForwardSpec('L', `0:127.0.0.1:${target.port}`)]);
   try {
     const s = connect({ host: '127.0.0.1', port: fw.ports[0]! });
