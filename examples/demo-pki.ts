@@ -4,9 +4,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initCa, issueCert, loadProfile, type Profile } from '../src/pki/index.js';
+import { initCa, issueCert, loadProfile, type IdentityPem } from '../src/pki/index.js';
 
-export async function demoPki(): Promise<{ server: Profile; alice: Profile; remove(): void }> {
+export async function demoPki(): Promise<{ server: IdentityPem; alice: IdentityPem; remove(): void }> {
   const dir = mkdtempSync(join(tmpdir(), 'insel-example-'));
   await initCa({ dir, org: 'Demo' });
   await issueCert({ dir, role: 'server', name: 'echo-server' });

@@ -31,3 +31,11 @@ export class UsageError extends InselError {
     super('INSEL_USAGE', message, ctx);
   }
 }
+
+/** Long input is cut in messages: an error line should stay a line. */
+const QUOTE_MAX = 120;
+
+/** What a user typed, as it appears in a message: JSON-quoted (control characters visible), cut at 120 characters. */
+export function quote(text: string): string {
+  return JSON.stringify(text.length > QUOTE_MAX ? `${text.slice(0, QUOTE_MAX)}...` : text);
+}

@@ -3,19 +3,15 @@
 // ("forward -L 127.0.0.1:PORT -> host:port"); refusals and lost sessions
 // on stderr, each connection's fate too with -v.
 import type { Command } from 'commander';
+import { identityFiles, profileCrlFile, readIdentityFiles, type IdentityFiles, type IdentitySource } from '../config/identity.js';
 import { UsageError } from '../errors.js';
 import { Forwarder, type ForwarderOptions } from '../forward/forwarder.js';
 import { loadForwardsConfig } from '../forward/forwards-config.js';
-import { profileCrlFile, profileFiles, readIdentityFiles, type IdentityFiles } from '../forward/gateway-config.js';
-import { parseForwardSpec, parseHostPort, type ForwardKind, type ForwardSpec } from '../forward/spec.js';
+import { parseHostPort } from '../net/host-port.js';
+import { parseForwardSpec, type ForwardKind, type ForwardSpec } from '../forward/spec.js';
 
-interface ForwardFlags {
+interface ForwardFlags extends IdentitySource {
   via?: string;
-  profile?: string;
-  cert?: string;
-  key?: string;
-  ca?: string;
-  crl?: string;
   local: string[];
   udp: string[];
   remote: string[];
@@ -94,7 +90,7 @@ function fromFlags(o: ForwardFlags): ForwarderOptions {
   const crlFile = o.crl ?? (o.profile === undefined ? undefined : profileCrlFile(o.profile));
   return {
     via: parseHostPort(o.via, '--via'),
-    identity: readIdentityFiles(identityFiles(o), 'the identity flags'),
+    identity: readIdentityFiles(identityFlags(o), 'the identity flags'),
     ...(o.gatewayName === undefined ? {} : { gatewayName: o.gatewayName }),
     allowStaleCrl: o.allowStaleCrl === true,
     ...(crlFile === undefined ? {} : { crlFile }),
@@ -105,13 +101,10 @@ function fromFlags(o: ForwardFlags): ForwarderOptions {
   };
 }
 
-function identityFiles(o: ForwardFlags): IdentityFiles {
-  if (o.profile !== undefined) {
-    if (o.cert ?? o.key ?? o.ca ?? o.crl) throw new UsageError('give either --profile DIR or --cert/--key/--ca/--crl, not both');
-    return profileFiles(o.profile);
-  }
-  if (o.cert === undefined || o.key === undefined || o.ca === undefined) {
-    throw new UsageError('say who you are: --profile DIR (from insel pki export), or --cert FILE --key FILE --ca FILE');
-  }
-  return { certFile: o.cert, keyFile: o.key, caFile: o.ca, ...(o.crl === undefined ? {} : { crlFile: o.crl }) };
+/** The files the identity flags name (relative to the working directory). */
+function identityFlags(o: ForwardFlags): IdentityFiles {
+  const r = identityFiles(o, process.cwd());
+  if ('both' in r) throw new UsageError('give either --profile DIR or --cert/--key/--ca/--crl, not both');
+  if ('missing' in r) throw new UsageError('say who you are: --profile DIR (from insel pki export), or --cert FILE --key FILE --ca FILE');
+  return r;
 }

@@ -1,26 +1,30 @@
-// Every parser of user input in src/forward, fed random and almost-right
-// input: each returns a value or throws ForwardError (an InselError), never
-// TypeError or anything else. Specs that parse are a fix-point of
+// Every parser of user input the forward configs use (specs, addresses,
+// durations, both loaders, policy), fed random and almost-right input: each
+// returns a value or throws its typed error (ForwardError, AddressError,
+// ConfigError), never TypeError or anything else. Specs that parse are a fix-point of
 // format-then-parse; valid specs built from parts parse back to those parts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { stringify } from 'smol-toml';
 import type { Identity } from '../pki/identity.js';
+import { parseDuration } from '../config/duration.js';
+import { ConfigError } from '../config/errors.js';
+import { AddressError, isHost, parseBindPort, parseHostPort } from '../net/host-port.js';
 import { ForwardError } from './errors.js';
 import { forwardsConfigFromText } from './forwards-config.js';
-import { gatewayConfigFromText, parseDuration } from './gateway-config.js';
+import { gatewayConfigFromText } from './gateway-config.js';
 import { Policy, type AccessRequest, type RuleConfig } from './policy.js';
-import { formatForwardSpec, isHost, parseBindPort, parseForwardSpec, parseHostPort, type ForwardKind } from './spec.js';
+import { formatForwardSpec, parseForwardSpec, type ForwardKind } from './spec.js';
 
 const RUNS = 1500;
 
-/** Runs `f`; a ForwardError counts as a clean refusal, anything else fails the property. */
-function valueOrForwardError<T>(f: () => T): T | undefined {
+/** Runs `f`; a typed parser error counts as a clean refusal, anything else fails the property. */
+function valueOrTypedError<T>(f: () => T): T | undefined {
   try {
     return f();
   } catch (err) {
-    if (err instanceof ForwardError) return undefined;
+    if (err instanceof ForwardError || err instanceof AddressError || err instanceof ConfigError) return undefined;
     throw err;
   }
 }
@@ -33,7 +37,7 @@ const kind = fc.constantFrom<ForwardKind>('L', 'R', 'U');
 test('fuzz: parseForwardSpec returns a sane spec or ForwardError; parsed specs are a format fix-point', () => {
   fc.assert(
     fc.property(kind, specish, (k, text) => {
-      const spec = valueOrForwardError(() => parseForwardSpec(k, text));
+      const spec = valueOrTypedError(() => parseForwardSpec(k, text));
       if (spec === undefined) return;
       assert.ok(spec.port >= 0 && spec.port <= 65535 && spec.hostPort >= 1 && spec.hostPort <= 65535);
       assert.ok(isHost(spec.host) && isHost(spec.bind), JSON.stringify(spec));
@@ -44,14 +48,14 @@ test('fuzz: parseForwardSpec returns a sane spec or ForwardError; parsed specs a
   );
 });
 
-test('fuzz: parseHostPort, parseBindPort, parseDuration return a value or ForwardError', () => {
+test('fuzz: parseHostPort, parseBindPort, parseDuration return a value or their typed error', () => {
   fc.assert(
     fc.property(specish, fc.boolean(), (text, zero) => {
-      const hp = valueOrForwardError(() => parseHostPort(text, '--via', { allowPortZero: zero }));
+      const hp = valueOrTypedError(() => parseHostPort(text, '--via', { allowPortZero: zero }));
       if (hp) assert.ok(isHost(hp.host) && hp.port >= (zero ? 0 : 1) && hp.port <= 65535);
-      const bp = valueOrForwardError(() => parseBindPort(text, 'listen'));
+      const bp = valueOrTypedError(() => parseBindPort(text, 'listen'));
       if (bp) assert.ok(isHost(bp.bind) && bp.port >= 0 && bp.port <= 65535);
-      const ms = valueOrForwardError(() => parseDuration(text, 'x'));
+      const ms = valueOrTypedError(() => parseDuration(text, 'x'));
       if (ms !== undefined) assert.ok(Number.isInteger(ms) && ms >= 1);
     }),
     { numRuns: RUNS },
@@ -59,10 +63,10 @@ test('fuzz: parseHostPort, parseBindPort, parseDuration return a value or Forwar
   // Not strings at all, as from an untyped caller.
   fc.assert(
     fc.property(fc.anything(), (v) => {
-      valueOrForwardError(() => parseForwardSpec('L', v as string));
-      valueOrForwardError(() => parseHostPort(v as string, '--via'));
-      valueOrForwardError(() => parseBindPort(v as string, 'listen'));
-      valueOrForwardError(() => parseDuration(v as string, 'x'));
+      valueOrTypedError(() => parseForwardSpec('L', v as string));
+      valueOrTypedError(() => parseHostPort(v as string, '--via'));
+      valueOrTypedError(() => parseBindPort(v as string, 'listen'));
+      valueOrTypedError(() => parseDuration(v as string, 'x'));
     }),
     { numRuns: 300 },
   );
@@ -107,18 +111,18 @@ function toToml(obj: object): string | undefined {
   }
 }
 
-test('fuzz: random config objects into both loaders give a config or ForwardError', () => {
+test('fuzz: random config objects into both loaders give a config or ConfigError', () => {
   fc.assert(
     fc.property(tableOf(GATEWAY_KEYS), fc.option(fc.array(ruleArb, { maxLength: 3 })), (top, allow) => {
       const text = toToml(allow === null ? top : { ...top, allow });
-      if (text !== undefined) valueOrForwardError(() => gatewayConfigFromText(text, '/etc/insel/gw.toml'));
+      if (text !== undefined) valueOrTypedError(() => gatewayConfigFromText(text, '/etc/insel/gw.toml'));
     }),
     { numRuns: RUNS },
   );
   fc.assert(
     fc.property(tableOf(FORWARDS_KEYS), fc.option(fc.array(forwardArb, { maxLength: 3 })), (top, forward) => {
       const text = toToml(forward === null ? top : { ...top, forward });
-      if (text !== undefined) valueOrForwardError(() => forwardsConfigFromText(text, '/etc/insel/f.toml'));
+      if (text !== undefined) valueOrTypedError(() => forwardsConfigFromText(text, '/etc/insel/f.toml'));
     }),
     { numRuns: RUNS },
   );
@@ -131,12 +135,12 @@ const tomlLine = fc.oneof(
   fc.string({ maxLength: 20 }),
 );
 
-test('fuzz: TOML-ish text into both loaders gives a config or ForwardError', () => {
+test('fuzz: TOML-ish text into both loaders gives a config or ConfigError', () => {
   fc.assert(
     fc.property(fc.array(tomlLine, { maxLength: 14 }), (lines) => {
       const text = lines.join('\n');
-      valueOrForwardError(() => gatewayConfigFromText(text, 'gw.toml'));
-      valueOrForwardError(() => forwardsConfigFromText(text, 'f.toml'));
+      valueOrTypedError(() => gatewayConfigFromText(text, 'gw.toml'));
+      valueOrTypedError(() => forwardsConfigFromText(text, 'f.toml'));
     }),
     { numRuns: RUNS },
   );
@@ -174,13 +178,13 @@ const likelyRule = fc.record(
   { requiredKeys: ['who', 'to', 'ports'] },
 );
 
-test('fuzz: Policy.fromRules gives a policy or ForwardError; check never throws and denies with a one-line reason', () => {
+test('fuzz: Policy.fromRules gives a policy or ConfigError; check never throws and denies with a one-line reason', () => {
   let built = 0;
   let runs = 0;
   fc.assert(
     fc.property(fc.oneof(fc.array(likelyRule, { maxLength: 4 }), fc.array(ruleArb, { maxLength: 4 }), fc.anything()), fc.array(requestArb, { maxLength: 5 }), (rules, reqs) => {
       runs++;
-      const policy = valueOrForwardError(() => Policy.fromRules(rules as RuleConfig[], 'gw.toml'));
+      const policy = valueOrTypedError(() => Policy.fromRules(rules as RuleConfig[], 'gw.toml'));
       if (policy === undefined) return;
       built++;
       for (const r of reqs) {
@@ -210,9 +214,9 @@ test('fuzz: likely-valid configs mostly load, and what loads is consistent', () 
         forward: fc.array(fc.record({ type: mostly(fc.constantFrom('local', 'remote', 'udp'), scalar), listen: mostly(fc.oneof(portArb, portArb.map(String), fc.tuple(hostArb, portArb).map(([h, p]) => `${h}:${p}`)), scalar), to: mostly(hostPortArb, scalar), ftp: fc.boolean() }, { requiredKeys: ['type', 'listen', 'to'] }), { minLength: 1, maxLength: 3 }),
       }),
       (gw, fw) => {
-        const g = valueOrForwardError(() => gatewayConfigFromText(toToml(gw) ?? '', '/etc/insel/gw.toml'));
+        const g = valueOrTypedError(() => gatewayConfigFromText(toToml(gw) ?? '', '/etc/insel/gw.toml'));
         if (g) assert.ok(g.policy.size === gw.allow?.length || gw.allow === undefined);
-        const f = valueOrForwardError(() => forwardsConfigFromText(toToml(fw) ?? '', '/etc/insel/f.toml'));
+        const f = valueOrTypedError(() => forwardsConfigFromText(toToml(fw) ?? '', '/etc/insel/f.toml'));
         if (f) {
           loaded++;
           assert.equal(f.forwards.length, fw.forward.length);

@@ -1,7 +1,7 @@
 // The gateway's outgoing TCP connection to a target, with a deadline and a
 // message a user can act on when it fails.
 import { connect, type Socket } from 'node:net';
-import { formatHostPort } from './spec.js';
+import { formatHostPort } from '../net/host-port.js';
 
 export class DialError extends Error {
   constructor(

@@ -5,12 +5,13 @@
 import { connect as secConnect } from '../secsock/client.js';
 import type { ForwardContext } from './context.js';
 import { ForwardError } from './errors.js';
-import type { IdentityPem } from './gateway-config.js';
+import type { IdentityPem } from '../pki/profile.js';
 import { GATEWAY_ROLES } from './gateway-trust.js';
 import { LocalForward } from './local.js';
 import { RemoteForward } from './remote.js';
 import { ForwardSession } from './session.js';
-import { formatHostPort, type ForwardSpec, type HostPort } from './spec.js';
+import { formatHostPort, type HostPort } from '../net/host-port.js';
+import { type ForwardSpec } from './spec.js';
 import { UdpLocalForward } from './udp-local.js';
 
 export interface ForwarderOptions {

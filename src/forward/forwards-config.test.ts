@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ForwardError } from './errors.js';
+import { ConfigError } from '../config/errors.js';
 import { forwardsConfigFromText, loadForwardsConfig } from './forwards-config.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../../examples/forwards.toml', import.meta.url));
@@ -12,11 +12,11 @@ const FILE = '/home/u/.config/insel/forwards.toml';
 const HEAD = 'via = "gw.example.com:4433"\nprofile = "p"\n';
 const LOCAL = '[[forward]]\ntype = "local"\nlisten = "2525"\nto = "mail:25"\n';
 
-function errorOf(text: string): ForwardError {
+function errorOf(text: string): ConfigError {
   try {
     forwardsConfigFromText(text, FILE);
   } catch (err) {
-    assert.ok(err instanceof ForwardError, String(err));
+    assert.ok(err instanceof ConfigError, String(err));
     assert.equal(err.code, 'INSEL_CONFIG');
     assert.ok(err.message.startsWith(FILE), err.message);
     return err;
@@ -80,7 +80,7 @@ test('bad TOML names file and line', () => {
 });
 
 test('a missing file is named', () => {
-  assert.throws(() => loadForwardsConfig('/nonexistent/f.toml'), /^ForwardConfigError: cannot read the forwards config \/nonexistent\/f\.toml: no such file$/);
+  assert.throws(() => loadForwardsConfig('/nonexistent/f.toml'), /^ConfigError: cannot read the forwards config \/nonexistent\/f\.toml: no such file$/);
 });
 
 test('missing and bad keys are named, with the fix', () => {

@@ -6,20 +6,12 @@
 // -L, "remote" -R, "udp" -U; `listen` is [bind:]port, `to` is host:port.
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
-import { configError, zodConfigError } from './errors.js';
-import {
-  asConfig,
-  durationField,
-  durationString,
-  IDENTITY_HINT,
-  identityShape,
-  parseToml,
-  profileCrlFile,
-  readConfigFile,
-  resolveIdentity,
-  type IdentityFiles,
-} from './gateway-config.js';
-import { formatHostPort, parseBindPort, parseHostPort, type ForwardKind, type ForwardSpec, type HostPort } from './spec.js';
+import { durationField, durationString } from '../config/duration.js';
+import { configError, zodConfigError } from '../config/errors.js';
+import { identityFromConfig, identityShape, IDENTITY_HINT, profileCrlFile, type IdentityFiles } from '../config/identity.js';
+import { asConfig, parseToml, readConfigFile } from '../config/toml.js';
+import { formatHostPort, parseBindPort, parseHostPort, type HostPort } from '../net/host-port.js';
+import { type ForwardKind, type ForwardSpec } from './spec.js';
 
 export interface PersistentForward extends ForwardSpec {
   /** relay FTP control connections, rewriting PORT/PASV (local forwards only) */
@@ -106,7 +98,7 @@ export function forwardsConfigFromText(text: string, file: string): ForwardsConf
     seen.set(key, i);
     return { kind, bind, port, host: to.host, hostPort: to.port, text: `${f.listen}:${f.to}`, ftp: f.ftp ?? false };
   });
-  const identity = resolveIdentity(c, abs);
+  const identity = identityFromConfig(c, abs, dirname(abs));
   const crlStore = identity.crlFile ?? (c.profile === undefined ? undefined : profileCrlFile(resolve(dirname(abs), c.profile)));
   return {
     file: abs,
@@ -121,7 +113,7 @@ export function forwardsConfigFromText(text: string, file: string): ForwardsConf
   };
 }
 
-/** Reads and checks the forwards file. Throws ForwardConfigError (code INSEL_CONFIG) naming file, key and fix. */
+/** Reads and checks the forwards file. Throws ConfigError (code INSEL_CONFIG) naming file, key and fix. */
 export function loadForwardsConfig(file: string): ForwardsConfig {
   return forwardsConfigFromText(readConfigFile(resolve(file), 'forwards config'), file);
 }

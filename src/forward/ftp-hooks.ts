@@ -14,7 +14,7 @@ import { Listener } from './listen.js';
 import { join } from './join.js';
 import { H_BOUND, H_CONTROL, H_FTP, H_STREAM, H_TARGET } from './protocol.js';
 import { onJsonLines, type ForwardSession, type OpenStream } from './session.js';
-import { parseHostPort } from './spec.js';
+import { parseHostPort } from '../net/host-port.js';
 
 /** A data listener nobody connects to is closed after this long. */
 const DATA_WAIT_MS = 30_000;

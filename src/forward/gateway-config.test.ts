@@ -4,8 +4,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ForwardError } from './errors.js';
-import { gatewayConfigFromText, loadGatewayConfig, parseDuration, profileFiles, readIdentityFiles } from './gateway-config.js';
+import { ConfigError } from '../config/errors.js';
+import { gatewayConfigFromText, loadGatewayConfig } from './gateway-config.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../../examples/gateway.toml', import.meta.url));
 const alice = { org: 'Acme', role: 'user' as const, name: 'alice', site: 'branch', groups: ['staff'], serial: '1' };
@@ -17,11 +17,11 @@ function tempDir(t: { after: (fn: () => void) => void }): string {
 }
 
 /** The config error of `text` as /etc/insel/gw.toml; fails on any other outcome. */
-function errorOf(text: string): ForwardError {
+function errorOf(text: string): ConfigError {
   try {
     gatewayConfigFromText(text, '/etc/insel/gw.toml');
   } catch (err) {
-    assert.ok(err instanceof ForwardError, String(err));
+    assert.ok(err instanceof ConfigError, String(err));
     assert.equal(err.code, 'INSEL_CONFIG');
     assert.ok(err.message.startsWith('/etc/insel/gw.toml'), err.message);
     return err;
@@ -83,7 +83,7 @@ test('bad TOML names file and line', () => {
 
 test('a missing file is named', () => {
   assert.throws(() => loadGatewayConfig('/nonexistent/insel/gw.toml'), (err: unknown) => {
-    assert.ok(err instanceof ForwardError && err.code === 'INSEL_CONFIG');
+    assert.ok(err instanceof ConfigError && err.code === 'INSEL_CONFIG');
     assert.equal(err.message, 'cannot read the gateway config /nonexistent/insel/gw.toml: no such file');
     return true;
   });
@@ -128,34 +128,4 @@ test('[limits] before authentication: defaults, values, and mistakes named', () 
   assert.match(errorOf(`${MIN}[limits]\nunauthenticated_per_source = 20\nunauthenticated_total = 10\n`).message, /limits\.unauthenticated_total: \(10\) is below limits\.unauthenticated_per_source \(20\)/);
   assert.match(errorOf(`${MIN}[limits]\nhandshake_timeout = "soon"\n`).message, /limits\.handshake_timeout: "soon" is not a duration/);
   assert.match(errorOf(`${MIN}[limits]\nunauth_total = 3\n`).message, /limits\.unauth_total: unknown key \(misspelt\?\); known keys: unauthenticated_per_source/);
-});
-
-test('parseDuration', () => {
-  assert.deepEqual(['500ms', '30s', '5m', '1h', '1.5s', '0.5ms', '168h'].map((d) => parseDuration(d, 'x')), [500, 30_000, 300_000, 3_600_000, 1500, 1, 604_800_000]);
-  for (const bad of ['', '5', 's', '5 s', '-1s', '1d', '169h', '0ms', '0.4ms', '1e3ms', '5S', ' 5s', '.5s']) {
-    assert.throws(() => parseDuration(bad, 'gw.toml: connect_timeout'), (err: unknown) => err instanceof ForwardError && err.message.startsWith('gw.toml: connect_timeout: '), bad);
-  }
-});
-
-test('readIdentityFiles reads PEM and names a missing or non-PEM file', (t) => {
-  const dir = tempDir(t);
-  const CERT = '-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n';
-  const KEY = '-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n';
-  const CRL = '-----BEGIN X509 CRL-----\nAA==\n-----END X509 CRL-----\n';
-  writeFileSync(join(dir, 'cert.pem'), CERT);
-  writeFileSync(join(dir, 'key.pem'), KEY);
-  writeFileSync(join(dir, 'ca.pem'), CERT);
-  assert.deepEqual(readIdentityFiles(profileFiles(dir)), { cert: CERT, key: KEY, ca: CERT });
-  writeFileSync(join(dir, 'crl.pem'), CRL);
-  assert.deepEqual(readIdentityFiles(profileFiles(dir)), { cert: CERT, key: KEY, ca: CERT, crl: CRL });
-
-  const files = { ...profileFiles(dir), keyFile: join(dir, 'missing.key') };
-  assert.throws(() => readIdentityFiles(files, '--profile ' + dir), (err: unknown) => {
-    assert.ok(err instanceof ForwardError && err.code === 'INSEL_CONFIG');
-    assert.equal(err.message, `--profile ${dir}: cannot read the private key ${join(dir, 'missing.key')}: no such file`);
-    assert.equal(err.file, join(dir, 'missing.key'));
-    return true;
-  });
-  assert.throws(() => readIdentityFiles({ ...profileFiles(dir), caFile: join(dir, 'key.pem') }), /identity: .*key\.pem is not a PEM CA certificate/);
-  assert.throws(() => readIdentityFiles({ ...profileFiles(dir), certFile: dir }), /cannot read the certificate .*: it is a directory/);
 });

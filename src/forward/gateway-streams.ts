@@ -22,7 +22,7 @@ import type { ActiveForward, GatewaySession } from './gateway-session.js';
 import { join } from './join.js';
 import type { IdentityLimits, LimitKind } from './limits.js';
 import { H_BIND, H_BOUND, H_CODE, H_CONN, H_CONTROL, H_FTP, H_REASON, H_REFUSE, H_STREAM, H_TARGET, H_TO, MAX_REASON, PATH_ACCEPT, PATH_CRL, PATH_INFO, PATH_LISTEN, requestKind } from './protocol.js';
-import { formatHostPort, parseBindPort, parseHostPort } from './spec.js';
+import { formatHostPort, parseBindPort, parseHostPort } from '../net/host-port.js';
 import { splice, type Splice } from './splice.js';
 import { scopedName, type Identity } from '../pki/identity.js';
 

@@ -15,12 +15,11 @@ import type { TLSSocket } from 'node:tls';
 import { mergeCrls } from '../pki/crl-refresh.js';
 import { PkiError } from '../pki/errors.js';
 import type { Identity, Role } from '../pki/identity.js';
-import { checkServerName } from '../pki/server-name.js';
 import { PUBLIC_MODE, writeFileAtomic } from '../pki/store.js';
 import { staleCrlError, staleRootCrl, trustFromPem, type Trust } from '../pki/trust.js';
-import { verifyPeer } from '../pki/verify.js';
+import { verifyServer } from '../tls/verify.js';
 import { ForwardError } from './errors.js';
-import type { IdentityPem } from './gateway-config.js';
+import type { IdentityPem } from '../pki/profile.js';
 
 /** A gateway is a server: a site's or HQ's certificate does not make one. */
 export const GATEWAY_ROLES: readonly Role[] = ['server'];
@@ -44,9 +43,8 @@ export function heldTrust(opts: GatewayTrustOptions): Trust {
 /** Steps 1 and 2: the gateway's identity, or ForwardError INSEL_GATEWAY saying why not. */
 export function checkGateway(socket: TLSSocket, trust: Trust, opts: GatewayTrustOptions, viaHost: string, where: string): Identity {
   try {
-    const gateway = verifyPeer(socket, trust, GATEWAY_ROLES, where);
-    checkServerName(socket, gateway, opts.gatewayName ?? viaHost, where, (name) => `pin it with --gateway-name ${name} (gateway_name = "${name}" in forwards.toml)`);
-    return gateway;
+    const name = opts.gatewayName ?? viaHost;
+    return verifyServer(socket, trust, where, { roles: GATEWAY_ROLES, name, pin: (n) => `pin it with --gateway-name ${n} (gateway_name = "${n}" in forwards.toml)` });
   } catch (err) {
     throw new ForwardError('INSEL_GATEWAY', `refusing gateway ${where}: ${(err as Error).message}`, { peer: where, cause: err });
   }

@@ -7,7 +7,6 @@
 // carries UDP forwards. Policy and CRL reload on demand (SIGHUP in the CLI):
 // build the new state, swap, then cut what is no longer permitted.
 import { createServer as createH1Server, type IncomingMessage, type Server as H1Server, type ServerResponse } from 'node:http';
-import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
@@ -18,17 +17,18 @@ import { ROLES, type Identity } from '../pki/identity.js';
 import { staleRootCrl, trustFromPem, type Trust } from '../pki/trust.js';
 import { verifyPeer } from '../pki/verify.js';
 import { SummaryLog } from '../net/summary-log.js';
-import { UnauthGate } from '../net/unauth-gate.js';
+import { readIdentityFiles } from '../config/identity.js';
 import { SecServer } from '../secsock/server.js';
+import { TlsListener } from '../tls/listen.js';
 import { authorize, type AuthorizeContext } from './authorize.js';
 import { who, type Logger } from './conn-log.js';
-import { readIdentityFiles, type GatewayConfig } from './gateway-config.js';
+import type { GatewayConfig } from './gateway-config.js';
 import { GatewaySession, type ActiveForward, type Refusal } from './gateway-session.js';
 import { handleStream, refuse, type GatewayContext } from './gateway-streams.js';
 import { handleHttp1Connect, handleHttp1Request, type Http1Tunnel } from './http1.js';
 import { IdentityLimits, type Limits } from './limits.js';
 import { NameResolver } from './resolve.js';
-import { formatHostPort } from './spec.js';
+import { formatHostPort } from '../net/host-port.js';
 import { UdpGateway } from './udp-gateway.js';
 
 export interface GatewayStats {
@@ -36,11 +36,14 @@ export interface GatewayStats {
   forwards: number;
   tlsFailures: number;
   /** connections not yet verified on the TLS port, and how many were closed over a cap or at the handshake timeout */
-  unauth: ReturnType<UnauthGate['stats']>;
+  unauth: Omit<ReturnType<TlsListener['stats']>, 'tlsFailures'>;
   /** bytes queued towards clients on the sessions' TLS sockets (the mux keeps each below its socket cap plus a frame) */
   queuedBytes: number;
   udp?: ReturnType<UdpGateway['stats']>;
 }
+
+/** Serves one verified TLS connection (or tells a refused one why) in the protocol its ALPN name chose. */
+type ConnectionHandler = (socket: TLSSocket, verdict: Verdict) => void;
 
 /** Reasons in the aggregated line: the error code if there is one, else the message. */
 function reasonOf(err: Error): string {
@@ -65,14 +68,6 @@ export class Gateway implements GatewayContext {
   private readonly tunnels = new Set<Http1Tunnel>();
   /** Every TCP connection, so close() can end HTTP/1.1 and half-handshaken ones too. */
   private readonly sockets = new Set<Socket>();
-  private tlsFailures = 0;
-  /**
-   * Verified TLS connections by ALPN name: the protocols the gateway speaks.
-   * A client that offers no ALPN speaks HTTP/1.1.
-   */
-  readonly protocols = new Router<(socket: TLSSocket, verdict: Verdict) => void>('ALPN protocol');
-  /** Connections not yet verified: capped per source and in all, closed at the handshake timeout. */
-  private readonly gate: UnauthGate;
   /** Connections whose refusal is already counted (HTTP/1.1 re-checks on each request). */
   private readonly refusalCounted = new WeakSet<TLSSocket>();
   trust: Trust;
@@ -85,7 +80,10 @@ export class Gateway implements GatewayContext {
   private constructor(
     public config: GatewayConfig,
     readonly log: Logger,
-    private readonly server: TlsServer,
+    /** connections not yet verified are capped per source and in all, closed at the handshake timeout */
+    private readonly server: TlsListener,
+    /** verified connections by ALPN name: the protocols the gateway speaks */
+    readonly protocols: Router<ConnectionHandler>,
     private readonly h1: H1Server,
     private readonly udpServer: SecServer | undefined,
     private readonly udp: UdpGateway | undefined,
@@ -95,11 +93,9 @@ export class Gateway implements GatewayContext {
     crl: string | undefined,
   ) {
     this.trust = trustFromPem(ca, crl);
-    this.gate = new UnauthGate(config.unauth, (why, source) => unauthLogs.tls.count(why === 'capped' ? 'capped' : 'timedOut', source));
     this.resolver = new NameResolver(config.dns);
     this.crlPem = crl;
     this.warnIfStale();
-    this.protocols.register(MUX_ALPN, (socket, verdict) => this.onForwardSession(socket, verdict)).register('http/1.1', (socket) => void this.h1.emit('connection', socket));
   }
 
   /** What authorize() needs now: the current policy and resolver, the limits. */
@@ -115,22 +111,24 @@ export class Gateway implements GatewayContext {
 
   static async start(config: GatewayConfig, log: Logger): Promise<Gateway> {
     const pem = readIdentityFiles(config.identity, config.file);
-    // One TLS listener; the protocols router picks the protocol by ALPN
-    // (wire()). The HTTP/1.1 server does not listen itself.
+    // One TLS listener. Each protocol registers a handler for verified
+    // connections under its ALPN name (the organization's relays will too);
+    // the listener offers them in registration order. The HTTP/1.1 server
+    // does not listen itself. `gw` is set before any connection is wired.
+    const unauthLog = new SummaryLog(log, 'unauthenticated connections closed', { port: 'tls' });
+    const udpLog = new SummaryLog(log, 'unauthenticated connections closed', { port: 'udp' });
     let gw: Gateway | undefined;
-    const server = createTlsServer({
-      key: pem.key,
-      cert: pem.cert,
-      ca: pem.ca,
-      requestCert: true,
-      rejectUnauthorized: false, // verifyPeer decides, and the client is told which check failed
-      minVersion: 'TLSv1.3',
-      // The first registered protocol the client offers (registration order is our preference).
-      ALPNCallback: ({ protocols }) => gw?.protocols.names.find((p) => protocols.includes(p)),
-      // No handshakeTimeout here: the gate (wire()) closes a connection not verified handshake_timeout after
-      // accept, however it trickles bytes; node's own timer is an idle timer (120 s) that never fires first.
+    const protocols = new Router<ConnectionHandler>('ALPN protocol')
+      .register(MUX_ALPN, (socket, verdict) => gw!.onForwardSession(socket, verdict))
+      .register('http/1.1', (socket) => void gw!.h1.emit('connection', socket));
+    const server = new TlsListener({
+      identity: pem,
+      alpn: protocols.names,
       // OPEN, REPLY and the first DATA of a new stream are small writes: Nagle would hold them.
       noDelay: true,
+      unauth: config.unauth,
+      onGateClose: (why, source) => unauthLog.count(why === 'capped' ? 'capped' : 'timedOut', source),
+      onTlsError: (err, source) => unauthLog.count('failed', source, reasonOf(err)),
     });
     const h1 = createH1Server({
       // A client has handshake_timeout for its request headers, Node's 5 min for a whole request, 5 s idle between requests.
@@ -142,15 +140,7 @@ export class Gateway implements GatewayContext {
     // node:http checks headersTimeout and requestTimeout from a ticker it starts on 'listening'; this server
     // never listens (the TLS server hands it connections), so start that ticker here.
     h1.emit('listening');
-    const unauthLog = new SummaryLog(log, 'unauthenticated connections closed', { port: 'tls' });
-    const udpLog = new SummaryLog(log, 'unauthenticated connections closed', { port: 'udp' });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.listen.port, config.listen.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await server.listen(config.listen.port, config.listen.host);
     let udpServer: SecServer | undefined;
     let udp: UdpGateway | undefined;
     try {
@@ -180,18 +170,17 @@ export class Gateway implements GatewayContext {
         udp.start();
       }
     } catch (err) {
-      server.close();
+      void server.close();
       await udpServer?.close();
       throw err;
     }
-    gw = new Gateway(config, log, server, h1, udpServer, udp, { tls: unauthLog, udp: udpLog }, pem.ca, pem.crl);
+    gw = new Gateway(config, log, server, protocols, h1, udpServer, udp, { tls: unauthLog, udp: udpLog }, pem.ca, pem.crl);
     gw.wire();
     return gw;
   }
 
   get port(): number {
-    const a = this.server.address();
-    return typeof a === 'object' && a ? a.port : 0;
+    return this.server.port;
   }
 
   /** The TCP port of the UDP channels' connection phase, if UDP forwards are on. */
@@ -210,7 +199,8 @@ export class Gateway implements GatewayContext {
       forwards += s.forwards.size;
       queuedBytes += s.tls.writableLength;
     }
-    return { sessions: this.sessions.size, forwards, tlsFailures: this.tlsFailures, unauth: this.gate.stats(), queuedBytes, ...(this.udp ? { udp: this.udp.stats() } : {}) };
+    const { tlsFailures, ...unauth } = this.server.stats();
+    return { sessions: this.sessions.size, forwards, tlsFailures, unauth, queuedBytes, ...(this.udp ? { udp: this.udp.stats() } : {}) };
   }
 
   /**
@@ -294,14 +284,14 @@ export class Gateway implements GatewayContext {
 
   async close(): Promise<void> {
     for (const s of this.sessions) s.cut('the gateway is shutting down');
-    this.gate.close();
+    const closed = this.server.close(); // stops listening and closes connections not yet verified
     this.h1.close(); // stops its timeout ticker
     await this.udp?.close();
     await this.udpServer?.close();
     this.unauthLogs.tls.flush();
     this.unauthLogs.udp.flush();
     await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
+      void closed.then(resolve);
       // Sessions got GOAWAY; give them a moment, then drop what is left.
       setTimeout(() => {
         for (const s of this.sessions) s.mux.destroy('the gateway is shutting down');
@@ -311,30 +301,22 @@ export class Gateway implements GatewayContext {
   }
 
   private wire(): void {
-    this.server.on('connection', (socket: Socket) => {
+    this.server.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
-      this.gate.admit(socket);
     });
-    this.server.on('secureConnection', (socket: TLSSocket) => {
+    this.server.server.on('secureConnection', (socket: TLSSocket) => {
       const { identity, refusal } = this.identify(socket, `${socket.remoteAddress}:${socket.remotePort}`);
       // Verified: no longer counted against the caps. Refused: told on its first request, closed after a short linger.
-      if (identity) this.gate.passed(socket);
-      else this.gate.refused(socket);
+      if (identity) this.server.passed(socket);
+      else this.server.refused(socket);
       const verdict: Verdict = identity ? { identity } : { refusal: refusal! };
+      // A client that offers no ALPN speaks HTTP/1.1.
       this.protocols.route(socket.alpnProtocol || 'http/1.1')?.(socket, verdict);
     });
     this.h1.on('request', (req: IncomingMessage, res: ServerResponse) => void handleHttp1Request(this, req, res));
     this.h1.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => void handleHttp1Connect(this, req, socket as TLSSocket, head));
     this.h1.on('clientError', (_err: Error, socket: Duplex) => socket.destroy());
-    // Garbage, plain TCP, a wrong CA: only that connection is lost, closed here (node leaves it open).
-    this.server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
-      socket.destroy();
-      // Closed beneath TLS (by the gate, which counted it, or by a reset): no address is left, nothing to add.
-      if (socket.remoteAddress === undefined) return;
-      this.tlsFailures++;
-      this.unauthLogs.tls.count('failed', socket.remoteAddress, reasonOf(err));
-    });
   }
 
   /**
@@ -356,7 +338,7 @@ export class Gateway implements GatewayContext {
   }
 
   /** An insel/1 session: a verified identity within its session limit gets a GatewaySession; others only their refusal. */
-  private onForwardSession(socket: TLSSocket, verdict: Verdict): void {
+  onForwardSession(socket: TLSSocket, verdict: Verdict): void {
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     const mux = new MuxSession(socket, { side: 'server', peer, limits: muxLimits(this.config.limits) });
     if (verdict.identity === undefined) return refuseSession(mux, verdict.refusal);

@@ -12,7 +12,7 @@ import { dial, DialError } from './dial.js';
 import type { GatewayContext } from './gateway-streams.js';
 import type { ActiveForward } from './gateway-session.js';
 import { H_CODE, H_REASON, headerSafe } from './protocol.js';
-import { formatHostPort, parseHostPort } from './spec.js';
+import { formatHostPort, parseHostPort } from '../net/host-port.js';
 import { splice } from './splice.js';
 import type { Identity } from '../pki/identity.js';
 

@@ -3,7 +3,7 @@
 // RST) while its gateway is away, instead of accepting and dropping them.
 import { createServer, type Server, type Socket } from 'node:net';
 import { ForwardError } from './errors.js';
-import { formatHostPort } from './spec.js';
+import { formatHostPort } from '../net/host-port.js';
 
 export class Listener {
   private server: Server | undefined;

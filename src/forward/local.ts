@@ -12,7 +12,8 @@ import { Listener } from './listen.js';
 import { join } from './join.js';
 import { H_FTP } from './protocol.js';
 import { connectHeaders, cutReason, type ForwardSession, type OpenStream, type PendingStream } from './session.js';
-import { formatHostPort, type ForwardSpec } from './spec.js';
+import { formatHostPort } from '../net/host-port.js';
+import { type ForwardSpec } from './spec.js';
 
 export class LocalForward {
   private readonly open = new Set<Socket>();

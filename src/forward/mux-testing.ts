@@ -5,7 +5,7 @@
 import { connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { MUX_ALPN, MuxSession, type MuxHeaders, type MuxLimits, type MuxStream } from '../mux/index.js';
-import type { IdentityPem } from './gateway-config.js';
+import type { IdentityPem } from '../pki/profile.js';
 import { readAll } from './session.js';
 
 export interface RawMux {

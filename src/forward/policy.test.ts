@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Identity } from '../pki/identity.js';
-import { ForwardError } from './errors.js';
+import { ConfigError } from '../config/errors.js';
 import { Policy, type AccessRequest, type RuleConfig } from './policy.js';
 
 const alice: Identity = { org: 'Acme', role: 'user', name: 'alice', site: 'branch', groups: ['staff'], serial: '1a' };
@@ -162,7 +162,7 @@ function configError(rules: unknown, where = 'gw.toml'): string {
   try {
     Policy.fromRules(rules as RuleConfig[], where);
   } catch (err) {
-    assert.ok(err instanceof ForwardError, String(err));
+    assert.ok(err instanceof ConfigError, String(err));
     assert.equal(err.code, 'INSEL_CONFIG');
     assert.ok(err.message.startsWith(`${where}: `), err.message);
     return err.message;

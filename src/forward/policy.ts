@@ -19,8 +19,9 @@
 import { BlockList, isIP, isIPv4 } from 'node:net';
 import { z } from 'zod';
 import { isRole, isValidName, scopedName, type Identity } from '../pki/identity.js';
-import { configError, zodConfigError } from './errors.js';
-import { isHostName, quote } from './spec.js';
+import { configError, zodConfigError } from '../config/errors.js';
+import { isHostName } from '../net/host-port.js';
+import { quote } from '../errors.js';
 
 export type Proto = 'tcp' | 'udp';
 export type Action = 'connect' | 'listen';
@@ -239,7 +240,7 @@ export class Policy {
 
   /**
    * Validates and compiles `allow` rules. `where` names the source in errors
-   * (the config file); a bad entry throws ForwardConfigError naming
+   * (the config file); a bad entry throws ConfigError naming
    * `allow[i].key[j]` and the fix.
    */
   static fromRules(rules: readonly RuleConfig[], where: string): Policy {

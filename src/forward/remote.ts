@@ -6,7 +6,8 @@ import { describeEnd, type ForwardContext } from './context.js';
 import { join } from './join.js';
 import { H_BIND, H_BOUND, H_TO } from './protocol.js';
 import { onJsonLines, type ForwardSession, type OpenStream } from './session.js';
-import { formatHostPort, type ForwardSpec } from './spec.js';
+import { formatHostPort } from '../net/host-port.js';
+import { type ForwardSpec } from './spec.js';
 
 export class RemoteForward {
   private listen: OpenStream | undefined;

@@ -11,15 +11,16 @@
 // gateway (policy reload, revocation) is its stream's reset with code CUT
 // and the reason (cutReason()).
 import { EventEmitter } from 'node:events';
-import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { GOAWAY_NORMAL, MUX_ALPN, MuxCode, MuxSession, type MuxHeaders, type MuxStream } from '../mux/index.js';
 import type { Identity } from '../pki/identity.js';
+import { connectTls } from '../tls/connect.js';
+import { TlsError } from '../tls/errors.js';
 import { ForwardError, type ForwardErrorCode } from './errors.js';
 import { checkGateway, heldTrust, refreshTrust, type GatewayTrustOptions } from './gateway-trust.js';
 import { H_CODE, H_CONN, H_REASON, H_REFUSE, PATH_ACCEPT, PATH_CRL, PATH_INFO, PATH_LISTEN } from './protocol.js';
-import { formatHostPort, type HostPort } from './spec.js';
+import { formatHostPort, type HostPort } from '../net/host-port.js';
 
 /** A CRL bundle larger than this is not what insel pki crl writes. */
 const MAX_CRL_BYTES = 4 * 1024 * 1024;
@@ -206,40 +207,16 @@ export function connectHeaders(host: string, port: number, extra: MuxHeaders = {
   return { ':method': 'CONNECT', ':authority': formatHostPort(host, port), ...extra };
 }
 
-function openTls(opts: SessionOptions, where: string, timeoutMs: number): Promise<TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const socket = tlsConnect({
-      host: opts.via.host,
-      port: opts.via.port,
-      key: opts.identity.key,
-      cert: opts.identity.cert,
-      ca: opts.identity.ca,
-      ALPNProtocols: [MUX_ALPN],
-      minVersion: 'TLSv1.3',
-      rejectUnauthorized: false, // verifyPeer checks against our CA and CRL, with a clearer refusal
-      checkServerIdentity: () => undefined,
-      ...(isIP(opts.via.host) ? {} : { servername: opts.via.host }),
-    });
-    socket.setNoDelay(true); // small OPEN frames must not wait for Nagle
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new ForwardError('INSEL_GATEWAY', `cannot reach gateway ${where}: no TLS handshake within ${timeoutMs} ms`, { peer: where }));
-    }, timeoutMs);
-    socket.once('secureConnect', () => {
-      clearTimeout(timer);
-      socket.removeAllListeners('error');
-      if (socket.alpnProtocol !== MUX_ALPN) {
-        socket.destroy();
-        return reject(new ForwardError('INSEL_GATEWAY', `${where} is not an insel gateway (it does not speak ${MUX_ALPN} over TLS)`, { peer: where }));
-      }
-      resolve(socket);
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      const why = err.code === 'ECONNREFUSED' ? 'connection refused (is the gateway running?)' : (err.code ?? err.message);
-      reject(new ForwardError('INSEL_GATEWAY', `cannot reach gateway ${where}: ${why}`, { peer: where, cause: err }));
-    });
-  });
+/** A TLS connection to the gateway, handshake done and insel/1 agreed; failures as ForwardError INSEL_GATEWAY naming it. */
+async function openTls(opts: SessionOptions, where: string, timeoutMs: number): Promise<TLSSocket> {
+  try {
+    // noDelay: small frames (OPEN, a new stream's first bytes) must not wait for Nagle.
+    return await connectTls({ ...opts.via, identity: opts.identity, alpn: [MUX_ALPN], noDelay: true, timeoutMs, what: 'gateway' });
+  } catch (err) {
+    if (!(err instanceof TlsError)) throw err;
+    const why = err.code === 'INSEL_TLS_PROTOCOL' ? `${where} is not an insel gateway (${err.reason})` : `cannot reach gateway ${where}: ${err.reason}`;
+    throw new ForwardError('INSEL_GATEWAY', why, { peer: where, cause: err });
+  }
 }
 
 /** Reads a stream to its end, keeping at most `max` bytes. */

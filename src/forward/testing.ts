@@ -13,7 +13,8 @@ import { exportProfile } from '../pki/export.js';
 import type { TestPki } from '../pki/testing.js';
 import { Forwarder } from './forwarder.js';
 import { Gateway } from './gateway.js';
-import { loadGatewayConfig, profileCrlFile, profileFiles, readIdentityFiles } from './gateway-config.js';
+import { profileCrlFile, profileFiles, readIdentityFiles } from '../config/identity.js';
+import { loadGatewayConfig } from './gateway-config.js';
 import { GatewayRefusedError, type OpenStream } from './session.js';
 import type { ForwardSpec } from './spec.js';
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { connect, createServer, type Server } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { makeTestPki } from '../pki/testing.js';
-import { profileFiles, readIdentityFiles } from './gateway-config.js';
+import { profileFiles, readIdentityFiles } from '../config/identity.js';
 import { rawMux } from './mux-testing.js';
 import { parseForwardSpec } from './spec.js';
 import { ALLOW_ALICE_LOOPBACK, echoServer, insel, profiles, startForwarder, startGateway, until } from './testing.js';

@@ -21,7 +21,7 @@ import { decodePem, encodePem } from '../pki/pem.js';
 import { makeTestPki } from '../pki/testing.js';
 import { trustFromPem } from '../pki/trust.js';
 import { ForwardError } from './errors.js';
-import { profileFiles, readIdentityFiles } from './gateway-config.js';
+import { profileFiles, readIdentityFiles } from '../config/identity.js';
 import { ForwardSession } from './session.js';
 import { parseForwardSpec } from './spec.js';
 import { ALLOW_ALICE_LOOPBACK, echoServer, insel, profiles, startForwarder, startGateway } from './testing.js';

@@ -13,7 +13,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeTestPki } from '../pki/testing.js';
 import { fakeDns } from './dns-testing.js';
-import { profileFiles, readIdentityFiles } from './gateway-config.js';
+import { profileFiles, readIdentityFiles } from '../config/identity.js';
 import { ForwardSession, GatewayRefusedError, type OpenStream } from './session.js';
 import { echoServer, outcome, profiles, startGateway, until } from './testing.js';
 

@@ -15,10 +15,10 @@ import type { Duplex } from 'node:stream';
 import { ftpToolsMissing, startVsftpd, type Vsftpd } from '../ftp/testing.js';
 import { makeTestPki, type TestPki } from '../pki/testing.js';
 import { MAX_ACTIVE_PER_CONTROL, MAX_ACTIVE_PER_SESSION } from './ftp-watch.js';
-import { profileFiles, readIdentityFiles } from './gateway-config.js';
+import { profileFiles, readIdentityFiles } from '../config/identity.js';
 import { H_BOUND, H_CONTROL, H_FTP, H_STREAM } from './protocol.js';
 import { ForwardSession, GatewayRefusedError, onJsonLines, type OpenStream } from './session.js';
-import { parseHostPort } from './spec.js';
+import { parseHostPort } from '../net/host-port.js';
 import { echoServer, profiles, startGateway, tcpServer, until, type TestGateway } from './testing.js';
 
 const skip = ftpToolsMissing();

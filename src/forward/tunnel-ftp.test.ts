@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ftpToolsMissing, runCurl, startVsftpd, type Vsftpd } from '../ftp/testing.js';
 import { makeTestPki, type TestPki } from '../pki/testing.js';
-import { profileFiles, readIdentityFiles } from './gateway-config.js';
+import { profileFiles, readIdentityFiles } from '../config/identity.js';
 import { H_CONTROL, H_FTP, H_STREAM } from './protocol.js';
 import { ForwardSession, GatewayRefusedError } from './session.js';
 import { parseForwardSpec } from './spec.js';

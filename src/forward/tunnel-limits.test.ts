@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { connect, createServer, type Socket } from 'node:net';
 import { windowFrame } from '../mux/frame.js';
 import { makeTestPki } from '../pki/testing.js';
-import { profileFiles, readIdentityFiles } from './gateway-config.js';
+import { profileFiles, readIdentityFiles } from '../config/identity.js';
 import { ask, rawMux, type RawMux } from './mux-testing.js';
 import { H_BIND, PATH_INFO } from './protocol.js';
 import { ForwardSession, GatewayRefusedError } from './session.js';

@@ -13,7 +13,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { connect as tlsConnect } from 'node:tls';
 import { makeTestPki } from '../pki/testing.js';
 import { fakeDns } from './dns-testing.js';
-import { profileFiles, readIdentityFiles } from './gateway-config.js';
+import { profileFiles, readIdentityFiles } from '../config/identity.js';
 import { ForwardSession, GatewayRefusedError } from './session.js';
 import { echoServer, outcome, profiles, startGateway, until } from './testing.js';
 

@@ -22,7 +22,7 @@ import { exportProfile } from '../pki/export.js';
 import { makeTestPki } from '../pki/testing.js';
 import { connect as secConnect } from '../secsock/client.js';
 import type { UdpChannel } from '../secsock/udp-channel.js';
-import { profileFiles, readIdentityFiles } from './gateway-config.js';
+import { profileFiles, readIdentityFiles } from '../config/identity.js';
 import { parseForwardSpec } from './spec.js';
 import { echoServer, profiles, startForwarder, startGateway, until } from './testing.js';
 import { decodeFlowMessage, encodeData, encodeOpen, FlowType } from './udp-wire.js';

@@ -16,7 +16,7 @@ import { loadSiteSigner } from '../pki/ca.js';
 import { certPem, createCert, newKeyPair, privateKeyPem } from '../pki/certgen.js';
 import { pkiPaths, readIndex } from '../pki/store.js';
 import { makeTestPki, type TestPki } from '../pki/testing.js';
-import { profileFiles, readIdentityFiles } from './gateway-config.js';
+import { profileFiles, readIdentityFiles } from '../config/identity.js';
 import { askBody, rawMux } from './mux-testing.js';
 import { PATH_INFO } from './protocol.js';
 import { parseForwardSpec } from './spec.js';

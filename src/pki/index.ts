@@ -8,6 +8,6 @@ export { initCa, type InitCaOptions, type InitCaResult } from './ca.js';
 export { issueCert, type IssueOptions, type IssueResult } from './issue.js';
 export { revoke, writeCrl, type RevokeOptions, type RevokeResult, type WriteCrlResult } from './crl.js';
 export { listCerts, type CertRow, type CertStatus } from './list.js';
-export { loadProfile, type Profile } from './profile.js';
+export { loadProfile, type IdentityPem } from './profile.js';
 export { pkiPaths, type PkiPaths } from './store.js';
 export { generateStaticKey, parseStaticKey, readStaticKey, writeStaticKey } from './static-key.js';

@@ -1,11 +1,13 @@
 // What one end needs to run: its certificate chain, its key, the root CA and
-// the CRLs, as PEM strings ready for SecServer.listen / connect.
+// the CRLs, as PEM strings ready for the TLS options (tls/options.ts),
+// SecServer.listen / connect and the gateway.
 import { existsSync } from 'node:fs';
 import { checkKeyMatches, readCertFile } from './ca.js';
 import { checkName } from './identity.js';
 import { pkiPaths, readFile } from './store.js';
 
-export interface Profile {
+/** An identity as PEM strings: from a PKI directory (loadProfile) or from files (config/identity.ts). */
+export interface IdentityPem {
   /** leaf certificate, followed by its site CA if a site issued it */
   cert: string;
   key: string;
@@ -19,7 +21,7 @@ export interface Profile {
 }
 
 /** Reads the files of `name`; PkiError NOT_FOUND if it was never issued, BAD_FILE if key and certificate differ. */
-export function loadProfile(dir: string, name: string): Profile {
+export function loadProfile(dir: string, name: string): IdentityPem {
   checkName(name, 'name');
   const paths = pkiPaths(dir);
   const hint = `issue it with insel pki issue --dir ${dir} --name ${name} --role ROLE`;

@@ -13,14 +13,14 @@ import { join } from 'node:path';
 import { initCa } from './ca.js';
 import { revoke } from './crl.js';
 import { issueCert } from './issue.js';
-import { loadProfile, type Profile } from './profile.js';
+import { loadProfile, type IdentityPem } from './profile.js';
 import { pkiPaths } from './store.js';
 import { loadTrust, type Trust } from './trust.js';
 
 export interface TestPki {
   dir: string;
   trust: Trust;
-  profile(name: string): Required<Profile>;
+  profile(name: string): Required<IdentityPem>;
   foreign: { cert: string; key: string; ca: string };
   cleanup(): void;
 }
@@ -54,7 +54,7 @@ export async function makeTestPki(): Promise<TestPki> {
     return {
       dir,
       trust: loadTrust({ caFile: paths.caCert, crlFile: paths.crl }),
-      profile: (name) => loadProfile(dir, name) as Required<Profile>,
+      profile: (name) => loadProfile(dir, name) as Required<IdentityPem>,
       foreign: { cert: eve.cert, key: eve.key, ca: eve.ca },
       cleanup() {
         rmSync(dir, { recursive: true, force: true });

@@ -63,7 +63,7 @@ async function handshake(server: End, client: End): Promise<{ server: Verdict; c
   }
 }
 
-/** TLS gets cert, key and ca only: revocation is verifyPeer's job (see Profile.crl). */
+/** TLS gets cert, key and ca only: revocation is verifyPeer's job (see IdentityPem.crl). */
 const creds = ({ cert, key, ca }: Creds): Creds => ({ cert, key, ca });
 const end = (name: string, roles: readonly Role[] = ROLES, trust: Trust = pki.trust): End => ({ creds: creds(pki.profile(name)), trust, roles });
 

@@ -2,13 +2,15 @@
 // lists, and build the channel the server accepted. For `udp` the TLS
 // connection ends after ACCEPT and the channel proves the UDP path (hello,
 // answer) before it is returned.
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import type { Role } from '../pki/identity.js';
 import type { Hash } from './algorithms.js';
-import { checkServerName } from '../pki/server-name.js';
 import { staleCrlError, staleRootCrl, trustFromPem } from '../pki/trust.js';
 import { verifyPeer } from '../pki/verify.js';
 import { InselError } from '../errors.js';
+import { connectTls } from '../tls/connect.js';
+import { TlsError } from '../tls/errors.js';
+import { verifyServer } from '../tls/verify.js';
 import type { SecChannel } from './channel.js';
 import { resolveOptions, type ResolvedOptions, type SecOptions } from './config.js';
 import { FrameType } from './constants.js';
@@ -40,8 +42,8 @@ export async function connect(options: ConnectOptions): Promise<SecChannel> {
   try {
     let identity;
     try {
-      identity = verifyPeer(socket, trust, roles, peer);
-      if (opts.serverName !== undefined) checkServerName(socket, identity, opts.serverName, peer, (name) => `set serverName to ${name}`);
+      const name = opts.serverName === undefined ? {} : { name: opts.serverName };
+      identity = verifyServer(socket, trust, peer, { roles, ...name, pin: (n) => `set serverName to ${n}` });
     } catch (err) {
       if (err instanceof InselError) sendReject(socket, err.code, `the client refused your certificate: ${err.message}`);
       throw err;
@@ -97,35 +99,17 @@ export async function connect(options: ConnectOptions): Promise<SecChannel> {
   }
 }
 
-function openTls(host: string, port: number, opts: ResolvedOptions): Promise<TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const socket = tlsConnect({
-      host,
-      port,
-      key: opts.identity.key,
-      cert: opts.identity.cert,
-      ca: opts.identity.ca,
-      minVersion: 'TLSv1.3',
-      rejectUnauthorized: false, // verifyPeer decides, by certificate role rather than host name
-      checkServerIdentity: () => undefined,
-    });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new ChannelError('INSEL_HANDSHAKE_TIMEOUT', `TLS handshake with ${host}:${port} took longer than ${opts.handshakeTimeoutMs} ms`, { peer: `${host}:${port}` }));
-    }, opts.handshakeTimeoutMs);
-    socket.once('secureConnect', () => {
-      clearTimeout(timer);
-      socket.off('error', onError);
-      socket.on('error', () => undefined); // later errors surface through readFrame or the channel
-      socket.pause();
-      resolve(socket);
-    });
-    const onError = (err: Error) => {
-      clearTimeout(timer);
-      reject(new ChannelError('INSEL_CONNECT_FAILED', `cannot connect to ${host}:${port}: ${err.message}`, { peer: `${host}:${port}`, cause: err }));
-    };
-    socket.once('error', onError);
-  });
+/** A TLS connection to the server, handshake done; failures as ChannelError naming it. */
+async function openTls(host: string, port: number, opts: ResolvedOptions): Promise<TLSSocket> {
+  try {
+    const socket = await connectTls({ host, port, identity: opts.identity, timeoutMs: opts.handshakeTimeoutMs });
+    socket.pause();
+    return socket;
+  } catch (err) {
+    if (!(err instanceof TlsError)) throw err;
+    const code = err.code === 'INSEL_TLS_TIMEOUT' ? 'INSEL_HANDSHAKE_TIMEOUT' : 'INSEL_CONNECT_FAILED';
+    throw new ChannelError(code, `cannot connect to ${err.peer}: ${err.reason}`, { peer: err.peer!, cause: err });
+  }
 }
 
 /** The server must have picked from what we offered, within our limits. */

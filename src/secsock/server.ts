@@ -4,8 +4,7 @@
 // the client is told why.
 import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { Socket } from 'node:net';
-import { createServer, type Server, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { ROLES, type Identity, type Role } from '../pki/identity.js';
 import { trustFromPem, type Trust } from '../pki/trust.js';
 import { peerChain, verifyPeer, verifyPeerChain } from '../pki/verify.js';
@@ -21,7 +20,7 @@ import { TcpChannel } from './tcp-channel.js';
 import { UdpChannel } from './udp-channel.js';
 import { UdpEndpoint } from './udp-endpoint.js';
 import { InselError } from '../errors.js';
-import { UnauthGate } from '../net/unauth-gate.js';
+import { TlsListener } from '../tls/listen.js';
 
 export interface ServerOptions extends SecOptions {
   /** Address to listen on (default 127.0.0.1). */
@@ -58,65 +57,50 @@ export class SecServer extends EventEmitter {
   private readonly open = new Set<SecChannel>();
   private closed = false;
   private trust: Trust;
-  /** Connections still in the connection phase: capped, and closed at the handshake timeout. */
-  private readonly gate: UnauthGate;
+  /** The TLS listener; connections still in the connection phase are capped and closed at the handshake timeout. */
+  private readonly tls: TlsListener;
 
   private constructor(
-    private readonly tls: Server,
     private readonly opts: ResolvedOptions,
     private readonly roles: readonly Role[],
     private readonly udp: UdpEndpoint | undefined,
   ) {
     super();
     this.trust = trustFromPem(opts.identity.ca, opts.identity.crl);
-    const limits = { perSource: opts.unauthenticatedPerSource, total: opts.unauthenticatedTotal, timeoutMs: opts.handshakeTimeoutMs };
-    this.gate = new UnauthGate(limits, (why, source, port) => {
-      const peer = `${source}:${port}`;
-      this.refused(
-        why === 'capped'
-          ? new ChannelError('INSEL_UNAUTH_LIMIT', `connection from ${peer} closed at once: ${limits.perSource} from ${source} or ${limits.total} in all are still in their connection phase`, { peer })
-          : new ChannelError('INSEL_HANDSHAKE_TIMEOUT', `connection from ${peer} closed: it was not authenticated within ${limits.timeoutMs} ms`, { peer }),
-      );
+    const unauth = { perSource: opts.unauthenticatedPerSource, total: opts.unauthenticatedTotal, timeoutMs: opts.handshakeTimeoutMs };
+    this.tls = new TlsListener({
+      identity: opts.identity,
+      unauth,
+      onGateClose: (why, source, port) => {
+        const peer = `${source}:${port}`;
+        this.refused(
+          why === 'capped'
+            ? new ChannelError('INSEL_UNAUTH_LIMIT', `connection from ${peer} closed at once: ${unauth.perSource} from ${source} or ${unauth.total} in all are still in their connection phase`, { peer })
+            : new ChannelError('INSEL_HANDSHAKE_TIMEOUT', `connection from ${peer} closed: it was not authenticated within ${unauth.timeoutMs} ms`, { peer }),
+        );
+      },
+      onTlsError: (err, _source, peer) => this.refused(new ChannelError('INSEL_CONNECT_FAILED', `TLS handshake with ${peer} failed: ${err.message}`, { peer, cause: err })),
     });
-    tls.on('connection', (raw: Socket) => this.gate.admit(raw));
-    tls.on('secureConnection', (s: TLSSocket) => void this.handshake(s));
-    // A client that fails TLS itself (bad version, garbage, a stall) only costs it its connection, closed here.
-    tls.on('tlsClientError', (err: Error, s: TLSSocket) => {
-      s.destroy();
-      // Closed beneath TLS (by the gate, which reported it, or by a reset): no address is left, nothing to add.
-      if (s.remoteAddress === undefined) return;
-      const peer = `${s.remoteAddress}:${s.remotePort}`;
-      this.refused(new ChannelError('INSEL_CONNECT_FAILED', `TLS handshake with ${peer} failed: ${err.message}`, { peer, cause: err }));
-    });
+    this.tls.server.on('secureConnection', (s: TLSSocket) => void this.handshake(s));
   }
 
   /** sec_init: listens; for `udp`, also binds the UDP data port. */
   static async listen(options: ServerOptions): Promise<SecServer> {
     const { host = '127.0.0.1', port = 0, ...rest } = options;
     const opts = resolveOptions(rest, 'server options');
-    const tls = createServer({
-      key: opts.identity.key,
-      cert: opts.identity.cert,
-      ca: opts.identity.ca,
-      requestCert: true,
-      rejectUnauthorized: false, // verifyPeer decides, and tells the client which check failed
-      minVersion: 'TLSv1.3',
-      // The handshake timeout is the gate's: handshakeTimeoutMs from accept, however the client trickles bytes.
-    });
-    await new Promise<void>((resolve, reject) => {
-      tls.once('error', reject);
-      tls.listen(port, host, () => {
-        tls.off('error', reject);
-        resolve();
-      });
-    });
     const udp = opts.transport === 'udp' ? await UdpEndpoint.open(opts.udpHost ?? host, opts.udpPort, opts.tickMs, false) : undefined;
-    return new SecServer(tls, opts, (opts.peerRoles as Role[] | undefined) ?? ROLES, udp);
+    const server = new SecServer(opts, (opts.peerRoles as Role[] | undefined) ?? ROLES, udp);
+    try {
+      await server.tls.listen(port, host);
+    } catch (err) {
+      udp?.close();
+      throw err;
+    }
+    return server;
   }
 
   get port(): number {
-    const a = this.tls.address();
-    return typeof a === 'object' && a ? a.port : 0;
+    return this.tls.port;
   }
 
   get udpPort(): number | undefined {
@@ -159,8 +143,7 @@ export class SecServer extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     for (const w of this.waiters.splice(0)) w.reject(new ChannelError('INSEL_CHANNEL_CLOSED', 'server is closed'));
-    this.gate.close();
-    await new Promise<void>((resolve) => this.tls.close(() => resolve()));
+    await this.tls.close();
     this.udp?.close();
   }
 
@@ -177,11 +160,11 @@ export class SecServer extends EventEmitter {
       // Told at once, before any HELLO is read; closed when it has read that (the gate's linger at most).
       if (err instanceof InselError) sendReject(socket, err.code, `your certificate was refused: ${err.message}`);
       socket.resume(); // drop what it sends, so that its FIN closes the socket
-      this.gate.refused(socket);
+      this.tls.refused(socket);
       return this.refused(err);
     }
     // Authenticated: from here readFrame's deadline bounds the wait for HELLO.
-    this.gate.passed(socket);
+    this.tls.passed(socket);
     const decoder = newDecoder();
     try {
       const first = await readFrame(socket, decoder, this.opts.handshakeTimeoutMs, 'HELLO');
