@@ -88,6 +88,22 @@ test('unknown host, unreachable target, port in use: the client is told exactly 
   });
 });
 
+/** A forward from `profile` through the gateway at `port` still echoes through to `target`. */
+async function stillServes(port: number, profile: string, target: number): Promise<void> {
+  const fw = await startForwarder(port, profile, [parseForwardSpec('L', `0:127.0.0.1:${target}`)]);
+  try {
+    const s = connect({ host: '127.0.0.1', port: fw.ports[0]! });
+    const back = await new Promise<string>((resolve) => {
+      s.once('data', (b: Buffer) => resolve(b.toString()));
+      s.write('still serving');
+    });
+    assert.equal(back, 'still serving');
+    s.destroy();
+  } finally {
+    await fw.close();
+  }
+}
+
 test('garbage at the gateway port: that connection closes, the gateway serves on', async (t) => {
   const pki = await makeTestPki();
   const p = profiles(pki, ['srv', 'alice']);
@@ -116,18 +132,7 @@ test('garbage at the gateway port: that connection closes, the gateway serves on
   await new Promise((r) => anon.once('close', r));
   assert.match(answer, /^HTTP\/1\.1 403[\s\S]*presented no certificate/);
   await until(() => tg.gw.stats().tlsFailures >= 3, `TLS failures to be counted (${tg.gw.stats().tlsFailures})`);
-  const fw = await startForwarder(tg.port, p.profile('alice'), [parseForwardSpec('L', `0:127.0.0.1:${target.port}`)]);
-  try {
-    const s = connect({ host: '127.0.0.1', port: fw.ports[0]! });
-    const back = await new Promise<string>((resolve) => {
-      s.once('data', (b: Buffer) => resolve(b.toString()));
-      s.write('still serving');
-    });
-    assert.equal(back, 'still serving');
-    s.destroy();
-  } finally {
-    await fw.close();
-  }
+  await stillServes(tg.port, p.profile('alice'), target.port);
 });
 
 test('garbage over insel/1 from a verified client: its session ends with the reason, the gateway serves on', async (t) => {
@@ -154,16 +159,5 @@ test('garbage over insel/1 from a verified client: its session ends with the rea
   const half = await rawMux(tg.port, alice);
   half.socket.write(junk[3]!);
   half.mux.destroy();
-  const fw = await startForwarder(tg.port, p.profile('alice'), [parseForwardSpec('L', `0:127.0.0.1:${target.port}`)]);
-  try {
-    const s = connect({ host: '127.0.0.1', port: fw.ports[0]! });
-    const back = await new Promise<string>((resolve) => {
-      s.once('data', (b: Buffer) => resolve(b.toString()));
-      s.write('still serving');
-    });
-    assert.equal(back, 'still serving');
-    s.destroy();
-  } finally {
-    await fw.close();
-  }
+  await stillServes(tg.port, p.profile('alice'), target.port);
 });
