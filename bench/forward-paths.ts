@@ -204,13 +204,13 @@ async function probeTls(port: number, profile: string): Promise<string | undefin
     cert: readFileSync(join(profile, 'cert.pem')),
     key: readFileSync(join(profile, 'key.pem')),
     ca: readFileSync(join(profile, 'ca.pem')),
-    ALPNProtocols: ['h2'],
+    ALPNProtocols: ['insel/1'],
     checkServerIdentity: () => undefined,
   });
   const timer = setTimeout(() => s.destroy(new Error('timeout')), 5000);
   try {
     await once(s, 'secureConnect');
-    return `${s.getProtocol() ?? 'TLS'} ${s.getCipher().standardName}, mutual, HTTP/2 (${s.alpnProtocol || 'no ALPN'})`;
+    return `${s.getProtocol() ?? 'TLS'} ${s.getCipher().standardName}, mutual, ${s.alpnProtocol || 'no ALPN'} multiplexer`;
   } catch {
     return undefined;
   } finally {
@@ -262,7 +262,7 @@ export function startInsel(root: string, tmp: string, target: number): Promise<P
     procs.push(forward);
     const local = Number((await forward.waitLine(/forward -L 127\.0\.0\.1:(\d+) -> /, START_MS))[1]);
     await waitEcho(local, START_MS, forward);
-    const protection = (await probeTls(gwPort, join(dir, 'alice'))) ?? 'TLS 1.3, mutual, HTTP/2';
+    const protection = (await probeTls(gwPort, join(dir, 'alice'))) ?? 'TLS 1.3, mutual, insel/1 multiplexer';
     return { port: local, protection, stop: stopAll(procs) };
   });
 }

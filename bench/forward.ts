@@ -1,7 +1,7 @@
 // `npm run bench -- forward`: TCP port forwarding on loopback, five ways, in
 // one run: straight to the target (direct), through a plain Node relay, ssh -L
 // through a private sshd, a stunnel client/server pair, and insel forward
-// through an insel gateway (one HTTP/2 session over TLS for all connections).
+// through an insel gateway (one insel/1 mux session over TLS for all connections).
 //
 //   load (bench/forward-peers.js bulk|conns) -> path -> target (forward-peers.js target)
 //
