@@ -1,8 +1,13 @@
 // The forwarders the forward bench compares, each started on loopback in
 // front of the target: a plain Node relay, ssh -L through a private sshd,
 // a stunnel client/server pair, and insel forward through an insel gateway.
-// Each start function returns the local port to dial, what protects the
-// traffic, and a stop function; it throws (with the reason) when it cannot run.
+// Each path forwards two ports through one instance (one relay process, one
+// ssh connection, one stunnel pair, one insel session): to the target and to
+// a second target for the head-of-line echoes, so the echo is not delayed by
+// the target's own event loop sinking the bulk. Each start function returns
+// the local ports to dial, what protects the traffic, and a stop function; it
+// throws (with the reason) when it cannot run.
+// The insel gateway also takes UDP, for `insel forward -U` (forwardUdp).
 import { mkdirSync, writeFileSync, copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
@@ -10,13 +15,27 @@ import { connect as tlsConnect } from 'node:tls';
 import { once } from 'node:events';
 import { Proc, ensureTool, freePort, run, runOk, waitEcho, waitListening } from './forward-procs.js';
 
+/** Where a path forwards to: the target (bulk, new connections) and the echo target (head-of-line). */
+export interface Targets {
+  target: number;
+  echo: number;
+}
+
 export interface PathHandle {
+  /** Forwarded to Targets.target. */
   port: number;
+  /** Forwarded to Targets.echo, through the same instance; absent for UDP paths. */
+  echoPort?: number;
   protection: string;
   stop(): Promise<void>;
 }
 
 const START_MS = 20_000;
+
+/** Waits until each of `ports` echoes through `proc`. */
+async function waitEchoes(ports: number[], proc: Proc): Promise<void> {
+  for (const port of ports) await waitEcho(port, START_MS, proc);
+}
 
 /** Stops every process, last started first. */
 function stopAll(procs: Proc[]): () => Promise<void> {
@@ -26,7 +45,7 @@ function stopAll(procs: Proc[]): () => Promise<void> {
 }
 
 /** Runs `body` with a list of started processes, stopping them all if it throws. */
-async function starting(body: (procs: Proc[]) => Promise<PathHandle>): Promise<PathHandle> {
+async function starting<H extends PathHandle>(body: (procs: Proc[]) => Promise<H>): Promise<H> {
   const procs: Proc[] = [];
   try {
     return await body(procs);
@@ -36,13 +55,14 @@ async function starting(body: (procs: Proc[]) => Promise<PathHandle>): Promise<P
   }
 }
 
-export function startRelay(peers: string, target: number): Promise<PathHandle> {
+export function startRelay(peers: string, to: Targets): Promise<PathHandle> {
   return starting(async (procs) => {
-    const relay = new Proc('node relay', process.execPath, [peers, 'relay', `to=${target}`]);
+    const relay = new Proc('node relay', process.execPath, [peers, 'relay', `to=${to.target},${to.echo}`]);
     procs.push(relay);
-    const port = Number((await relay.waitLine(/^listening (\d+)$/, START_MS))[1]);
-    await waitEcho(port, START_MS, relay);
-    return { port, protection: 'none (net.Server + pipe)', stop: stopAll(procs) };
+    const m = await relay.waitLine(/^listening (\d+) (\d+)$/, START_MS);
+    const [port, echoPort] = [Number(m[1]), Number(m[2])];
+    await waitEchoes([port, echoPort], relay);
+    return { port, echoPort, protection: 'none (net.Server + pipe)', stop: stopAll(procs) };
   });
 }
 
@@ -51,7 +71,7 @@ export async function sshVersion(): Promise<string> {
   return (await run(ssh, ['-V'], 5000)).stderr.trim();
 }
 
-export function startSsh(tmp: string, target: number): Promise<PathHandle> {
+export function startSsh(tmp: string, to: Targets): Promise<PathHandle> {
   return starting(async (procs) => {
     const sshd = await ensureTool(['sshd'], 'openssh-server');
     const ssh = await ensureTool(['ssh'], 'openssh-client');
@@ -106,12 +126,13 @@ export function startSsh(tmp: string, target: number): Promise<PathHandle> {
     const cipher = /kex: server->client cipher: (\S+) MAC: (\S+)/.exec(probe.stderr);
     const kex = /kex: algorithm: (\S+)/.exec(probe.stderr);
     if (probe.code !== 0) throw new Error(`ssh login to the bench sshd failed (${probe.code}): ${probe.stderr.trim().split('\n').slice(-3).join(' | ')}`);
-    const local = await freePort();
-    const tunnel = new Proc('ssh -L', ssh, ['-N', '-o', 'ExitOnForwardFailure=yes', '-L', `${local}:127.0.0.1:${target}`, ...opts]);
+    const [local, echoPort] = [await freePort(), await freePort()];
+    const forwards = ['-L', `${local}:127.0.0.1:${to.target}`, '-L', `${echoPort}:127.0.0.1:${to.echo}`];
+    const tunnel = new Proc('ssh -L', ssh, ['-N', '-o', 'ExitOnForwardFailure=yes', ...forwards, ...opts]);
     procs.push(tunnel);
-    await waitEcho(local, START_MS, tunnel);
+    await waitEchoes([local, echoPort], tunnel);
     const mac = cipher && cipher[2] !== '<implicit>' ? ` + ${cipher[2]}` : '';
-    return { port: local, protection: `${cipher ? cipher[1] + mac : 'cipher unknown'}${kex ? `, kex ${kex[1]}` : ''}`, stop: stopAll(procs) };
+    return { port: local, echoPort, protection: `${cipher ? cipher[1] + mac : 'cipher unknown'}${kex ? `, kex ${kex[1]}` : ''}`, stop: stopAll(procs) };
   });
 }
 
@@ -132,7 +153,7 @@ async function selfSigned(openssl: string, dir: string, name: string): Promise<{
   return { cert, key };
 }
 
-export function startStunnel(tmp: string, target: number): Promise<PathHandle> {
+export function startStunnel(tmp: string, to: Targets): Promise<PathHandle> {
   return starting(async (procs) => {
     const bin = await stunnelBin();
     const openssl = await ensureTool(['openssl'], 'openssl');
@@ -140,38 +161,41 @@ export function startStunnel(tmp: string, target: number): Promise<PathHandle> {
     mkdirSync(dir, { mode: 0o700 });
     const srv = await selfSigned(openssl, dir, 'bench-server');
     const cli = await selfSigned(openssl, dir, 'bench-client');
-    const serverPort = await freePort();
+    const serverPorts = { target: await freePort(), echo: await freePort() };
     // Mutual TLS 1.3 with pinned certificates on both ends, as insel does with its PKI.
-    const conf = (name: string, level: string, lines: string[]) => {
+    const service = (name: string, lines: string[]) => [`[${name}]`, 'sslVersionMin = TLSv1.3', 'verifyPeer = yes', ...lines];
+    const conf = (name: string, level: string, services: string[][]) => {
       const file = join(dir, `${name}.conf`);
-      writeFileSync(file, ['foreground = yes', `pid = ${join(dir, `${name}.pid`)}`, `debug = ${level}`, `[${name}]`, 'sslVersionMin = TLSv1.3', 'verifyPeer = yes', ...lines, ''].join('\n'));
+      writeFileSync(file, ['foreground = yes', `pid = ${join(dir, `${name}.pid`)}`, `debug = ${level}`, ...services.flat(), ''].join('\n'));
       return file;
     };
-    const server = new Proc('stunnel server', bin, [
-      conf('server', 'err', [`accept = 127.0.0.1:${serverPort}`, `connect = 127.0.0.1:${target}`, `cert = ${srv.cert}`, `key = ${srv.key}`, `CAfile = ${cli.cert}`]),
-    ]);
+    const serving = (name: string, t: keyof Targets) =>
+      service(name, [`accept = 127.0.0.1:${serverPorts[t]}`, `connect = 127.0.0.1:${to[t]}`, `cert = ${srv.cert}`, `key = ${srv.key}`, `CAfile = ${cli.cert}`]);
+    const server = new Proc('stunnel server', bin, [conf('server', 'err', [serving('server', 'target'), serving('server-echo', 'echo')])]);
     procs.push(server);
-    await waitListening(serverPort, START_MS, server);
-    const client = async (name: string, level: string) => {
-      const port = await freePort();
-      const p = new Proc(`stunnel ${name}`, bin, [
-        conf(name, level, ['client = yes', `accept = 127.0.0.1:${port}`, `connect = 127.0.0.1:${serverPort}`, `cert = ${cli.cert}`, `key = ${cli.key}`, `CAfile = ${srv.cert}`]),
-      ]);
+    await waitListening(serverPorts.target, START_MS, server);
+    const client = async (name: string, level: string, ts: (keyof Targets)[]) => {
+      const ports = await Promise.all(ts.map(() => freePort()));
+      const services = ts.map((t, i) =>
+        service(`${name}-${t}`, ['client = yes', `accept = 127.0.0.1:${ports[i]}`, `connect = 127.0.0.1:${serverPorts[t]}`, `cert = ${cli.cert}`, `key = ${cli.key}`, `CAfile = ${srv.cert}`]),
+      );
+      const p = new Proc(`stunnel ${name}`, bin, [conf(name, level, services)]);
       procs.push(p);
-      return { p, port };
+      return { p, port: ports[0] as number, echoPort: ports[1] };
     };
     // A verbose client only to learn the negotiated suite; the measured one logs errors only.
-    const probe = await client('probe', 'info');
+    const probe = await client('probe', 'info', ['target']);
     const suite = probe.p.waitLine(/(TLSv1\.\d) ciphersuite: (\S+)/, START_MS);
     suite.catch(() => undefined);
     await waitEcho(probe.port, START_MS, probe.p);
     const negotiated = await suite.catch(() => undefined);
     await probe.p.stop();
     procs.splice(procs.indexOf(probe.p), 1);
-    const measured = await client('client', 'err');
-    await waitEcho(measured.port, START_MS, measured.p);
+    const measured = await client('client', 'err', ['target', 'echo']);
+    const echoPort = measured.echoPort as number;
+    await waitEchoes([measured.port, echoPort], measured.p);
     const protection = negotiated ? `${negotiated[1]} ${negotiated[2]}, mutual` : 'TLS 1.3 (suite unknown), mutual';
-    return { port: measured.port, protection, stop: stopAll(procs) };
+    return { port: measured.port, echoPort, protection, stop: stopAll(procs) };
   });
 }
 
@@ -204,13 +228,15 @@ async function probeTls(port: number, profile: string): Promise<string | undefin
     cert: readFileSync(join(profile, 'cert.pem')),
     key: readFileSync(join(profile, 'key.pem')),
     ca: readFileSync(join(profile, 'ca.pem')),
-    ALPNProtocols: ['insel/1'],
+    // The multiplexer's ALPN first, then HTTP/2 (the gateway's protocol before it), as the client offers them.
+    ALPNProtocols: ['insel/1', 'h2'],
     checkServerIdentity: () => undefined,
   });
   const timer = setTimeout(() => s.destroy(new Error('timeout')), 5000);
   try {
     await once(s, 'secureConnect');
-    return `${s.getProtocol() ?? 'TLS'} ${s.getCipher().standardName}, mutual, ${s.alpnProtocol || 'no ALPN'} multiplexer`;
+    const over = s.alpnProtocol === 'h2' ? 'HTTP/2' : s.alpnProtocol === 'insel/1' ? 'insel multiplexer' : 'unknown';
+    return `${s.getProtocol() ?? 'TLS'} ${s.getCipher().standardName}, mutual, ${over} (${s.alpnProtocol || 'no ALPN'})`;
   } catch {
     return undefined;
   } finally {
@@ -219,7 +245,12 @@ async function probeTls(port: number, profile: string): Promise<string | undefin
   }
 }
 
-export function startInsel(root: string, tmp: string, target: number): Promise<PathHandle> {
+export interface InselHandle extends PathHandle {
+  /** Starts an `insel forward -U` to the UDP `target` through the same gateway (stopped with it). */
+  forwardUdp(target: number): Promise<PathHandle>;
+}
+
+export function startInsel(root: string, tmp: string, to: Targets): Promise<InselHandle> {
   return starting(async (procs) => {
     if (!existsSync(inselCli(root))) throw new Error(`${inselCli(root)} missing: run npm run build`);
     for (const cmd of ['gateway', 'forward']) {
@@ -231,7 +262,8 @@ export function startInsel(root: string, tmp: string, target: number): Promise<P
     const pki = join(dir, 'pki');
     mkdirSync(dir, { mode: 0o700 });
     await cli(root, ['pki', 'init', '--dir', pki, '--org', 'Bench']);
-    await cli(root, ['pki', 'issue', '--dir', pki, '--role', 'server', '--name', 'gw']);
+    // --host: the client checks that the gateway's certificate names the --via host.
+    await cli(root, ['pki', 'issue', '--dir', pki, '--role', 'server', '--name', 'gw', '--host', '127.0.0.1']);
     await cli(root, ['pki', 'issue', '--dir', pki, '--role', 'user', '--name', 'alice']);
     await exportProfile(root, pki, 'gw', join(dir, 'gw'));
     await exportProfile(root, pki, 'alice', join(dir, 'alice'));
@@ -240,6 +272,7 @@ export function startInsel(root: string, tmp: string, target: number): Promise<P
       conf,
       [
         'listen = "127.0.0.1:0"',
+        'udp_listen = "127.0.0.1:0"',
         `profile = ${JSON.stringify(join(dir, 'gw'))}`,
         '',
         '[[allow]]',
@@ -247,6 +280,7 @@ export function startInsel(root: string, tmp: string, target: number): Promise<P
         'who = ["*"]',
         'to = ["127.0.0.1"]',
         'ports = ["*"]',
+        'proto = ["tcp", "udp"]',
         '',
       ].join('\n'),
     );
@@ -256,13 +290,25 @@ export function startInsel(root: string, tmp: string, target: number): Promise<P
     const listen = String((JSON.parse(line) as { listen?: unknown }).listen ?? '');
     const gwPort = Number(/:(\d+)$/.exec(listen)?.[1]);
     if (!gwPort) throw new Error(`gateway listening line has no listen port: ${line}`);
-    const forward = new Proc('insel forward', process.execPath, [
-      inselCli(root), 'forward', '--via', `127.0.0.1:${gwPort}`, '--profile', join(dir, 'alice'), '-L', `0:127.0.0.1:${target}`,
-    ]);
-    procs.push(forward);
-    const local = Number((await forward.waitLine(/forward -L 127\.0\.0\.1:(\d+) -> /, START_MS))[1]);
-    await waitEcho(local, START_MS, forward);
-    const protection = (await probeTls(gwPort, join(dir, 'alice'))) ?? 'TLS 1.3, mutual, insel/1 multiplexer';
-    return { port: local, protection, stop: stopAll(procs) };
+    const stop = stopAll(procs);
+    /** One `insel forward` process; resolves with the local port of each of its forwards, in order. */
+    const forward = async (flag: '-L' | '-U', targets: number[]) => {
+      const p = new Proc(`insel forward ${flag}`, process.execPath, [
+        inselCli(root), 'forward', '--via', `127.0.0.1:${gwPort}`, '--profile', join(dir, 'alice'), ...targets.flatMap((t) => [flag, `0:127.0.0.1:${t}`]),
+      ]);
+      procs.push(p);
+      const ports = targets.map(async (t) => Number((await p.waitLine(new RegExp(`forward ${flag} 127\\.0\\.0\\.1:(\\d+) -> 127\\.0\\.0\\.1:${t}\\b`), START_MS))[1]));
+      for (const q of ports) q.catch(() => undefined);
+      return { p, ports: await Promise.all(ports) };
+    };
+    const tcp = await forward('-L', [to.target, to.echo]);
+    const [port, echoPort] = tcp.ports as [number, number];
+    await waitEchoes([port, echoPort], tcp.p);
+    const protection = (await probeTls(gwPort, join(dir, 'alice'))) ?? 'TLS 1.3, mutual';
+    const forwardUdp = async (udpTarget: number): Promise<PathHandle> => {
+      const udp = await forward('-U', [udpTarget]);
+      return { port: udp.ports[0] as number, protection: 'SecSockets UDP channel (AEAD per datagram), keys from a mutual-TLS connection phase', stop: () => udp.p.stop() };
+    };
+    return { port, echoPort, protection, stop, forwardUdp };
   });
 }

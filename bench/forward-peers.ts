@@ -2,42 +2,36 @@
 // no relay shares an event loop with the load or the target:
 //
 //   node forward-peers.js target                 prints "listening PORT"
-//   node forward-peers.js relay to=PORT          prints "listening PORT"
+//   node forward-peers.js relay to=T1,T2…        prints "listening P1 P2…", Pi relaying to Ti
 //   node forward-peers.js bulk port=P streams=S bytes=N   prints {"secs","bytes"}
 //   node forward-peers.js conns port=P count=C            prints {"ms":[…]}
+//   node forward-peers.js flood port=P streams=S secs=T   prints "flowing" once every
+//        stream is under way, then "bytes N MS" every 100 ms; stops after T s
+//   node forward-peers.js echoes port=P count=C gap=MS    prints {"ms":[…]}
 //
 // Target protocol, decided by the first byte a client sends:
-//   'E'  echo everything back (the connect test sends one byte, waits for it)
+//   'E'  echo everything back (the connect test sends one byte, waits for it;
+//        echoes sends 'E' once, then one byte per round trip)
 //   'B'  a u64 big-endian length L follows, then L bytes; the target sinks
 //        them and answers with the u64 count once it has all L. No half-close
-//        is needed, so every path is measured the same way.
+//        is needed, so every path is measured the same way. flood sends an
+//        L it never reaches.
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, createServer, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { arg, runRole, text } from './peer-role.js';
 
 const ECHO = 0x45; // 'E'
 const BULK = 0x42; // 'B'
 const BULK_HEAD = 9;
 const CHUNK = 1 << 20;
-
-function arg(name: string): number {
-  const a = process.argv.find((x) => x.startsWith(`${name}=`));
-  const n = Number(a?.slice(name.length + 1));
-  if (!Number.isFinite(n)) fail(`missing or bad ${name}=`);
-  return n;
-}
-
-function fail(msg: string): never {
-  process.stderr.write(`forward-peers: ${msg}\n`);
-  process.exit(1);
-}
-
-/** Servers exit when the bench that started them is gone (re-parented). */
-function exitWithParent(): void {
-  const parent = process.ppid;
-  setInterval(() => process.ppid !== parent && process.exit(0), 1000).unref();
-  process.on('SIGTERM', () => process.exit(0));
-}
+/** flood writes smaller chunks than bulk so it notices the end of its time promptly. */
+const FLOOD_CHUNK = 64 * 1024;
+const FLOWING_MS = 300;
+const FLOWING_BYTES = 1 << 20;
+const REPORT_MS = 100;
+const ECHO_TIMEOUT_MS = 10_000;
 
 function serveTarget(s: Socket): void {
   s.setNoDelay(true);
@@ -83,12 +77,15 @@ function serveRelay(c: Socket, to: number): void {
   t.on('close', () => c.destroy());
 }
 
-async function listen(onConn: (s: Socket) => void): Promise<void> {
-  exitWithParent();
-  const server = createServer(onConn);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  process.stdout.write(`listening ${(server.address() as { port: number }).port}\n`);
+async function server(onConn: (s: Socket) => void): Promise<number> {
+  const srv = createServer(onConn);
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  return (srv.address() as { port: number }).port;
+}
+
+async function listen(...servers: Promise<number>[]): Promise<void> {
+  process.stdout.write(`listening ${(await Promise.all(servers)).join(' ')}\n`);
 }
 
 /** Rejects when `s` closes or fails, so no wait on it can hang. */
@@ -99,11 +96,22 @@ function whenClosed(s: Socket): Promise<never> {
   });
 }
 
-async function oneStream(port: number, bytes: number, chunk: Buffer): Promise<void> {
+/** Connects and announces a bulk transfer of `bytes`; `closed` rejects when the connection ends. */
+async function openBulk(port: number, bytes: number): Promise<{ s: Socket; closed: Promise<never> }> {
   const s = connect(port, '127.0.0.1');
   s.setNoDelay(true);
   const closed = whenClosed(s);
   closed.catch(() => undefined);
+  await Promise.race([once(s, 'connect'), closed]);
+  const head = Buffer.alloc(BULK_HEAD);
+  head[0] = BULK;
+  head.writeBigUInt64BE(BigInt(bytes), 1);
+  s.write(head);
+  return { s, closed };
+}
+
+async function oneStream(port: number, bytes: number, chunk: Buffer): Promise<void> {
+  const { s, closed } = await openBulk(port, bytes);
   const reply = new Promise<number>((resolve) => {
     let acc = Buffer.alloc(0);
     s.on('data', (d: Buffer) => {
@@ -111,11 +119,6 @@ async function oneStream(port: number, bytes: number, chunk: Buffer): Promise<vo
       if (acc.length >= 8) resolve(Number(acc.readBigUInt64BE(0)));
     });
   });
-  await Promise.race([once(s, 'connect'), closed]);
-  const head = Buffer.alloc(BULK_HEAD);
-  head[0] = BULK;
-  head.writeBigUInt64BE(BigInt(bytes), 1);
-  s.write(head);
   for (let left = bytes; left > 0; ) {
     const piece = left >= chunk.length ? chunk : chunk.subarray(0, left);
     left -= piece.length;
@@ -166,18 +169,81 @@ async function conns(): Promise<void> {
   process.stdout.write(`${JSON.stringify({ ms })}\n`);
 }
 
-const role = process.argv[2];
-const limit = Number(process.env.FORWARD_PEERS_TIMEOUT_MS ?? 0);
-if (limit > 0) setTimeout(() => fail(`${role}: gave up after ${limit} ms`), limit).unref();
-try {
-  if (role === 'target') await listen(serveTarget);
-  else if (role === 'relay') {
-    const to = arg('to');
-    await listen((c) => serveRelay(c, to));
-  } else if (role === 'bulk') await bulk();
-  else if (role === 'conns') await conns();
-  else fail(`unknown role ${role}: target, relay, bulk or conns`);
-} catch (err) {
-  fail(`${role}: ${err instanceof Error ? err.message : String(err)}`);
+/** Writes as fast as the path takes it until `until` (performance.now() ms); counts into sent[i]. */
+async function floodStream(port: number, chunk: Buffer, until: number, sent: number[], i: number): Promise<void> {
+  const { s, closed } = await openBulk(port, Number.MAX_SAFE_INTEGER);
+  while (performance.now() < until) {
+    sent[i] = (sent[i] ?? 0) + chunk.length;
+    if (!s.write(chunk)) await Promise.race([once(s, 'drain'), closed]);
+  }
+  s.destroy();
 }
-if (role === 'bulk' || role === 'conns') process.exit(0);
+
+/** Bulk load for the head-of-line test: runs beside `echoes` and reports how much it moved meanwhile. */
+async function flood(): Promise<void> {
+  const port = arg('port');
+  const streams = arg('streams');
+  const secs = arg('secs');
+  const chunk = randomBytes(FLOOD_CHUNK);
+  const t0 = performance.now();
+  const sent = Array.from({ length: streams }, () => 0);
+  let flowing = false;
+  const report = setInterval(() => {
+    const total = sent.reduce((a, b) => a + b, 0);
+    if (!flowing && performance.now() - t0 >= FLOWING_MS && sent.every((n) => n >= FLOWING_BYTES)) {
+      flowing = true;
+      process.stdout.write('flowing\n');
+    }
+    process.stdout.write(`bytes ${total} ${(performance.now() - t0).toFixed(1)}\n`);
+  }, REPORT_MS);
+  try {
+    await Promise.all(sent.map((_, i) => floodStream(port, chunk, t0 + secs * 1000, sent, i)));
+  } finally {
+    clearInterval(report);
+  }
+}
+
+/** One connection in echo mode; `count` one-byte round trips `gap` ms apart, in ms each. */
+async function echoes(): Promise<void> {
+  const port = arg('port');
+  const count = arg('count');
+  const gap = arg('gap');
+  const s = connect(port, '127.0.0.1');
+  s.setNoDelay(true);
+  const closed = whenClosed(s);
+  closed.catch(() => undefined);
+  let wake: (() => void) | undefined;
+  s.on('data', () => wake?.());
+  const roundTrip = (byte: Buffer) =>
+    Promise.race([
+      closed,
+      new Promise<number>((resolve, reject) => {
+        const t0 = performance.now();
+        const timer = setTimeout(() => reject(new Error(`no echo within ${ECHO_TIMEOUT_MS} ms`)), ECHO_TIMEOUT_MS);
+        wake = () => {
+          clearTimeout(timer);
+          wake = undefined;
+          resolve(performance.now() - t0);
+        };
+        s.write(byte);
+      }),
+    ]);
+  await Promise.race([once(s, 'connect'), closed]);
+  await roundTrip(Buffer.of(ECHO));
+  const one = Buffer.of(0x2e);
+  const ms: number[] = [];
+  for (let i = 0; i < count; i++) {
+    ms.push(await roundTrip(one));
+    await sleep(gap);
+  }
+  s.destroy();
+  process.stdout.write(`${JSON.stringify({ ms })}\n`);
+}
+
+await runRole(
+  {
+    target: () => listen(server(serveTarget)),
+    relay: () => listen(...text('to').split(',').map((to) => server((c) => serveRelay(c, Number(to))))),
+  },
+  { bulk, conns, flood, echoes },
+);

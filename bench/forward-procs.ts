@@ -9,6 +9,8 @@ import { once } from 'node:events';
 
 const TAIL_LINES = 30;
 const live = new Set<Proc>();
+/** Process groups of run() commands still running. */
+const running = new Set<number>();
 
 function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
   if (pid === undefined) return;
@@ -107,6 +109,7 @@ export class Proc {
 /** Last resort on exit: SIGKILL every group still alive. */
 export function killAllSync(): void {
   for (const p of live) killGroup(p.child.pid, 'SIGKILL');
+  for (const pid of running) killGroup(pid, 'SIGKILL');
 }
 
 export interface RunResult {
@@ -118,6 +121,7 @@ export interface RunResult {
 /** Runs a command to completion; kills its group and rejects after `ms`. */
 export async function run(cmd: string, args: readonly string[], ms: number, env?: NodeJS.ProcessEnv): Promise<RunResult> {
   const child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
+  if (child.pid !== undefined) running.add(child.pid);
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
@@ -133,7 +137,16 @@ export async function run(cmd: string, args: readonly string[], ms: number, env?
     return { code, stdout, stderr };
   } finally {
     clearTimeout(timer);
+    if (child.pid !== undefined) running.delete(child.pid);
   }
+}
+
+/** Runs a client role of a bench peer script (see peer-role.ts); its result is the JSON line it prints last. */
+export async function runPeer<T>(script: string, args: readonly string[], ms: number): Promise<T> {
+  const r = await run(process.execPath, [script, ...args], ms + 5000, { ...process.env, BENCH_PEER_TIMEOUT_MS: String(ms) });
+  // The peer's stderr names its role.
+  if (r.code !== 0) throw new Error(r.stderr.trim().slice(-300) || `${args[0]}: exit ${r.code}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as T;
 }
 
 /** Like run(), but a non-zero exit is an error naming the command and its stderr. */

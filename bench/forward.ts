@@ -1,38 +1,87 @@
-// `npm run bench -- forward`: TCP port forwarding on loopback, five ways, in
-// one run: straight to the target (direct), through a plain Node relay, ssh -L
-// through a private sshd, a stunnel client/server pair, and insel forward
-// through an insel gateway (one insel/1 mux session over TLS for all connections).
+// `npm run bench -- forward`: port forwarding on loopback, in one run.
 //
-//   load (bench/forward-peers.js bulk|conns) -> path -> target (forward-peers.js target)
+// TCP, five ways: straight to the target (direct), through a plain Node
+// relay, ssh -L through a private sshd, a stunnel client/server pair, and
+// insel forward -L through an insel gateway (one session over TLS for all
+// connections).
+//
+//   load (bench/forward-peers.js bulk|conns|flood) -> path -> target (forward-peers.js target)
+//   echoes (forward-peers.js echoes)          -> path -> echo target (a second forward-peers.js target)
 //
 // Per path: MB/s of one stream and of four parallel streams (the target
 // counts every byte and answers when it has them all), and the time to open a
 // new forwarded connection through the already-open session: connect plus a
-// one-byte echo, sequentially. Load, target and each relay are separate
-// processes, so no Node relay shares its event loop with the load. All paths
-// are started first, then measured in turn, round by round (ratios hold up
-// on a busy machine better than path after path).
+// one-byte echo, sequentially. Head-of-line: one-byte echoes on one
+// connection while two bulk uploads run on two others of the same path (same
+// insel session, same ssh connection), median and p90 round trip, and what
+// bulk moved meanwhile (forward-hol.ts).
+//
+// UDP, three ways: straight to the sink (direct), through a plain Node UDP
+// relay (raw UDP, the baseline), and insel forward -U through the same
+// gateway. 512 B datagrams at rising rates, each rate UDP_SECS seconds'
+// worth, paced; the sink counts distinct sequence numbers; per path the loss
+// at each rate and the highest rate with < 0.1% loss (forward-udp.ts).
+//
+// Load, target, sink and each relay are separate processes, so no Node relay
+// shares its event loop with the load. All paths are started first, then
+// measured in turn, round by round (ratios hold up on a busy machine better
+// than path after path).
 //
 // INSEL_BENCH_MIB (default 256) bytes per bulk run (split over the 4 streams),
-// INSEL_BENCH_REPS (default 3) bulk runs per cell (median reported),
-// INSEL_BENCH_CONNS (default 200) connections for the connect test.
+// INSEL_BENCH_REPS (default 3) rounds (medians reported),
+// INSEL_BENCH_CONNS (default 200) connections for the connect test,
+// INSEL_BENCH_ECHOES (default 300) echoes for the head-of-line test,
+// INSEL_BENCH_UDP_RATES (default 10000,20000,50000,75000,100000) datagrams/s,
+// INSEL_BENCH_UDP_SECS (default 1) seconds' worth per rate;
+// counts are split over the rounds.
 import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Proc, killAllSync, run } from './forward-procs.js';
-import { sshVersion, startInsel, startRelay, startSsh, startStunnel, stunnelVersion, type PathHandle } from './forward-paths.js';
+import { holRound, HOL_GAP_MS, HOL_STREAMS } from './forward-hol.js';
+import { Proc, killAllSync, runPeer } from './forward-procs.js';
+import { sshVersion, startInsel, startRelay, startSsh, startStunnel, stunnelVersion, type InselHandle, type PathHandle } from './forward-paths.js';
+import { startUdpPeer, startUdpRelay, udpRound, udpTable, UDP_SECS, UDP_SIZE, type UdpRow } from './forward-udp.js';
+import { fmt, markdown, median, p90, ratio, why } from './report.js';
 
 const MIB = Number(process.env.INSEL_BENCH_MIB ?? 256);
 const REPS = Number(process.env.INSEL_BENCH_REPS ?? 3);
 const CONNS = Number(process.env.INSEL_BENCH_CONNS ?? 200);
+const ECHOES = Number(process.env.INSEL_BENCH_ECHOES ?? 300);
 const WARM_MIB = 16;
 const WARM_CONNS = 20;
 const BULK_TIMEOUT_MS = 180_000;
 const CONNS_TIMEOUT_MS = 120_000;
+const START_MS = 20_000;
+/** Issue 13's target for insel's head-of-line echo. */
+const HOL_TARGET_MS = 2;
 
 const PEERS = fileURLToPath(new URL('./forward-peers.js', import.meta.url));
+const UDP_PEERS = fileURLToPath(new URL('./udp-peers.js', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+interface TcpRow {
+  path: string;
+  protection: string;
+  /** Why the row has no figures (not available, failed). */
+  note?: string;
+  port: number;
+  echoPort: number;
+  one: number[];
+  four: number[];
+  ms: number[];
+}
+
+/** The head-of-line figures of a path, apart from TcpRow so that either can fail alone. */
+interface HolRow {
+  path: string;
+  protection: string;
+  note?: string;
+  port: number;
+  echoPort: number;
+  ms: number[];
+  bulk: number[];
+}
 
 interface Measured {
   one: number;
@@ -41,97 +90,93 @@ interface Measured {
   p90: number;
 }
 
-interface Row {
-  path: string;
-  protection: string;
-  m?: Measured;
-  note?: string;
-}
-
-/** Runs one load generator; its result is the JSON line it prints. */
-async function load<T>(args: string[], ms: number): Promise<T> {
-  const r = await run(process.execPath, [PEERS, ...args], ms + 5000, { ...process.env, FORWARD_PEERS_TIMEOUT_MS: String(ms) });
-  if (r.code !== 0) throw new Error(`load ${args[0]}: ${r.stderr.trim().slice(-300) || `exit ${r.code}`}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as T;
+function measured(r: TcpRow): Measured | undefined {
+  if (r.note !== undefined || r.one.length === 0) return undefined;
+  return { one: median(r.one), four: median(r.four), median: median(r.ms), p90: p90(r.ms) };
 }
 
 async function bulkMBps(port: number, streams: number, mib: number): Promise<number> {
   const bytes = Math.floor((mib * 1024 * 1024) / streams);
-  const r = await load<{ secs: number; bytes: number }>(['bulk', `port=${port}`, `streams=${streams}`, `bytes=${bytes}`], BULK_TIMEOUT_MS);
+  const r = await runPeer<{ secs: number; bytes: number }>(PEERS, ['bulk', `port=${port}`, `streams=${streams}`, `bytes=${bytes}`], BULK_TIMEOUT_MS);
   return r.bytes / r.secs / 1e6;
 }
 
-const sorted = (xs: number[]) => xs.slice().sort((a, b) => a - b);
-function median(xs: number[]): number {
-  const s = sorted(xs);
-  const mid = s.length >> 1;
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-}
-const p90 = (xs: number[]) => sorted(xs)[Math.max(0, Math.ceil(xs.length * 0.9) - 1)] as number;
-
-interface Live {
-  row: Row;
-  port: number;
-  one: number[];
-  four: number[];
-  ms: number[];
-}
+const conns = async (port: number, count: number) => (await runPeer<{ ms: number[] }>(PEERS, ['conns', `port=${port}`, `count=${count}`], CONNS_TIMEOUT_MS)).ms;
 
 /**
- * Round-robin over the paths, one run each per round, so a busy neighbour
- * on the machine slows every path alike instead of one row. A path that
- * fails is marked and left out of later rounds.
+ * Runs `f` on each row in turn, once per call, so a busy neighbour on the
+ * machine slows every path alike instead of one row. A path that fails is
+ * marked and left out of later rounds; direct failing means the bench itself
+ * is broken.
  */
-async function measureAll(live: Live[]): Promise<void> {
-  const step = async (what: string, f: (l: Live) => Promise<void>) => {
-    for (const l of live) {
-      if (l.row.note !== undefined) continue;
-      try {
-        await f(l);
-      } catch (err) {
-        if (l.row.path === 'direct') throw err;
-        l.row.note = `failed (${what}): ${why(err)}`;
-        process.stderr.write(`${l.row.path}: ${l.row.note}\n`);
-      }
+async function inTurn<R extends { path: string; note?: string }>(rows: readonly R[], what: string, f: (r: R) => Promise<void>): Promise<void> {
+  for (const r of rows) {
+    if (r.note !== undefined) continue;
+    try {
+      await f(r);
+    } catch (err) {
+      if (r.path === 'direct') throw err;
+      r.note = `failed (${what}): ${why(err)}`;
+      process.stderr.write(`${r.path}: ${r.note}\n`);
     }
-  };
-  await step('warm-up', async (l) => {
-    await bulkMBps(l.port, 1, WARM_MIB);
-    await load(['conns', `port=${l.port}`, `count=${WARM_CONNS}`], CONNS_TIMEOUT_MS);
+  }
+}
+
+/** The share of `total` for round `i` of REPS. */
+const share = (total: number, i: number) => Math.floor((total * (i + 1)) / REPS) - Math.floor((total * i) / REPS);
+
+async function measureAll(tcp: TcpRow[], hol: HolRow[], udp: UdpRow[], sink: number): Promise<void> {
+  await inTurn(tcp, 'warm-up', async (r) => {
+    await bulkMBps(r.port, 1, WARM_MIB);
+    await conns(r.port, WARM_CONNS);
   });
-  const perRound = (i: number) => Math.floor((CONNS * (i + 1)) / REPS) - Math.floor((CONNS * i) / REPS);
   for (let i = 0; i < REPS; i++) {
-    await step('1 stream', async (l) => void l.one.push(await bulkMBps(l.port, 1, MIB)));
-    await step('4 streams', async (l) => void l.four.push(await bulkMBps(l.port, 4, MIB)));
-    await step('new connections', async (l) => void l.ms.push(...(await load<{ ms: number[] }>(['conns', `port=${l.port}`, `count=${perRound(i)}`], CONNS_TIMEOUT_MS)).ms));
+    await inTurn(tcp, '1 stream', async (r) => void r.one.push(await bulkMBps(r.port, 1, MIB)));
+    await inTurn(tcp, '4 streams', async (r) => void r.four.push(await bulkMBps(r.port, 4, MIB)));
+    await inTurn(tcp, 'new connections', async (r) => void r.ms.push(...(await conns(r.port, share(CONNS, i)))));
+    await inTurn(hol, 'head-of-line', async (r) => {
+      const h = await holRound(PEERS, r.port, r.echoPort, share(ECHOES, i));
+      r.ms.push(...h.ms);
+      r.bulk.push(h.bulkMBps);
+    });
+    await inTurn(udp, 'udp', async (r) => void r.rounds.push(await udpRound(UDP_PEERS, r.port, sink)));
     process.stderr.write(`round ${i + 1}/${REPS} done\n`);
   }
-  for (const l of live) {
-    if (l.row.note === undefined) l.row.m = { one: median(l.one), four: median(l.four), median: median(l.ms), p90: p90(l.ms) };
-  }
 }
 
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-const why = (err: unknown) => (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').replace(/\|/g, '/').slice(0, 300);
-
-function ratio(a: number | undefined, b: number | undefined): string {
-  return a === undefined || b === undefined ? '-' : fmt(a / b, 2);
-}
-
-function table(rows: Row[]): string[] {
-  const base = rows.find((r) => r.path === 'direct')?.m;
-  const ssh = rows.find((r) => r.path === 'ssh -L')?.m;
-  const pair = (m: Measured | undefined, k: keyof Measured) => `${ratio(m?.[k], base?.[k])} / ${ratio(m?.[k], ssh?.[k])}`;
+function throughputTable(rows: TcpRow[]): string[] {
+  const base = rows.find((r) => r.path === 'direct');
+  const ssh = rows.find((r) => r.path === 'ssh -L');
+  const [bm, sm] = [base && measured(base), ssh && measured(ssh)];
+  const pair = (m: Measured | undefined, k: keyof Measured) => `${ratio(m?.[k], bm?.[k])} / ${ratio(m?.[k], sm?.[k])}`;
   const head = ['path', '1 stream MB/s', '4 streams MB/s', 'new conn median ms', 'new conn p90 ms', '1 stream vs direct / ssh', '4 streams vs direct / ssh', 'conn median vs direct / ssh', 'protection'];
-  const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 || i === head.length - 1 ? '---' : '---:')).join('|')}|`];
-  for (const r of rows) {
-    const m = r.m;
-    const cells = m
-      ? [fmt(m.one), fmt(m.four), fmt(m.median, 2), fmt(m.p90, 2), pair(m, 'one'), pair(m, 'four'), pair(m, 'median')]
-      : ['-', '-', '-', '-', '-', '-', '-'];
-    lines.push(`| ${[r.path, ...cells, r.note ?? r.protection].join(' | ')} |`);
-  }
-  return lines;
+  return markdown(
+    head,
+    rows.map((r) => {
+      const m = measured(r);
+      const cells = m ? [fmt(m.one), fmt(m.four), fmt(m.median, 2), fmt(m.p90, 2), pair(m, 'one'), pair(m, 'four'), pair(m, 'median')] : head.slice(2).map(() => '-');
+      return [r.path, ...cells, r.note ?? r.protection];
+    }),
+  );
+}
+
+const holMedian = (r: HolRow | undefined) => (r === undefined || r.note !== undefined || r.ms.length === 0 ? undefined : median(r.ms));
+
+function holTable(rows: HolRow[]): string[] {
+  const base = holMedian(rows.find((r) => r.path === 'direct'));
+  const ssh = holMedian(rows.find((r) => r.path === 'ssh -L'));
+  const head = ['path', 'echo median ms', 'echo p90 ms', 'ssh -L median ms', 'median vs direct / ssh', 'bulk MB/s meanwhile', 'protection'];
+  return markdown(
+    head,
+    rows.map((r) => {
+      const m = holMedian(r);
+      const cells =
+        m === undefined
+          ? head.slice(2).map(() => '-')
+          : [fmt(m, 2), fmt(p90(r.ms), 2), ssh === undefined ? '-' : fmt(ssh, 2), `${ratio(m, base)} / ${ratio(m, ssh)}`, fmt(median(r.bulk))];
+      return [r.path, ...cells, r.note ?? r.protection];
+    }),
+  );
 }
 
 async function version(get: () => Promise<string>): Promise<string> {
@@ -140,6 +185,29 @@ async function version(get: () => Promise<string>): Promise<string> {
   } catch (err) {
     return `not available (${why(err)})`;
   }
+}
+
+async function startTarget(name: string, procs: Proc[]): Promise<number> {
+  const p = new Proc(name, process.execPath, [PEERS, 'target']);
+  procs.push(p);
+  return Number((await p.waitLine(/^listening (\d+)$/, START_MS))[1]);
+}
+
+/** Starts each path in order; one that cannot start becomes a row with the reason. */
+async function startRows<R>(paths: [string, () => Promise<PathHandle>][], handles: PathHandle[], row: (path: string, h?: PathHandle, note?: string) => R): Promise<R[]> {
+  const rows: R[] = [];
+  for (const [name, start] of paths) {
+    try {
+      const h = await start();
+      handles.push(h);
+      rows.push(row(name, h));
+      process.stderr.write(`${name}: ready on port ${h.port} (${h.protection})\n`);
+    } catch (err) {
+      process.stderr.write(`${name}: not available: ${why(err)}\n`);
+      rows.push(row(name, undefined, `not available: ${why(err)}`));
+    }
+  }
+  return rows;
 }
 
 export async function forward(): Promise<void> {
@@ -152,37 +220,49 @@ export async function forward(): Promise<void> {
   const onSignal = () => process.exit(130);
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const rows: Row[] = [];
-  const live: Live[] = [];
+  let tcp: TcpRow[] = [];
+  let hol: HolRow[] = [];
+  let udp: UdpRow[] = [];
+  let sinkRcvbuf = 0;
   const handles: PathHandle[] = [];
-  let target: Proc | undefined;
+  const peers: Proc[] = [];
   try {
-    target = new Proc('target', process.execPath, [PEERS, 'target']);
-    const targetPort = Number((await target.waitLine(/^listening (\d+)$/, 20_000))[1]);
-    const paths: [string, () => Promise<PathHandle>][] = [
-      ['direct', async () => ({ port: targetPort, protection: 'none', stop: async () => {} })],
-      ['relay', () => startRelay(PEERS, targetPort)],
-      ['ssh -L', () => startSsh(tmp, targetPort)],
-      ['stunnel', () => startStunnel(tmp, targetPort)],
-      ['insel', () => startInsel(ROOT, tmp, targetPort)],
-    ];
-    for (const [name, start] of paths) {
-      try {
-        const h = await start();
-        handles.push(h);
-        const row: Row = { path: name, protection: h.protection };
-        rows.push(row);
-        live.push({ row, port: h.port, one: [], four: [], ms: [] });
-        process.stderr.write(`${name}: ready on port ${h.port} (${h.protection})\n`);
-      } catch (err) {
-        process.stderr.write(`${name}: not available: ${why(err)}\n`);
-        rows.push({ path: name, protection: '-', note: `not available: ${why(err)}` });
-      }
-    }
-    await measureAll(live);
+    const targets = { target: await startTarget('target', peers), echo: await startTarget('echo target', peers) };
+    const sink = await startUdpPeer('udp sink', UDP_PEERS, ['sink']);
+    peers.push(sink.proc);
+    sinkRcvbuf = sink.rcvbuf;
+    let insel: InselHandle | undefined;
+    tcp = await startRows(
+      [
+        ['direct', async () => ({ port: targets.target, echoPort: targets.echo, protection: 'none', stop: async () => {} })],
+        ['relay', () => startRelay(PEERS, targets)],
+        ['ssh -L', () => startSsh(tmp, targets)],
+        ['stunnel', () => startStunnel(tmp, targets)],
+        ['insel', async () => (insel = await startInsel(ROOT, tmp, targets))],
+      ],
+      handles,
+      (path, h, note) => ({ path, protection: h?.protection ?? '-', note, port: h?.port ?? 0, echoPort: h?.echoPort ?? 0, one: [], four: [], ms: [] }),
+    );
+    udp = await startRows(
+      [
+        ['direct', async () => ({ port: sink.port, protection: 'none', stop: async () => {} })],
+        ['relay (raw UDP)', () => startUdpRelay(UDP_PEERS, sink.port)],
+        [
+          'insel -U',
+          () => {
+            if (insel === undefined) throw new Error('the insel gateway did not start (see the TCP table)');
+            return insel.forwardUdp(sink.port);
+          },
+        ],
+      ],
+      handles,
+      (path, h, note) => ({ path, protection: h?.protection ?? '-', note, port: h?.port ?? 0, rounds: [] }),
+    );
+    hol = tcp.map(({ path, protection, note, port, echoPort }) => ({ path, protection, note, port, echoPort, ms: [], bulk: [] }));
+    await measureAll(tcp, hol, udp, sink.port);
   } finally {
     for (const h of handles.reverse()) await h.stop();
-    await target?.stop();
+    for (const p of peers) await p.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     process.off('exit', cleanupSync);
@@ -190,6 +270,7 @@ export async function forward(): Promise<void> {
   }
   const cpu = cpus();
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  const [sshHol, inselHol] = ['ssh -L', 'insel'].map((p) => holMedian(hol.find((r) => r.path === p)));
   console.log(
     `TCP forwarding on loopback: ${MIB} MiB per bulk run (median of ${REPS}, paths taken in turn each round; 4 streams carry ${MIB / 4} MiB each), ` +
       `${CONNS} sequential new connections (connect + 1-byte echo), Node ${process.version}, ` +
@@ -197,5 +278,15 @@ export async function forward(): Promise<void> {
   );
   console.log(`Versions: ${await version(sshVersion)}; ${await version(stunnelVersion)}; node ${process.version}; insel ${pkg.version}\n`);
   console.log('Ratios divide this path by direct / by ssh -L: above 1 is faster for MB/s, slower for ms.\n');
-  for (const l of table(rows)) console.log(l);
+  for (const l of throughputTable(tcp)) console.log(l);
+  console.log(
+    `\nHead-of-line: ${ECHOES} one-byte echoes (in ${REPS} round(s), ${HOL_GAP_MS} ms apart; to a second target, so the target's own event loop is not in the way) on one connection while ${HOL_STREAMS} bulk uploads run on others of the same path. ` +
+      `insel ${inselHol === undefined ? '-' : fmt(inselHol, 2)} ms median beside ssh -L ${sshHol === undefined ? '-' : fmt(sshHol, 2)} ms (target ≤ ${HOL_TARGET_MS} ms).\n`,
+  );
+  for (const l of holTable(hol)) console.log(l);
+  console.log(
+    `\nUDP forwarding: ${UDP_SIZE} B datagrams, ${UDP_SECS} s worth at each rate, paced by a separate load process; loss counted by sequence number at the sink ` +
+      `(median of ${REPS}; SO_RCVBUF ${fmt(sinkRcvbuf / 1024)} KiB at the sink). A rate counts when loss < 0.1% there and at every lower rate. Target for insel -U ≥ 50,000/s.\n`,
+  );
+  for (const l of udpTable(udp)) console.log(l);
 }
