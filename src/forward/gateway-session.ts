@@ -3,7 +3,7 @@
 // control connections, remote listeners and their pending connections.
 import type { Server, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { GOAWAY_NORMAL, type MuxSession } from '../mux/index.js';
+import { MuxCode, type MuxSession } from '../mux/index.js';
 import type { Identity } from '../pki/identity.js';
 import type { FtpWatch } from './ftp-watch.js';
 import type { Action, Proto } from './policy.js';
@@ -67,12 +67,16 @@ export class GatewaySession {
     return n;
   }
 
-  /** Ends the session: each forward is reset with the reason (RESET CUT), then the session with GOAWAY(0, reason). */
-  cut(reason: string): void {
+  /**
+   * Ends the session: each forward is reset with the reason (RESET CUT), then
+   * the session with GOAWAY(code, reason): CUT when its certificate is now
+   * refused, GOAWAY_NORMAL at shutdown.
+   */
+  cut(reason: string, code: number = MuxCode.CUT): void {
     for (const f of [...this.forwards]) f.cut(reason);
     this.closeListeners();
     // The resets go out first, then GOAWAY; the mux destroys the connection if the client does not close it soon.
-    this.mux.goaway(GOAWAY_NORMAL, reason);
+    this.mux.goaway(code, reason);
   }
 
   closeListeners(): void {

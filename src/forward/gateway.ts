@@ -283,7 +283,7 @@ export class Gateway implements GatewayContext {
   }
 
   async close(): Promise<void> {
-    for (const s of this.sessions) s.cut('the gateway is shutting down');
+    for (const s of this.sessions) s.cut('the gateway is shutting down', GOAWAY_NORMAL);
     const closed = this.server.close(); // stops listening and closes connections not yet verified
     this.h1.close(); // stops its timeout ticker
     await this.udp?.close();

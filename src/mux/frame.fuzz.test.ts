@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { MuxError } from './errors.js';
 import { FrameDecoder, encodeFrame } from './frame.js';
-import { collector } from './testing.js';
+import { collector, splitAt } from './testing.js';
 
 const RUNS = 2000;
 
@@ -59,18 +59,6 @@ function run(chunks: Uint8Array[]): Outcome {
   return { frames: plain(), end: 'need_more' };
 }
 
-function split(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Uint8Array[] = [];
-  let prev = 0;
-  for (const p of points) {
-    out.push(bytes.subarray(prev, p));
-    prev = p;
-  }
-  out.push(bytes.subarray(prev));
-  return out;
-}
-
 /** Frames that are valid on their own (lengths within their type's range). */
 const frameArb = fc.integer({ min: 0, max: 6 }).chain((type) => {
   const [flags, min, max] = RULES[type]!;
@@ -108,7 +96,7 @@ test('fuzz: random bytes in random chunks agree with the oracle', () => {
 test('fuzz: valid streams round-trip exactly, split anywhere', () => {
   fc.assert(
     fc.property(streamArb, cutsArb, (frames, cuts) => {
-      const got = run(split(encode(frames), cuts));
+      const got = run(splitAt(encode(frames), cuts));
       assert.equal(got.end, 'need_more');
       assert.deepEqual(got.frames, frames.map((f) => ({ type: f.type, flags: f.flags, id: f.id, payload: [...f.payload] })));
     }),
@@ -121,7 +109,7 @@ test('fuzz: a truncated stream yields its whole frames and waits', () => {
     fc.property(streamArb.filter((f) => f.length > 0), fc.nat(), cutsArb, (frames, cut, cuts) => {
       const bytes = encode(frames);
       const short = bytes.subarray(0, cut % bytes.length);
-      const got = run(split(short, cuts));
+      const got = run(splitAt(short, cuts));
       assert.deepEqual(got, oracle(short));
       assert.equal(got.end, 'need_more');
       assert.ok(got.frames.length < frames.length);
@@ -135,7 +123,7 @@ test('fuzz: bit flips decode as the oracle says, or throw MuxError', () => {
     fc.property(streamArb.filter((f) => f.length > 0), fc.nat(), fc.integer({ min: 0, max: 7 }), cutsArb, (frames, pos, bit, cuts) => {
       const bytes = Buffer.from(encode(frames));
       bytes[pos % bytes.length]! ^= 1 << bit;
-      assert.deepEqual(run(split(bytes, cuts)), oracle(bytes));
+      assert.deepEqual(run(splitAt(bytes, cuts)), oracle(bytes));
     }),
     { numRuns: RUNS },
   );

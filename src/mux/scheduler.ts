@@ -15,6 +15,8 @@ import { windowFrame } from './frame.js';
 /** What the scheduler needs of a stream. */
 export interface Sender {
   readonly id: number;
+  /** over for the session: nothing more is sent for it */
+  readonly released: boolean;
   /** in a light or bulk list */
   queued: boolean;
   /** credit to return to the peer in the next WINDOW frame */
@@ -117,7 +119,7 @@ export class Scheduler {
       }
       const w = this.windows.pop();
       if (w !== undefined) {
-        if (w.pendingWindow > 0) socket.write(windowFrame(w.id, w.pendingWindow), this.onWritten);
+        if (w.pendingWindow > 0 && !w.released) socket.write(windowFrame(w.id, w.pendingWindow), this.onWritten);
         w.pendingWindow = 0;
         continue;
       }

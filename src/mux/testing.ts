@@ -118,3 +118,14 @@ export function roundTrip(s: MuxStream, payload: Buffer): Promise<Buffer> {
     s.end(payload);
   });
 }
+
+/** `bytes` cut at the given points (taken modulo its length + 1), in order: the chunks a socket might deliver. */
+export function splitAt(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
+  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1))), bytes.length].sort((a, b) => a - b);
+  let prev = 0;
+  return points.map((p) => {
+    const chunk = bytes.subarray(prev, p);
+    prev = p;
+    return chunk;
+  });
+}
