@@ -15,7 +15,7 @@ export function registerGateway(program: Command): void {
       const config = loadGatewayConfig(o.config);
       const log = pino({ level: config.logLevel, base: { pid: process.pid } }, pino.destination({ dest: 1, sync: true }));
       const gw = await Gateway.start(config, log);
-      log.info({ listen: gw.listenAddress, udp: gw.udpPort ?? null, rules: config.policy.size, config: config.file }, 'gateway listening');
+      log.info({ listen: gw.listenAddress, udp: gw.udpChannelTcpPort ?? null, rules: config.policy.size, config: config.file }, 'gateway listening');
       process.on('SIGHUP', () => {
         try {
           gw.reload(loadGatewayConfig(o.config));

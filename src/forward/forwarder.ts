@@ -143,7 +143,7 @@ export class Forwarder {
 
   private async startUdp(session: ForwardSession): Promise<void> {
     for (const spec of this.opts.forwards.filter((s) => s.kind === 'U')) {
-      if (session.udpPort === undefined) {
+      if (session.udpChannelTcpPort === undefined) {
         throw new ForwardError('INSEL_GATEWAY', `-U ${spec.text}: the gateway takes no UDP forwards (its config has no udp_listen)`);
       }
       const u = await UdpLocalForward.start({
@@ -154,7 +154,7 @@ export class Forwarder {
         idleMs: this.opts.udpIdleMs ?? 60_000,
         log: (line) => (/denied|refused|lost/i.test(line) ? this.opts.warn : (this.opts.verbose ?? (() => undefined)))(`-U ${spec.text}: ${line}`),
         openChannel: () => {
-          const port = this.current?.udpPort ?? session.udpPort!;
+          const port = this.current?.udpChannelTcpPort ?? session.udpChannelTcpPort!;
           // The same checks as the session's: role server, the same name, the CRL it refreshed.
           return secConnect({
             transport: 'udp',

@@ -29,7 +29,8 @@ import { scopedName, type Identity } from '../pki/identity.js';
 export interface GatewayContext {
   readonly config: GatewayConfig;
   readonly log: Logger;
-  readonly udpPort: number | undefined;
+  /** see Gateway.udpChannelTcpPort */
+  readonly udpChannelTcpPort: number | undefined;
   readonly limits: IdentityLimits;
   authz(): AuthorizeContext;
   /** crl.pem as the gateway read it (CA-signed: the client checks it, we only relay) */
@@ -88,7 +89,7 @@ export function handleStream(ctx: GatewayContext, session: GatewaySession, strea
 
 function infoStream(ctx: GatewayContext, identity: Identity, stream: MuxStream): void {
   stream.respond({ ':status': '200', 'content-type': 'application/json' });
-  stream.end(JSON.stringify({ identity: { name: identity.name, issuer: identity.issuer ?? null, role: identity.role, site: identity.site ?? null, groups: identity.groups }, udpPort: ctx.udpPort ?? null }));
+  stream.end(JSON.stringify({ identity: { name: identity.name, issuer: identity.issuer ?? null, role: identity.role, site: identity.site ?? null, groups: identity.groups }, udpChannelTcpPort: ctx.udpChannelTcpPort ?? null }));
 }
 
 function crlStream(ctx: GatewayContext, stream: MuxStream): void {

@@ -183,8 +183,8 @@ export class Gateway implements GatewayContext {
     return this.server.port;
   }
 
-  /** The TCP port of the UDP channels' connection phase, if UDP forwards are on. */
-  get udpPort(): number | undefined {
+  /** The TCP port where clients open SecSockets UDP channels (their connection phase), if UDP forwards are on; the UDP data port comes in ACCEPT. */
+  get udpChannelTcpPort(): number | undefined {
     return this.udpServer?.port;
   }
 

@@ -97,7 +97,7 @@ export class ForwardSession extends EventEmitter {
     const s = new ForwardSession(new MuxSession(socket, { side: 'client', peer: where }), gateway, opts.via, timeoutMs);
     try {
       const info = await s.request({ ':method': 'GET', ':path': PATH_INFO }, true);
-      s.udpPort = (JSON.parse((await readAll(info.stream)).toString('utf8')) as { udpPort: number | null }).udpPort ?? undefined;
+      s.udpChannelTcpPort = (JSON.parse((await readAll(info.stream)).toString('utf8')) as { udpChannelTcpPort: number | null }).udpChannelTcpPort ?? undefined;
       s.crl = await refreshTrust(() => s.fetchCrl(), socket, trust, opts, opts.via.host, where);
     } catch (err) {
       s.destroy();
@@ -106,8 +106,8 @@ export class ForwardSession extends EventEmitter {
     return s;
   }
 
-  /** The gateway's port for SecSockets UDP channels, if it takes UDP forwards. */
-  udpPort: number | undefined;
+  /** The gateway's TCP port where SecSockets UDP channels are opened, if it takes UDP forwards. */
+  udpChannelTcpPort: number | undefined;
 
   /** The CRL this session was trusted with, refreshed from the gateway if it had a newer one. */
   crl: string | undefined;

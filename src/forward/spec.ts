@@ -9,7 +9,7 @@
 // `bind` defaults to loopback, so nothing is exposed unless asked for; `*`
 // means all IPv4 interfaces and becomes 0.0.0.0.
 //
-// Parsers throw only ForwardError 'INSEL_FORWARD_SPEC', quoting what was typed
+// The parser throws only ForwardError 'INSEL_FORWARD_SPEC', quoting what was typed
 // and the expected form.
 // HOST:PORT and [bind:]port alone (--via, listen keys) are net/host-port.ts's.
 import { quote } from '../errors.js';

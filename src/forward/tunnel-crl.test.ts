@@ -152,7 +152,7 @@ test('a gateway that stalls its CRL body holds the session start only until the 
     mux.on('stream', (stream: MuxStream, headers: MuxHeaders) => {
       stream.on('error', () => undefined);
       stream.respond({ ':status': '200' });
-      if (headers[':path'] === '/insel/v1/info') return void stream.end('{"udpPort":null}');
+      if (headers[':path'] === '/insel/v1/info') return void stream.end('{"udpChannelTcpPort":null}');
       if (headers[':path'] === '/insel/v1/crl') stream.write('-----BEGIN X509 CRL-----\n');
     });
   });

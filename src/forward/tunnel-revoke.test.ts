@@ -109,7 +109,7 @@ describe('reload with a new CRL cuts every channel, flow, stream and tunnel of a
       await until(() => /^HTTP\/1\.1 200/.test(answer), 'the CONNECT tunnel', 5000);
 
       // The attacker: the same certificate, its own channel and flow, deaf to CLOSE.
-      const attacker = (await secConnect({ transport: 'udp', host: LOOP, port: gw.gw.udpPort!, identity: id })) as UdpChannel;
+      const attacker = (await secConnect({ transport: 'udp', host: LOOP, port: gw.gw.udpChannelTcpPort!, identity: id })) as UdpChannel;
       t.after(() => attacker.close());
       await attacker.send(encodeOpen(7, LOOP, udp.port));
       const opened = await attacker.recv();

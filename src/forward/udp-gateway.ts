@@ -220,7 +220,7 @@ export class UdpGateway {
       }
       const slot = this.take(ch.peer, 'udpChannels');
       if (!slot.ok) {
-        this.log.warn({ who: ch.peer.name, role: ch.peer.role, site: ch.peer.site, peer: ch.remote, code: slot.code, reason: slot.reason }, 'udp forward channel refused');
+        this.log.warn({ ...who(ch.peer), peer: ch.remote, code: slot.code, reason: slot.reason }, 'udp forward channel refused');
         void ch.close(slot.reason).catch(() => undefined);
         continue;
       }

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { resolveOptions, type SecOptions } from './config.js';
-import { ConfigError, NegotiationError } from './errors.js';
+import { ConfigError } from '../config/errors.js';
+import { NegotiationError } from './errors.js';
 
 const identity = { cert: 'CERT', key: 'KEY', ca: 'CA' };
 

@@ -2,7 +2,7 @@
 // opens. Errors name the field and the fix.
 import { z } from 'zod';
 import { AEADS, COMPRESSIONS, HASHES, MODES, brokenAlgorithmError } from './algorithms.js';
-import { ConfigError } from './errors.js';
+import { ConfigError } from '../config/errors.js';
 import { REKEY_AFTER_BYTES, REKEY_AFTER_MS, REKEY_AFTER_PACKETS } from './constants.js';
 import { ROLES } from '../pki/identity.js';
 

@@ -34,10 +34,3 @@ export class ChannelError extends InselError {
     super(code, message, ctx);
   }
 }
-
-/** Bad local configuration: names the field and the fix. */
-export class ConfigError extends InselError {
-  constructor(message: string, ctx: ErrorContext = {}) {
-    super('INSEL_CONFIG', message, ctx);
-  }
-}

@@ -19,6 +19,7 @@ export { connect, type ConnectOptions } from './client.js';
 export { channelStream } from './stream.js';
 export { AEADS, HASHES, COMPRESSIONS, MODES } from './algorithms.js';
 export * from './errors.js';
+export { ConfigError } from '../config/errors.js';
 
 export const sec_init = (options: ServerOptions): Promise<SecServer> => SecServer.listen(options);
 export const sec_accept = (server: SecServer): Promise<SecChannel> => server.accept();

@@ -1,11 +1,15 @@
 // The connection phase refuses what it must, and both ends learn why:
 // certificates (foreign CA, revoked, expired, wrong role), no common
-// algorithm, broken algorithms.
+// algorithm, broken algorithms, a connection phase it cannot read.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect as tlsConnect } from 'node:tls';
+import { readToClose } from '../net/testing.js';
 import { makeTestPki } from '../pki/testing.js';
 import { connect } from './client.js';
+import { FrameType } from './constants.js';
 import { RejectedError } from './errors.js';
+import { encodeFrame, FrameDecoder } from './frame.js';
 import { SecServer, type ServerOptions } from './server.js';
 import { nextHandshakeError, type TestPki } from './testing.js';
 import type { SecOptions } from './config.js';
@@ -113,4 +117,49 @@ describe('broken algorithms', () => {
       );
     });
   }
+});
+
+describe('a connection phase the server cannot read', () => {
+  /** Sends `bytes` after TLS as alice; returns the frame the server answered with and the server's error. */
+  async function answerTo(bytes: Buffer): Promise<{ type: number | undefined; reject: { code: string; message: string } | undefined; server: Error & { code?: string } }> {
+    const srv = await SecServer.listen({ transport: 'tcp', identity: pki.profile('srv') });
+    try {
+      const serverErr = nextHandshakeError(srv);
+      const alice = pki.profile('alice');
+      const s = tlsConnect({ port: srv.port, host: '127.0.0.1', key: alice.key, cert: alice.cert, ca: alice.ca, rejectUnauthorized: false });
+      s.on('error', () => undefined);
+      s.once('secureConnect', () => s.write(bytes));
+      const { data, closed } = await readToClose(s, 10_000);
+      assert.ok(closed, 'the server kept the connection open');
+      const decoder = new FrameDecoder(64 * 1024);
+      decoder.push(data);
+      const frame = decoder.next();
+      const reject = frame?.type === FrameType.REJECT ? (JSON.parse(frame.payload.toString('utf8')) as { code: string; message: string }) : undefined;
+      return { type: frame?.type, reject, server: (await serverErr) as Error & { code?: string } };
+    } finally {
+      await srv.close();
+    }
+  }
+
+  it('a HELLO with an unknown field gets REJECT INSEL_DECODE naming the field (PROTOCOL §2)', async () => {
+    const hello = { v: 1, transport: 'tcp', aeads: ['aes-256-gcm'], hashes: ['sha256'], compressions: ['none'], modes: ['private'], nonce: '00'.repeat(32), maxFrame: 65536, maxMessage: 65536, datagramSize: 1400, extra: 1 };
+    const r = await answerTo(encodeFrame(FrameType.HELLO, 0, Buffer.from(JSON.stringify(hello))));
+    assert.equal(r.type, FrameType.REJECT);
+    assert.equal(r.reject?.code, 'INSEL_DECODE');
+    assert.match(r.reject!.message, /extra/);
+    assert.equal(r.server.code, 'INSEL_DECODE');
+  });
+
+  it('a HELLO that is not JSON, an unknown frame type, or DATA first: REJECT INSEL_DECODE with the reason', async () => {
+    for (const [bytes, why] of [
+      [encodeFrame(FrameType.HELLO, 0, Buffer.from('{not json')), /not valid JSON/],
+      [Buffer.from([0xee, 0, 0, 0, 0, 0]), /unknown frame type 238/],
+      [encodeFrame(FrameType.DATA, 0, Buffer.from('early')), /frame type 4 instead of HELLO/],
+    ] as const) {
+      const r = await answerTo(bytes);
+      assert.equal(r.type, FrameType.REJECT, String(why));
+      assert.equal(r.reject?.code, 'INSEL_DECODE');
+      assert.match(r.reject!.message, why);
+    }
+  });
 });

@@ -12,7 +12,7 @@ import type { SecChannel } from './channel.js';
 import { resolveOptions, type ResolvedOptions, type SecOptions } from './config.js';
 import { FrameType, PROTOCOL_VERSION } from './constants.js';
 import { decodeControl, encodeControl, helloSchema, resumeSchema, type Accept } from './control.js';
-import { ChannelError, NegotiationError } from './errors.js';
+import { ChannelError, DecodeError, NegotiationError } from './errors.js';
 import { encodeFrame } from './frame.js';
 import { freshNonce, newDecoder, paramsFrom, peerLabel, readFrame, rejectionFrom, sendReject, udpChains } from './handshake.js';
 import { negotiate } from './negotiate.js';
@@ -170,7 +170,7 @@ export class SecServer extends EventEmitter {
       const first = await readFrame(socket, decoder, this.opts.handshakeTimeoutMs, 'HELLO');
       if (first.type === FrameType.REJECT) throw rejectionFrom(first, `client ${peer}`);
       if (first.type === FrameType.RESUME) return this.resume(socket, decoder, first.payload, identity, peer);
-      if (first.type !== FrameType.HELLO) throw new ChannelError('INSEL_CONNECT_FAILED', `client ${peer} sent frame type ${first.type} instead of HELLO`, { peer });
+      if (first.type !== FrameType.HELLO) throw new DecodeError(`client ${peer} sent frame type ${first.type} instead of HELLO`, { peer });
       const hello = decodeControl(helloSchema, first.payload, `HELLO from ${peer}`);
       if (hello.transport !== this.opts.transport) {
         throw this.refuse(socket, new NegotiationError('INSEL_NO_COMMON_CHOICE', `client ${peer} asked for a ${hello.transport} channel; this server offers ${this.opts.transport} channels only`, { peer }));
@@ -212,6 +212,8 @@ export class SecServer extends EventEmitter {
       if (ch.isClosed) throw new ChannelError('INSEL_UDP_UNREACHABLE', `client ${identity.name} (${peer}) never reached UDP port ${accept.udpPort} within ${this.opts.handshakeTimeoutMs} ms`, { peer });
       this.deliverChecked(ch, trust);
     } catch (err) {
+      // Bytes we cannot read (a bad frame, HELLO or RESUME, or another frame first): the client is told why (PROTOCOL §2).
+      if (err instanceof DecodeError) sendReject(socket, err.code, `the server could not read your connection phase: ${err.message}`);
       socket.destroySoon();
       this.refused(err);
     }
