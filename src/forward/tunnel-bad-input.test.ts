@@ -2,7 +2,7 @@
 // act on: malformed forward specs and flags, an unknown host, an
 // unreachable target, a port in use, garbage at the gateway's port, garbage
 // frames from a verified insel/1 client.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type Server } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
@@ -104,7 +104,8 @@ async function stillServes(port: number, profile: string, target: number): Promi
   }
 }
 
-test('garbage at the gateway port: that connection closes, the gateway serves on', async (t) => {
+/** A gateway for srv letting alice reach an echo server on loopback, all closed after `t`. */
+async function gatewayWithEcho(t: TestContext) {
   const pki = await makeTestPki();
   const p = profiles(pki, ['srv', 'alice']);
   const target = await echoServer();
@@ -115,6 +116,11 @@ test('garbage at the gateway port: that connection closes, the gateway serves on
     p.cleanup();
     pki.cleanup();
   });
+  return { p, target, tg };
+}
+
+test('garbage at the gateway port: that connection closes, the gateway serves on', async (t) => {
+  const { p, target, tg } = await gatewayWithEcho(t);
   const junk = [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), Buffer.alloc(5000, 0xff), Buffer.from([0x16, 0x03, 0x01, 0xff, 0xff, 1, 2, 3]), Buffer.from('SSH-2.0-OpenSSH_9.2\r\n')];
   for (const bytes of junk) {
     const s = connect({ host: '127.0.0.1', port: tg.port });
@@ -136,16 +142,7 @@ test('garbage at the gateway port: that connection closes, the gateway serves on
 });
 
 test('garbage over insel/1 from a verified client: its session ends with the reason, the gateway serves on', async (t) => {
-  const pki = await makeTestPki();
-  const p = profiles(pki, ['srv', 'alice']);
-  const target = await echoServer();
-  const tg = await startGateway(p.dir, p.profile('srv'), ALLOW_ALICE_LOOPBACK);
-  t.after(async () => {
-    await tg.close();
-    await target.close();
-    p.cleanup();
-    pki.cleanup();
-  });
+  const { p, target, tg } = await gatewayWithEcho(t);
   const alice = readIdentityFiles(profileFiles(p.profile('alice')));
   // An unknown frame type, a frame longer than any payload, a stream id the client never opened, half a header.
   const junk = [Buffer.from([9, 0, 0, 0, 0, 1, 0, 0, 0, 0]), Buffer.from([0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff]), Buffer.from([3, 0, 0, 0, 0, 7, 0, 0, 0, 4, 0, 0, 0, 1]), Buffer.from([1, 0, 0])];
