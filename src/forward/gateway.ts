@@ -338,7 +338,7 @@ export class Gateway implements GatewayContext {
   }
 
   /** An insel/1 session: a verified identity within its session limit gets a GatewaySession; others only their refusal. */
-  onForwardSession(socket: TLSSocket, verdict: Verdict): void {
+  private onForwardSession(socket: TLSSocket, verdict: Verdict): void {
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     const mux = new MuxSession(socket, { side: 'server', peer, limits: muxLimits(this.config.limits) });
     if (verdict.identity === undefined) return refuseSession(mux, verdict.refusal);
