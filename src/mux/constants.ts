@@ -57,6 +57,8 @@ export const MAX_U32 = 0xffff_ffff;
 
 /** DATA frames we send carry at most this much: big enough to amortize a header, small enough to interleave. */
 export const SEND_FRAME = 64 * 1024;
+/** DATA frames up to this size are copied together with their header: one write instead of two. */
+export const SMALL_FRAME = 1024;
 /**
  * We stop handing frames to the socket while its writableLength is above
  * this. A TLS socket's write() returns false at every 64 KiB, so its return

@@ -79,9 +79,11 @@ export class Scheduler {
   /** Writes queued control frames now and nothing after; used on the way to GOAWAY. */
   stop(): void {
     if (this.stopped) return;
-    this.socket.cork();
-    for (const f of this.control) this.socket.write(f);
-    this.socket.uncork();
+    if (this.socket.writable) {
+      this.socket.cork();
+      for (const f of this.control) this.socket.write(f);
+      this.socket.uncork();
+    }
     this.stopped = true;
     this.control = [];
     this.controlBytes = 0;

@@ -5,6 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { makeTestPki, type TestPki } from '../pki/testing.js';
 import { MuxCode } from './constants.js';
 import type { MuxStream } from './stream.js';
@@ -31,6 +32,29 @@ test('32 concurrent 1 MiB echoes each way over one session all complete', async 
   assert.equal(p.server.streamCount, 0);
   assert.equal(p.client.bufferedBytes, 0);
   assert.equal(p.server.bufferedBytes, 0);
+  await p.close();
+});
+
+test('a reader slower than the sender, behind pipe() backpressure, still gets every byte', async () => {
+  const p = await tlsPair(pki, { server: { limits: { initialWindow: 64 * 1024, maxWindow: 128 * 1024 } }, client: { limits: { initialWindow: 64 * 1024 } } });
+  let got = 0;
+  const done = new Promise<void>((resolve) =>
+    p.server.on('stream', (s: MuxStream) => {
+      s.respond({});
+      const slow = new Writable({
+        highWaterMark: 1024,
+        write(chunk: Buffer, _enc, cb) {
+          got += chunk.length;
+          setImmediate(cb);
+        },
+      });
+      s.pipe(slow).on('finish', () => resolve());
+    }),
+  );
+  const c = p.client.open({});
+  c.end(randomBytes(2 << 20));
+  await done;
+  assert.equal(got, 2 << 20);
   await p.close();
 });
 

@@ -5,30 +5,21 @@
 //          within our credit → socket; write callbacks fire once their bytes
 //          are framed, so Writable's high-water mark is our backpressure.
 // receive: DATA pieces → push() (or, spliced, one corked write per frame to
-//          the local socket) → consumed → WINDOW in quarter-window batches;
+//          the local socket) → consumed (emitted as 'data', or taken by the
+//          local socket) → WINDOW in quarter-window batches;
 //          the window doubles (to maxWindow) when the peer ran out of credit
 //          while our consumer kept up.
 import { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import { FLAG_FIN, FrameType, MuxCode, SEND_FRAME, SPLICE_QUEUE_CAP } from './constants.js';
-import { codeFrame, dataHeader, encodeFrame } from './frame.js';
+import { FLAG_FIN, FRAME_HEADER_SIZE, FrameType, MuxCode, SEND_FRAME, SMALL_FRAME, SPLICE_QUEUE_CAP } from './constants.js';
+import { codeFrame, dataHeader, encodeFrame, writeHeader } from './frame.js';
 import { MuxError } from './errors.js';
 import { encodeHeaders, type MuxHeaders } from './headers.js';
 import type { Sender } from './scheduler.js';
 import type { MuxSession } from './session.js';
 import { spliceSocket } from './splice.js';
 
-/** The session's side of a stream: what the session and splice reach into. Not for users. */
-export interface StreamCore {
-  recvWindow: number;
-  recvCredit: number;
-  buffered: number;
-  starved: boolean;
-  peerEnded: boolean;
-  local: Socket | undefined;
-}
-
-export class MuxStream extends Duplex implements Sender, StreamCore {
+export class MuxStream extends Duplex implements Sender {
   readonly id: number;
   readonly headers: MuxHeaders;
   readonly session: MuxSession;
@@ -60,8 +51,6 @@ export class MuxStream extends Duplex implements Sender, StreamCore {
   starved = false;
   peerEnded = false;
   private unreturned = 0;
-  private pushedTotal = 0;
-  private readCredited = 0;
   local: Socket | undefined;
   private parts: Buffer[] = [];
   private localWritten = 0;
@@ -113,6 +102,7 @@ export class MuxStream extends Duplex implements Sender, StreamCore {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     this.enqueue(chunk);
+    if (this.sentTotal >= this.queuedTotal) return cb(); // an empty write
     this.writeCb = cb;
     this.writeCbAt = this.queuedTotal;
   }
@@ -123,8 +113,19 @@ export class MuxStream extends Duplex implements Sender, StreamCore {
     this.queueFin();
   }
 
-  override _read(): void {
-    this.readAccount();
+  // Data is pushed as it arrives; the window, not _read, paces the peer.
+  override _read(): void {}
+
+  /**
+   * Every byte that leaves the readable buffer is emitted as 'data' (flowing,
+   * read(), pipe, async iteration alike): that is where it counts as consumed.
+   */
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'data') {
+      const chunk = args[0] as Buffer | string;
+      this.consumed(typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length);
+    }
+    return super.emit(event, ...args);
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
@@ -181,19 +182,14 @@ export class MuxStream extends Duplex implements Sender, StreamCore {
 
   sendFrame(socket: Duplex, onWritten: () => void): void {
     const n = Math.min(this.outBytes, this.sendCredit, SEND_FRAME);
-    const fin = this.finQueued && n === this.outBytes;
-    socket.write(dataHeader(fin ? FLAG_FIN : 0, this.id, n), onWritten);
-    let left = n;
-    while (left > 0) {
-      const head = this.out[0]!;
-      if (head.length <= left) {
-        socket.write(head, onWritten);
-        this.out.shift();
-        left -= head.length;
-      } else {
-        socket.write(head.subarray(0, left), onWritten);
-        this.out[0] = head.subarray(left);
-        left = 0;
+    const flags = this.finQueued && n === this.outBytes ? FLAG_FIN : 0;
+    if (n <= SMALL_FRAME) socket.write(this.takeSmall(flags, n), onWritten);
+    else {
+      socket.write(dataHeader(flags, this.id, n), onWritten);
+      for (let left = n; left > 0; ) {
+        const piece = this.takePiece(left);
+        socket.write(piece, onWritten);
+        left -= piece.length;
       }
     }
     this.outBytes -= n;
@@ -206,13 +202,36 @@ export class MuxStream extends Duplex implements Sender, StreamCore {
       cb();
     }
     if (this.onOutDrained !== undefined && this.outBytes <= SPLICE_QUEUE_CAP / 2) this.onOutDrained();
-    if (fin) {
+    if (flags !== 0) {
       this.finSent = true;
       const cb = this.finalCb;
       this.finalCb = undefined;
       cb?.();
       this.maybeRelease();
     }
+  }
+
+  /** Up to `max` bytes from the head of the out queue, uncopied. */
+  private takePiece(max: number): Buffer {
+    const head = this.out[0]!;
+    if (head.length <= max) {
+      this.out.shift();
+      return head;
+    }
+    this.out[0] = head.subarray(max);
+    return head.subarray(0, max);
+  }
+
+  /** A small frame, header and payload copied into one buffer: one write, one TLS record. */
+  private takeSmall(flags: number, n: number): Buffer {
+    const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + n);
+    writeHeader(frame, FrameType.DATA, flags, this.id, n);
+    for (let at = FRAME_HEADER_SIZE; at < frame.length; ) {
+      const piece = this.takePiece(frame.length - at);
+      frame.set(piece, at);
+      at += piece.length;
+    }
+    return frame;
   }
 
   // ---- receive side (called by the session's frame sink)
@@ -229,9 +248,7 @@ export class MuxStream extends Duplex implements Sender, StreamCore {
       this.parts.push(piece);
       return;
     }
-    this.pushedTotal += piece.length;
     this.push(piece);
-    this.readAccount();
   }
 
   /** The end of a DATA frame: spliced, its pieces go to the local socket in one corked write. */
@@ -265,14 +282,6 @@ export class MuxStream extends Duplex implements Sender, StreamCore {
     this.teardown();
   }
 
-  /** Bytes that left the readable buffer since last time are consumed. */
-  readAccount(): void {
-    const delta = this.pushedTotal - this.readableLength - this.readCredited;
-    if (delta <= 0) return;
-    this.readCredited += delta;
-    this.consumed(delta);
-  }
-
   /** Spliced: bytes the local socket took (no longer in its writableLength) are consumed. */
   private localAccount(): void {
     const local = this.local;
@@ -284,6 +293,8 @@ export class MuxStream extends Duplex implements Sender, StreamCore {
   }
 
   private consumed(n: number): void {
+    // Destroyed, the stream gave back all it held at once (_destroy); late write callbacks change nothing.
+    if (this.destroyed) return;
     this.buffered -= n;
     this.session.unbuffer(n);
     if (this.peerEnded || this.released) return;
