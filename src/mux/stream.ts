@@ -331,7 +331,6 @@ export class MuxStream extends Duplex implements Sender {
   /** Moves what the readable side holds to `local` and sends all further DATA there. */
   attach(local: Socket): void {
     for (let b = this.read() as Buffer | null; b !== null; b = this.read() as Buffer | null) local.write(b);
-    this.readAccount(); // what the readable side held is the socket's now: its credit goes back
     this.local = local;
     if (this.peerEnded && !this.resetDone) local.end();
   }
