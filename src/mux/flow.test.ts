@@ -15,6 +15,21 @@ import { WireDouble, type Seen } from './testing.js';
 const WINDOW = 64 * 1024;
 const limits = { initialWindow: WINDOW, maxWindow: 4 * WINDOW };
 const sentData = (frames: Seen[]) => frames.filter((f) => f.type === FrameType.DATA).reduce((n, f) => n + f.payload.length, 0);
+/** DATA of `n` bytes on stream 1, the peer's first. */
+const data = (n: number) => Buffer.concat([dataHeader(0, 1, n), Buffer.alloc(n)]);
+
+/** A server session over a socket double that accepts the peer's streams; `stream()` is the last. */
+function acceptor() {
+  const wire = new WireDouble();
+  const s = new MuxSession(wire, { side: 'server', limits });
+  let last: MuxStream | undefined;
+  s.on('stream', (x: MuxStream) => {
+    last = x;
+    x.respond({});
+  });
+  return { wire, s, stream: () => last! };
+}
+
 const windows = (frames: Seen[]) => frames.filter((f) => f.type === FrameType.WINDOW).map((f) => f.payload.readUInt32BE(0));
 
 test('the sender stops at its credit and goes on with each WINDOW', async () => {
@@ -36,19 +51,12 @@ test('the sender stops at its credit and goes on with each WINDOW', async () => 
 });
 
 test('credit goes back in quarter-window batches as the reader reads, and a used-up window doubles', async () => {
-  const wire = new WireDouble();
-  const s = new MuxSession(wire, { side: 'server', limits });
-  let st: MuxStream | undefined;
-  s.on('stream', (x: MuxStream) => {
-    st = x;
-    x.respond({});
-  });
-  const data = (n: number) => Buffer.concat([dataHeader(0, 1, n), Buffer.alloc(n)]);
+  const { wire, s, stream } = acceptor();
   wire.input(encodeFrame(FrameType.OPEN, 0, 1, encodeHeaders({})));
   // Less than a quarter, read at once: no WINDOW yet.
   wire.input(data(WINDOW / 8));
   await tick();
-  st!.read();
+  stream().read();
   await tick();
   assert.deepEqual(windows(wire.frames()), []);
   // The rest of the window, not read: the peer is out of credit, nothing goes back.
@@ -57,7 +65,7 @@ test('credit goes back in quarter-window batches as the reader reads, and a used
   assert.deepEqual(windows(wire.frames()), []);
   assert.equal(s.bufferedBytes, WINDOW - WINDOW / 8);
   // Read: all of it back, plus the window again (it doubles: the peer ran dry while we kept up).
-  st!.read();
+  stream().read();
   await tick();
   assert.deepEqual(windows(wire.frames()), [WINDOW + WINDOW]);
   assert.equal(s.bufferedBytes, 0);
@@ -71,18 +79,12 @@ test('credit goes back in quarter-window batches as the reader reads, and a used
 });
 
 test('a window does not grow while the reader lags behind', async () => {
-  const wire = new WireDouble();
-  const s = new MuxSession(wire, { side: 'server', limits });
-  let st: MuxStream | undefined;
-  s.on('stream', (x: MuxStream) => {
-    st = x;
-    x.respond({});
-  });
-  wire.input(Buffer.concat([encodeFrame(FrameType.OPEN, 0, 1, encodeHeaders({})), dataHeader(0, 1, WINDOW), Buffer.alloc(WINDOW)]));
+  const { wire, stream } = acceptor();
+  wire.input(Buffer.concat([encodeFrame(FrameType.OPEN, 0, 1, encodeHeaders({})), data(WINDOW)]));
   await tick();
   // Take a third: more than a quarter consumed, but two thirds still buffered.
   const third = Math.ceil(WINDOW / 3);
-  st!.read(third);
+  stream().read(third);
   await tick();
   assert.deepEqual(windows(wire.frames()), [third]);
 });
