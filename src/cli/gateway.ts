@@ -9,7 +9,7 @@ import { loadGatewayConfig } from '../forward/gateway-config.js';
 export function registerGateway(program: Command): void {
   program
     .command('gateway')
-    .description('run a service-tunnel gateway: mTLS, HTTP/2 forwards, HTTP CONNECT, UDP forwards, policy')
+    .description('run a service-tunnel gateway: mTLS, insel/1 forwards, HTTP CONNECT, UDP forwards, policy')
     .requiredOption('--config <file>', 'gateway config (TOML; see examples/gateway.toml)')
     .action(async (o: { config: string }) => {
       const config = loadGatewayConfig(o.config);

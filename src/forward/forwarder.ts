@@ -120,7 +120,6 @@ export class Forwarder {
       ...(crlFile === undefined ? {} : { crlFile }),
     });
     if (session.crl !== undefined) this.identity = { ...this.identity, crl: session.crl };
-    session.setMaxListeners(0); // one 'cut' listener per open connection
     if (this.closed) return session.close();
     this.current = session;
     this.backoff = this.opts.reconnectMinMs ?? 500;

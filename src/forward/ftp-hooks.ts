@@ -11,17 +11,17 @@ import type { FtpDataHooks } from '../ftp/relay.js';
 import type { ForwardContext } from './context.js';
 import { ForwardError } from './errors.js';
 import { Listener } from './listen.js';
+import { join } from './join.js';
 import { H_BOUND, H_CONTROL, H_FTP, H_STREAM, H_TARGET } from './protocol.js';
 import { onJsonLines, type ForwardSession, type OpenStream } from './session.js';
 import { parseHostPort } from '../net/host-port.js';
-import { splice } from './splice.js';
 
 /** A data listener nobody connects to is closed after this long. */
 const DATA_WAIT_MS = 30_000;
 
 export function ftpHooks(session: ForwardSession, control: OpenStream, client: Socket, ctx: ForwardContext, label: string): FtpDataHooks & { close(): void } {
-  const controlId = String(control.headers[H_STREAM] ?? '');
-  const server = parseHostPort(String(control.headers[H_TARGET] ?? ''), 'gateway insel-target header').host;
+  const controlId = control.headers[H_STREAM] ?? '';
+  const server = parseHostPort(control.headers[H_TARGET] ?? '', 'gateway insel-target header').host;
   const listeners = new Set<Listener>();
   const timers = new Set<NodeJS.Timeout>();
   const data = { [H_FTP]: 'data', [H_CONTROL]: controlId };
@@ -49,7 +49,7 @@ export function ftpHooks(session: ForwardSession, control: OpenStream, client: S
         socket.on('error', () => undefined);
         if (socket.remoteAddress !== client.remoteAddress) return void socket.destroy(); // not our FTP client
         session.connect(server, serverPort, data).then(
-          (opened) => void splice(socket, opened.stream),
+          (opened) => void join(opened.stream, socket, 'client'),
           (err: Error) => {
             ctx.warn(`${label}: ftp data connection refused: ${err.message}`);
             socket.destroy();
@@ -61,13 +61,13 @@ export function ftpHooks(session: ForwardSession, control: OpenStream, client: S
     },
     async active(clientHost, clientPort) {
       const opened = await session.listen({ [H_FTP]: 'active', [H_CONTROL]: controlId });
-      const bound = parseHostPort(String(opened.headers[H_BOUND] ?? ''), 'gateway insel-bound header');
-      const timer = setTimeout(() => opened.stream.close(), DATA_WAIT_MS);
+      const bound = parseHostPort(opened.headers[H_BOUND] ?? '', 'gateway insel-bound header');
+      const timer = setTimeout(() => opened.stream.destroy(), DATA_WAIT_MS);
       timers.add(timer);
       onJsonLines(opened.stream, (e: { conn?: unknown }) => {
         clearTimeout(timer);
         timers.delete(timer);
-        opened.stream.close();
+        opened.stream.destroy();
         if (typeof e.conn !== 'number') return;
         void joinActive(session, e.conn, clientHost, clientPort).catch((err: Error) => ctx.warn(`${label}: ftp active data connection failed: ${err.message}`));
       });
@@ -91,7 +91,7 @@ async function joinActive(session: ForwardSession, conn: number, host: string, p
   local.on('error', () => undefined);
   try {
     const opened = await session.accept(conn);
-    splice(local, opened.stream);
+    void join(opened.stream, local, 'target');
   } catch (err) {
     local.destroy();
     throw err;

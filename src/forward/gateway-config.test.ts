@@ -129,3 +129,14 @@ test('[limits] before authentication: defaults, values, and mistakes named', () 
   assert.match(errorOf(`${MIN}[limits]\nhandshake_timeout = "soon"\n`).message, /limits\.handshake_timeout: "soon" is not a duration/);
   assert.match(errorOf(`${MIN}[limits]\nunauth_total = 3\n`).message, /limits\.unauth_total: unknown key \(misspelt\?\); known keys: unauthenticated_per_source/);
 });
+
+test('[limits] per session: streams_per_session and opens_per_second, defaults and mistakes named', () => {
+  const d = gatewayConfigFromText(MIN, '/etc/insel/gw.toml').limits;
+  assert.equal(d.streamsPerSession, 1024);
+  assert.equal(d.opensPerSecond, 5000);
+  const c = gatewayConfigFromText(`${MIN}[limits]\nstreams_per_session = 8\nopens_per_second = 50\n`, '/etc/insel/gw.toml').limits;
+  assert.equal(c.streamsPerSession, 8);
+  assert.equal(c.opensPerSecond, 50);
+  assert.match(errorOf(`${MIN}[limits]\nstreams_per_session = 0\n`).message, /limits\.streams_per_session: must be at least 1/);
+  assert.match(errorOf(`${MIN}[limits]\nopens_per_second = 2.5\n`).message, /limits\.opens_per_second: must be a whole number/);
+});

@@ -22,7 +22,7 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export interface GatewayConfig {
   /** absolute path of the config file */
   file: string;
-  /** TLS 1.3 mTLS listener: HTTP/2 forwards and HTTP/1.1 CONNECT; port 0: any free port */
+  /** TLS 1.3 mTLS listener: insel/1 forwards and HTTP/1.1 CONNECT; port 0: any free port */
   listen: HostPort;
   /** SecSockets UDP channels for UDP forwards; absent: no UDP forwards */
   udpListen?: HostPort;
@@ -91,7 +91,7 @@ const gatewaySchema = z
 
 const HINTS: Record<string, string> = {
   '': 'known keys: listen, udp_listen, profile, cert, key, ca, crl, udp_idle_timeout, connect_timeout, log_level, [limits], [dns], [[allow]]',
-  limits: 'known keys: unauthenticated_per_source, unauthenticated_total, handshake_timeout, sessions_per_identity, streams_per_identity, listeners_per_identity, lookups_per_identity, udp_channels_per_identity, udp_flows_per_identity, queued_bytes_per_session',
+  limits: 'known keys: unauthenticated_per_source, unauthenticated_total, handshake_timeout, sessions_per_identity, streams_per_identity, listeners_per_identity, lookups_per_identity, udp_channels_per_identity, udp_flows_per_identity, queued_bytes_per_session, streams_per_session, opens_per_second',
   unauthenticated_per_source: 'e.g. unauthenticated_per_source = 16',
   unauthenticated_total: 'e.g. unauthenticated_total = 128',
   handshake_timeout: 'e.g. handshake_timeout = "10s"',

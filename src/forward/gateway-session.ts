@@ -1,9 +1,9 @@
 // What the gateway holds per client session (verified certificates only):
 // who it is, its open forwards for policy reloads, its FTP
 // control connections, remote listeners and their pending connections.
-import type { ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import type { Server, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { MuxCode, type MuxSession } from '../mux/index.js';
 import type { Identity } from '../pki/identity.js';
 import type { FtpWatch } from './ftp-watch.js';
 import type { Action, Proto } from './policy.js';
@@ -50,11 +50,10 @@ export class GatewaySession {
   readonly ftpControls = new Map<number, FtpControl>();
   readonly pending = new Map<number, PendingConn>();
   readonly listeners = new Set<Server>();
-  events: ServerHttp2Stream | undefined;
   nextConn = 1;
 
   constructor(
-    readonly h2: ServerHttp2Session,
+    readonly mux: MuxSession,
     /** the TLS socket under the session, for re-verifying its certificate */
     readonly tls: TLSSocket,
     readonly peer: string,
@@ -68,27 +67,16 @@ export class GatewaySession {
     return n;
   }
 
-  /** A line on the events stream (cut notices); dropped if the client never opened one. */
-  notify(event: object): void {
-    if (this.events && !this.events.destroyed) this.events.write(`${JSON.stringify(event)}\n`);
-  }
-
-  /** Ends the session: the reason goes out on the events stream and in GOAWAY's debug data. */
-  cut(reason: string): void {
-    // Forwards first: each one's notice must go out before the events stream ends.
+  /**
+   * Ends the session: each forward is reset with the reason (RESET CUT), then
+   * the session with GOAWAY(code, reason): CUT when its certificate is now
+   * refused, GOAWAY_NORMAL at shutdown.
+   */
+  cut(reason: string, code: number = MuxCode.CUT): void {
     for (const f of [...this.forwards]) f.cut(reason);
-    this.notify({ session: 'closed', reason });
-    this.events?.end();
     this.closeListeners();
-    if (!this.h2.destroyed && !this.h2.closed) {
-      setImmediate(() => {
-        if (this.h2.destroyed) return;
-        this.h2.goaway(0, 0, Buffer.from(reason.slice(0, 1000)));
-        this.h2.close();
-        // A client that keeps streams open after GOAWAY loses them shortly after.
-        setTimeout(() => this.h2.destroy(), 2000).unref();
-      });
-    }
+    // The resets go out first, then GOAWAY; the mux destroys the connection if the client does not close it soon.
+    this.mux.goaway(code, reason);
   }
 
   closeListeners(): void {

@@ -1,26 +1,29 @@
-// HTTP/2 requests at the gateway, one function per request kind:
-//   CONNECT host:port       a forwarded TCP connection (RFC 9113 §8.5)
+// Forward requests at the gateway, one handler per request kind, each
+// registered with the session's request router (forwardRequests):
+//   CONNECT host:port       a forwarded TCP connection
 //   GET  /insel/v1/info     who the gateway sees, where UDP forwards go
-//   GET  /insel/v1/events   notices: connections cut by a policy reload
 //   POST /insel/v1/listen   a remote forward (-R) or an FTP active-mode port
 //   POST /insel/v1/accept   takes one connection a remote listener received
 //   GET  /insel/v1/crl      the gateway's crl.pem, for clients to refresh theirs
-// Every refusal carries its reason (insel-reason header and body): never a
-// silent close.
+// A request is a mux stream; its answer the REPLY headers. Every refusal
+// carries its code and reason (insel-code, insel-reason): never a silent
+// close. A reload cut resets the stream with CUT and the reason.
 import { createServer } from 'node:net';
-import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { sameHost } from '../ftp/address.js';
+import { MuxCode, type MuxHeaders, type MuxStream } from '../mux/index.js';
+import { Router } from '../net/router.js';
 import { authorize, type AuthorizeContext } from './authorize.js';
 import { logDenied, logEnd, type ConnFacts, type Logger } from './conn-log.js';
 import { dial, DialError } from './dial.js';
 import { FtpWatch, MAX_ACTIVE_PER_CONTROL, MAX_ACTIVE_PER_SESSION, type ActivePort } from './ftp-watch.js';
 import type { GatewayConfig } from './gateway-config.js';
 import type { ActiveForward, GatewaySession } from './gateway-session.js';
+import { join } from './join.js';
 import type { IdentityLimits, LimitKind } from './limits.js';
-import { H_BIND, H_BOUND, H_CODE, H_CONN, H_CONTROL, H_FTP, H_REASON, H_REFUSE, H_STREAM, H_TARGET, H_TO, PATH_ACCEPT, PATH_CRL, PATH_EVENTS, PATH_INFO, PATH_LISTEN, RST_CUT, headerSafe } from './protocol.js';
+import { H_BIND, H_BOUND, H_CODE, H_CONN, H_CONTROL, H_FTP, H_REASON, H_REFUSE, H_STREAM, H_TARGET, H_TO, MAX_REASON, PATH_ACCEPT, PATH_CRL, PATH_INFO, PATH_LISTEN, requestKind } from './protocol.js';
 import { formatHostPort, parseBindPort, parseHostPort } from '../net/host-port.js';
-import { splice } from './splice.js';
+import { splice, type Splice } from './splice.js';
 import { scopedName, type Identity } from '../pki/identity.js';
 
 export interface GatewayContext {
@@ -42,6 +45,9 @@ export interface GatewayContext {
   refusedSince(generation: number, tls: TLSSocket, peer: string, identity: Identity, f: Omit<ActiveForward, 'cut'>): string | undefined;
 }
 
+/** Serves one request of a verified session. */
+export type RequestHandler = (ctx: GatewayContext, session: GatewaySession, stream: MuxStream, headers: MuxHeaders) => void;
+
 /** A pending remote connection not taken within this time is closed. */
 const ACCEPT_TIMEOUT_MS = 10_000;
 /** Connections a listener may hold waiting for the client to take them. */
@@ -49,49 +55,52 @@ const MAX_PENDING = 256;
 /** An FTP active-mode listener nobody connected to is closed after this long. */
 const ACTIVE_WAIT_MS = 30_000;
 
-export function refuse(stream: ServerHttp2Stream, status: number, code: string, reason: string): void {
-  if (stream.destroyed || stream.closed) return;
-  if (!stream.headersSent) stream.respond({ ':status': status, [H_CODE]: code, [H_REASON]: headerSafe(reason), 'content-type': 'text/plain; charset=utf-8' });
-  stream.end(`${reason}\n`);
+/**
+ * Answers with the refusal and ends our side. Whatever the client sent
+ * ahead (optimistic open) is read and dropped; the client closes its side
+ * when it reads the refusal.
+ */
+export function refuse(stream: MuxStream, status: number, code: string, reason: string): void {
+  if (stream.destroyed || stream.replied) return;
+  stream.respond({ ':status': String(status), [H_CODE]: code, [H_REASON]: reason.slice(0, MAX_REASON) }, { end: true });
+  stream.resume();
 }
 
-function header(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const v = headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
+/** The forward protocol's requests, by requestKind(). */
+export const forwardRequests = new Router<RequestHandler>('forward request')
+  .register('CONNECT', (ctx, session, stream, headers) =>
+    holding(ctx, session, 'streams', stream, { to: headers[':authority'] ?? '', kind: 'connect' }, () => connectStream(ctx, session, session.identity, stream, headers)),
+  )
+  .register(`GET ${PATH_INFO}`, (ctx, session, stream) => infoStream(ctx, session.identity, stream))
+  .register(`GET ${PATH_CRL}`, (ctx, _session, stream) => crlStream(ctx, stream))
+  .register(`POST ${PATH_LISTEN}`, (ctx, session, stream, headers) =>
+    holding(ctx, session, 'listeners', stream, { to: `listen ${headers[H_BIND] ?? ''}`, kind: 'remote' }, () => listenStream(ctx, session, session.identity, stream, headers)),
+  )
+  .register(`POST ${PATH_ACCEPT}`, (ctx, session, stream, headers) =>
+    holding(ctx, session, 'streams', stream, { to: headers[H_TO] ?? 'the client', kind: 'remote' }, () => acceptStream(ctx, session, session.identity, stream, headers)),
+  );
 
-export function handleStream(ctx: GatewayContext, session: GatewaySession, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+export function handleStream(ctx: GatewayContext, session: GatewaySession, stream: MuxStream, headers: MuxHeaders): void {
   stream.on('error', () => undefined); // a reset stream ends its own forward only
-  const identity = session.identity;
-  const method = headers[':method'];
-  const path = headers[':path'];
-  if (method === 'CONNECT' && headers[':protocol'] === undefined) return holding(ctx, session, 'streams', stream, { to: String(headers[':authority'] ?? ''), kind: 'connect' }, () => connectStream(ctx, session, identity, stream, headers));
-  if (method === 'GET' && path === PATH_INFO) {
-    stream.respond({ ':status': 200, 'content-type': 'application/json' });
-    stream.end(JSON.stringify({ identity: { name: identity.name, issuer: identity.issuer ?? null, role: identity.role, site: identity.site ?? null, groups: identity.groups }, udpChannelTcpPort: ctx.udpChannelTcpPort ?? null }));
-    return;
-  }
-  if (method === 'GET' && path === PATH_EVENTS) {
-    session.events?.end();
-    session.events = stream;
-    stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson' });
-    return;
-  }
-  if (method === 'GET' && path === PATH_CRL) return crlStream(ctx, stream);
-  if (method === 'POST' && path === PATH_LISTEN) return holding(ctx, session, 'listeners', stream, { to: `listen ${header(headers, H_BIND) ?? ''}`, kind: 'remote' }, () => listenStream(ctx, session, identity, stream, headers));
-  if (method === 'POST' && path === PATH_ACCEPT) return holding(ctx, session, 'streams', stream, { to: header(headers, H_TO) ?? 'the client', kind: 'remote' }, () => acceptStream(ctx, session, identity, stream, headers));
-  refuse(stream, 404, 'INSEL_NOT_FOUND', `the gateway has no ${String(method)} ${String(path ?? headers[':authority'])}; insel forwards use CONNECT host:port`);
+  const handler = forwardRequests.route(requestKind(headers));
+  if (handler !== undefined) return handler(ctx, session, stream, headers);
+  refuse(stream, 404, 'INSEL_NOT_FOUND', `the gateway has no ${String(headers[':method'])} ${String(headers[':path'] ?? headers[':authority'])}; insel forwards use CONNECT host:port`);
 }
 
-function crlStream(ctx: GatewayContext, stream: ServerHttp2Stream): void {
+function infoStream(ctx: GatewayContext, identity: Identity, stream: MuxStream): void {
+  stream.respond({ ':status': '200', 'content-type': 'application/json' });
+  stream.end(JSON.stringify({ identity: { name: identity.name, issuer: identity.issuer ?? null, role: identity.role, site: identity.site ?? null, groups: identity.groups }, udpChannelTcpPort: ctx.udpChannelTcpPort ?? null }));
+}
+
+function crlStream(ctx: GatewayContext, stream: MuxStream): void {
   if (ctx.crlPem === undefined) return refuse(stream, 404, 'INSEL_NO_CRL', 'this gateway has no CRL to hand out (no crl.pem in its identity)');
-  stream.respond({ ':status': 200, 'content-type': 'application/x-pem-file' });
+  stream.respond({ ':status': '200', 'content-type': 'application/x-pem-file' });
   stream.end(ctx.crlPem);
 }
 
 /** Runs a request that holds one `kind` of the identity's limits until it settles; over the limit, refuses it (429). */
-function holding(ctx: GatewayContext, session: GatewaySession, kind: LimitKind, stream: ServerHttp2Stream, facts: Pick<ConnFacts, 'to' | 'kind'>, serve: () => Promise<void>): void {
-  const identity = session.identity!;
+function holding(ctx: GatewayContext, session: GatewaySession, kind: LimitKind, stream: MuxStream, facts: Pick<ConnFacts, 'to' | 'kind'>, serve: () => Promise<void>): void {
+  const identity = session.identity;
   const slot = ctx.limits.take(identity, kind);
   if (!slot.ok) {
     logDenied(ctx.log, { identity, from: session.peer, ...facts }, slot.code, slot.reason);
@@ -113,11 +122,11 @@ function track(session: GatewaySession, f: Omit<ActiveForward, 'cut'>, cut: (rea
   return active;
 }
 
-async function connectStream(ctx: GatewayContext, session: GatewaySession, identity: Identity, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
+async function connectStream(ctx: GatewayContext, session: GatewaySession, identity: Identity, stream: MuxStream, headers: MuxHeaders): Promise<void> {
   const started = Date.now();
   const since = ctx.generation;
-  const authority = String(headers[':authority'] ?? '');
-  const ftp = header(headers, H_FTP);
+  const authority = headers[':authority'] ?? '';
+  const ftp = headers[H_FTP];
   const facts: ConnFacts = { identity, from: session.peer, to: authority, kind: ftp === 'data' ? 'ftp-data' : 'connect', started };
   let target;
   try {
@@ -130,11 +139,11 @@ async function connectStream(ctx: GatewayContext, session: GatewaySession, ident
   if (ftp === 'data') {
     // A data connection is allowed by its control connection: same session,
     // same server address, an unprivileged port the server announced there.
-    const id = Number(header(headers, H_CONTROL));
+    const id = Number(headers[H_CONTROL]);
     const control = session.ftpControls.get(id);
     const why =
       control === undefined
-        ? `it must follow an open FTP control connection of this session (insel-control ${header(headers, H_CONTROL) ?? 'missing'} is none)`
+        ? `it must follow an open FTP control connection of this session (insel-control ${headers[H_CONTROL] ?? 'missing'} is none)`
         : !sameHost(target.host, control.address)
           ? `it must go to the server of its control connection, ${control.address}`
           : target.port < 1024
@@ -164,7 +173,7 @@ async function connectStream(ctx: GatewayContext, session: GatewaySession, ident
     logDenied(ctx.log, facts, 'INSEL_UNREACHABLE', (err as Error).message);
     return refuse(stream, status, 'INSEL_UNREACHABLE', (err as Error).message);
   }
-  if (stream.destroyed || stream.closed) return void socket.destroy();
+  if (stream.destroyed) return void socket.destroy();
   const forward = { action: 'connect' as const, proto: 'tcp' as const, host: target.host.toLowerCase(), address, port: target.port, ...(followsControl === undefined ? {} : { followsControl }) };
   // A reload while we resolved or dialled: the new trust and policy decide (FTP data: its control connection must still be open).
   const late = lateRefusal(ctx, since, session, identity, forward);
@@ -174,47 +183,47 @@ async function connectStream(ctx: GatewayContext, session: GatewaySession, ident
     return refuse(stream, 403, 'INSEL_POLICY_DENIED', late);
   }
   const bound = formatHostPort(socket.localAddress!, socket.localPort!);
-  stream.respond({ ':status': 200, [H_STREAM]: String(stream.id), [H_TARGET]: facts.address, [H_BOUND]: bound });
+  stream.respond({ ':status': '200', [H_STREAM]: String(stream.id), [H_TARGET]: facts.address, [H_BOUND]: bound });
+  let link: Splice;
   if (ftp === 'control') {
     // The tap sees each chunk before splice relays it: a 227 is known before the client reads it.
     const watch = new FtpWatch(socket.localAddress!);
-    session.ftpControls.set(stream.id!, { address, localAddress: socket.localAddress!, watch });
+    session.ftpControls.set(stream.id, { address, localAddress: socket.localAddress!, watch });
     stream.on('data', (b: Buffer) => watch.fromClient(b));
     socket.on('data', (b: Buffer) => watch.fromServer(b));
-  }
-  const link = splice(stream, socket);
+    link = splice(stream, socket);
+  } else link = join(stream, socket, 'target');
   const active = track(session, forward, (reason) => {
-    session.notify({ stream: stream.id, reason });
-    if (!stream.destroyed) stream.close(RST_CUT);
+    stream.reset(MuxCode.CUT, reason);
     link.cut(reason);
   });
   const r = await link.done;
   session.forwards.delete(active);
   if (ftp === 'control') {
-    session.ftpControls.delete(stream.id!);
+    session.ftpControls.delete(stream.id);
     for (const f of [...session.forwards]) if (f.followsControl === stream.id) f.cut('its FTP control connection ended');
   }
   logEnd(ctx.log, facts, r);
 }
 
-async function listenStream(ctx: GatewayContext, session: GatewaySession, identity: Identity, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
+async function listenStream(ctx: GatewayContext, session: GatewaySession, identity: Identity, stream: MuxStream, headers: MuxHeaders): Promise<void> {
   const since = ctx.generation;
-  const ftp = header(headers, H_FTP);
-  const to = header(headers, H_TO) ?? 'the client';
+  const ftp = headers[H_FTP];
+  const to = headers[H_TO] ?? 'the client';
   let bind: { bind: string; port: number };
   let onlyFrom: string | undefined;
   let followsControl: number | undefined;
   let ftpPort: { watch: FtpWatch; slot: ActivePort } | undefined;
   const deny = (status: number, code: string, reason: string) => {
-    logDenied(ctx.log, { identity, from: session.peer, to: `listen ${header(headers, H_BIND) ?? ''}`, kind: 'remote' }, code, reason);
+    logDenied(ctx.log, { identity, from: session.peer, to: `listen ${headers[H_BIND] ?? ''}`, kind: 'remote' }, code, reason);
     refuse(stream, status, code, reason);
   };
   if (ftp === 'active') {
     // An active-mode data port: on the gateway's address towards the FTP
     // server, for one connection from that server only.
-    const id = Number(header(headers, H_CONTROL));
+    const id = Number(headers[H_CONTROL]);
     const control = session.ftpControls.get(id);
-    if (control === undefined) return deny(403, 'INSEL_POLICY_DENIED', `FTP active-mode port refused: no open FTP control connection ${header(headers, H_CONTROL)} in this session`);
+    if (control === undefined) return deny(403, 'INSEL_POLICY_DENIED', `FTP active-mode port refused: no open FTP control connection ${headers[H_CONTROL]} in this session`);
     const unusable = control.watch.unusable;
     if (unusable !== undefined) return deny(403, 'INSEL_POLICY_DENIED', `FTP active-mode port refused: control connection ${id} cannot authorize data connections: ${unusable}`);
     if (control.watch.activeOpen >= MAX_ACTIVE_PER_CONTROL) return deny(429, 'INSEL_LIMIT', `FTP active-mode port refused: control connection ${id} already has ${MAX_ACTIVE_PER_CONTROL} open; close a transfer first`);
@@ -225,7 +234,7 @@ async function listenStream(ctx: GatewayContext, session: GatewaySession, identi
     followsControl = id;
   } else {
     try {
-      bind = parseBindPort(header(headers, H_BIND) ?? '', 'remote forward bind');
+      bind = parseBindPort(headers[H_BIND] ?? '', 'remote forward bind');
     } catch (err) {
       return deny(400, 'INSEL_FORWARD_SPEC', (err as Error).message);
     }
@@ -255,7 +264,7 @@ async function listenStream(ctx: GatewayContext, session: GatewaySession, identi
   };
   // An active-mode port is good for one connection, soon; its stream's end tells the client.
   const expiry = ftpPort ? setTimeout(() => (stop(), stream.end()), ACTIVE_WAIT_MS) : undefined;
-  if (stream.destroyed || stream.closed) return stop();
+  if (stream.destroyed) return stop();
   const listen = { action: 'listen' as const, proto: 'tcp' as const, host: a.address, address: a.address, port: a.port, ...(followsControl === undefined ? {} : { followsControl }) };
   // A reload while we authorized or bound: the new trust and policy decide (FTP ports: their control connection must still be open).
   const late = lateRefusal(ctx, since, session, identity, listen);
@@ -266,12 +275,11 @@ async function listenStream(ctx: GatewayContext, session: GatewaySession, identi
   server.on('error', () => undefined);
   session.listeners.add(server);
   const boundAt = formatHostPort(a.address, a.port);
-  stream.respond({ ':status': 200, [H_BOUND]: boundAt });
+  stream.respond({ ':status': '200', [H_BOUND]: boundAt });
   ctx.log.info({ who: scopedName(identity), from: session.peer, listen: boundAt, to, ...(ftp ? { ftp } : {}) }, 'remote listen');
   const active = track(session, listen, (reason) => {
-    session.notify({ stream: stream.id, reason });
     stop();
-    if (!stream.destroyed) stream.close(RST_CUT);
+    stream.reset(MuxCode.CUT, reason);
   });
   server.on('connection', (socket) => {
     const from = formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
@@ -300,25 +308,24 @@ async function listenStream(ctx: GatewayContext, session: GatewaySession, identi
   await new Promise<void>((resolve) => (stream.destroyed ? resolve() : stream.once('close', () => resolve())));
 }
 
-async function acceptStream(ctx: GatewayContext, session: GatewaySession, identity: Identity, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
-  const id = Number(header(headers, H_CONN));
+async function acceptStream(ctx: GatewayContext, session: GatewaySession, identity: Identity, stream: MuxStream, headers: MuxHeaders): Promise<void> {
+  const id = Number(headers[H_CONN]);
   const p = session.pending.get(id);
-  if (p === undefined) return refuse(stream, 404, 'INSEL_NOT_FOUND', `no pending remote connection ${header(headers, H_CONN)} (taken, timed out, or never there)`);
+  if (p === undefined) return refuse(stream, 404, 'INSEL_NOT_FOUND', `no pending remote connection ${headers[H_CONN]} (taken, timed out, or never there)`);
   session.pending.delete(id);
   clearTimeout(p.timer);
-  const facts: ConnFacts = { identity, from: p.from, to: header(headers, H_TO) ?? 'the client', kind: p.ftp ? 'ftp-data' : 'remote', started: Date.now() };
-  const refused = header(headers, H_REFUSE);
+  const facts: ConnFacts = { identity, from: p.from, to: headers[H_TO] ?? 'the client', kind: p.ftp ? 'ftp-data' : 'remote', started: Date.now() };
+  const refused = headers[H_REFUSE];
   if (refused !== undefined) {
     p.socket.destroy();
-    stream.respond({ ':status': 200 });
-    stream.end();
+    stream.respond({ ':status': '200' }, { end: true });
     return logDenied(ctx.log, facts, 'INSEL_UNREACHABLE', `the client could not take it: ${refused}`);
   }
-  stream.respond({ ':status': 200 });
-  const link = splice(stream, p.socket);
+  stream.respond({ ':status': '200' });
+  const link = join(stream, p.socket, 'target');
   // Re-checked on reload like its listener; FTP data goes with its control connection.
   const active = track(session, p.listen, (reason) => {
-    session.notify({ stream: stream.id, reason });
+    stream.reset(MuxCode.CUT, reason);
     link.cut(reason);
   });
   const r = await link.done;

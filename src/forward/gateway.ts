@@ -1,15 +1,18 @@
-// The gateway: one TLS 1.3 listener with mutual authentication. HTTP/2
-// sessions carry insel forwards (one stream per connection); HTTP/1.1 on
-// the same port serves CONNECT and plain proxy requests for standard
-// clients (curl --proxy https://…). An optional SecSockets UDP server
+// The gateway: one TLS 1.3 listener with mutual authentication, and a
+// router that picks the protocol of each verified connection by its ALPN
+// name: insel/1 sessions (the mux, src/mux) carry insel forwards (one
+// stream per request, routed by kind in gateway-streams.ts); HTTP/1.1 (or
+// no ALPN) serves CONNECT and plain proxy requests for standard clients
+// (curl --proxy https://…). An optional SecSockets UDP server
 // carries UDP forwards. Policy and CRL reload on demand (SIGHUP in the CLI):
 // build the new state, swap, then cut what is no longer permitted.
-import { createServer as createH2Server, type Http2Server, type ServerHttp2Session, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import { createServer as createH1Server, type IncomingMessage, type Server as H1Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { InselError } from '../errors.js';
+import { DEFAULT_LIMITS as DEFAULT_MUX_LIMITS, GOAWAY_NORMAL, MUX_ALPN, MuxSession, type MuxLimits, type MuxHeaders, type MuxStream } from '../mux/index.js';
+import { Router } from '../net/router.js';
 import { ROLES, type Identity } from '../pki/identity.js';
 import { staleRootCrl, trustFromPem, type Trust } from '../pki/trust.js';
 import { verifyPeer } from '../pki/verify.js';
@@ -23,12 +26,10 @@ import type { GatewayConfig } from './gateway-config.js';
 import { GatewaySession, type ActiveForward, type Refusal } from './gateway-session.js';
 import { handleStream, refuse, type GatewayContext } from './gateway-streams.js';
 import { handleHttp1Connect, handleHttp1Request, type Http1Tunnel } from './http1.js';
-import { IdentityLimits } from './limits.js';
-import { H2_SETTINGS, MAX_SESSION_MEMORY_MB, SESSION_WINDOW } from './protocol.js';
+import { IdentityLimits, type Limits } from './limits.js';
 import { NameResolver } from './resolve.js';
 import { formatHostPort } from '../net/host-port.js';
 import { UdpGateway } from './udp-gateway.js';
-import { WriteAhead } from './write-ahead.js';
 
 export interface GatewayStats {
   sessions: number;
@@ -36,13 +37,13 @@ export interface GatewayStats {
   tlsFailures: number;
   /** connections not yet verified on the TLS port, and how many were closed over a cap or at the handshake timeout */
   unauth: Omit<ReturnType<TlsListener['stats']>, 'tlsFailures'>;
-  /** bytes queued towards clients on the sessions' TLS sockets, each at most [limits] queued_bytes_per_session plus one write */
+  /** bytes queued towards clients on the sessions' TLS sockets (the mux keeps each below its socket cap plus a frame) */
   queuedBytes: number;
   udp?: ReturnType<UdpGateway['stats']>;
 }
 
-/** By ALPN: h2 for insel clients, http/1.1 for standard proxy clients (curl --proxy https://…). */
-const ALPN = ['h2', 'http/1.1'];
+/** Serves one verified TLS connection (or tells a refused one why) in the protocol its ALPN name chose. */
+type ConnectionHandler = (socket: TLSSocket, verdict: Verdict) => void;
 
 /** Reasons in the aggregated line: the error code if there is one, else the message. */
 function reasonOf(err: Error): string {
@@ -63,15 +64,10 @@ function sourceOf(peer: string | undefined): string {
 
 export class Gateway implements GatewayContext {
   private readonly sessions = new Set<GatewaySession>();
-  private readonly bySession = new WeakMap<ServerHttp2Session, GatewaySession>();
   /** HTTP/1.1 CONNECT tunnels, re-checked on reload. */
   private readonly tunnels = new Set<Http1Tunnel>();
   /** Every TCP connection, so close() can end HTTP/1.1 and half-handshaken ones too. */
   private readonly sockets = new Set<Socket>();
-  /** The verified TLS socket whose HTTP/2 session is being set up (see wire()). */
-  private handingOver: { socket: TLSSocket; identity?: Identity; refusal?: Refusal } | undefined;
-  /** HTTP/2 sessions of refused certificates: no GatewaySession, only the refusal for their streams. */
-  private readonly refusedSessions = new WeakMap<ServerHttp2Session, Refusal>();
   /** Connections whose refusal is already counted (HTTP/1.1 re-checks on each request). */
   private readonly refusalCounted = new WeakSet<TLSSocket>();
   trust: Trust;
@@ -86,7 +82,8 @@ export class Gateway implements GatewayContext {
     readonly log: Logger,
     /** connections not yet verified are capped per source and in all, closed at the handshake timeout */
     private readonly server: TlsListener,
-    private readonly h2: Http2Server,
+    /** verified connections by ALPN name: the protocols the gateway speaks */
+    readonly protocols: Router<ConnectionHandler>,
     private readonly h1: H1Server,
     private readonly udpServer: SecServer | undefined,
     private readonly udp: UdpGateway | undefined,
@@ -114,21 +111,25 @@ export class Gateway implements GatewayContext {
 
   static async start(config: GatewayConfig, log: Logger): Promise<Gateway> {
     const pem = readIdentityFiles(config.identity, config.file);
-    // One TLS listener; ALPN picks the protocol: h2 (insel clients) goes to
-    // an HTTP/2 server over a WriteAhead (write-ahead.ts), http/1.1 (curl as
-    // a proxy client) to an HTTP/1.1 server. Neither of those listens itself.
+    // One TLS listener. Each protocol registers a handler for verified
+    // connections under its ALPN name (the organization's relays will too);
+    // the listener offers them in registration order. The HTTP/1.1 server
+    // does not listen itself. `gw` is set before any connection is wired.
     const unauthLog = new SummaryLog(log, 'unauthenticated connections closed', { port: 'tls' });
     const udpLog = new SummaryLog(log, 'unauthenticated connections closed', { port: 'udp' });
+    let gw: Gateway | undefined;
+    const protocols = new Router<ConnectionHandler>('ALPN protocol')
+      .register(MUX_ALPN, (socket, verdict) => gw!.onForwardSession(socket, verdict))
+      .register('http/1.1', (socket) => void gw!.h1.emit('connection', socket));
     const server = new TlsListener({
       identity: pem,
-      alpn: ALPN,
-      // HEADERS and the first DATA of a new stream are small writes: Nagle would hold them.
+      alpn: protocols.names,
+      // OPEN, REPLY and the first DATA of a new stream are small writes: Nagle would hold them.
       noDelay: true,
       unauth: config.unauth,
       onGateClose: (why, source) => unauthLog.count(why === 'capped' ? 'capped' : 'timedOut', source),
       onTlsError: (err, source) => unauthLog.count('failed', source, reasonOf(err)),
     });
-    const h2 = createH2Server({ settings: H2_SETTINGS, maxSessionMemory: MAX_SESSION_MEMORY_MB });
     const h1 = createH1Server({
       // A client has handshake_timeout for its request headers, Node's 5 min for a whole request, 5 s idle between requests.
       headersTimeout: config.unauth.timeoutMs,
@@ -142,7 +143,6 @@ export class Gateway implements GatewayContext {
     await server.listen(config.listen.port, config.listen.host);
     let udpServer: SecServer | undefined;
     let udp: UdpGateway | undefined;
-    let gw: Gateway | undefined;
     try {
       if (config.udpListen) {
         udpServer = await SecServer.listen({
@@ -174,7 +174,7 @@ export class Gateway implements GatewayContext {
       await udpServer?.close();
       throw err;
     }
-    gw = new Gateway(config, log, server, h2, h1, udpServer, udp, { tls: unauthLog, udp: udpLog }, pem.ca, pem.crl);
+    gw = new Gateway(config, log, server, protocols, h1, udpServer, udp, { tls: unauthLog, udp: udpLog }, pem.ca, pem.crl);
     gw.wire();
     return gw;
   }
@@ -283,7 +283,7 @@ export class Gateway implements GatewayContext {
   }
 
   async close(): Promise<void> {
-    for (const s of this.sessions) s.cut('the gateway is shutting down');
+    for (const s of this.sessions) s.cut('the gateway is shutting down', GOAWAY_NORMAL);
     const closed = this.server.close(); // stops listening and closes connections not yet verified
     this.h1.close(); // stops its timeout ticker
     await this.udp?.close();
@@ -294,15 +294,10 @@ export class Gateway implements GatewayContext {
       void closed.then(resolve);
       // Sessions got GOAWAY; give them a moment, then drop what is left.
       setTimeout(() => {
-        for (const s of this.sessions) s.h2.destroy();
+        for (const s of this.sessions) s.mux.destroy('the gateway is shutting down');
         for (const s of this.sockets) s.destroy();
       }, 1000).unref();
     });
-  }
-
-  /** The session of a stream, with its identity checked at session start. */
-  sessionOf(h2: ServerHttp2Session): GatewaySession | undefined {
-    return this.bySession.get(h2);
   }
 
   private wire(): void {
@@ -315,30 +310,10 @@ export class Gateway implements GatewayContext {
       // Verified: no longer counted against the caps. Refused: told on its first request, closed after a short linger.
       if (identity) this.server.passed(socket);
       else this.server.refused(socket);
-      if (socket.alpnProtocol !== 'h2') return void this.h1.emit('connection', socket);
-      // http2 emits 'session' synchronously inside 'connection'; onSession takes the TLS socket from here.
-      this.handingOver = { socket, ...(identity ? { identity } : {}), ...(refusal ? { refusal } : {}) };
-      // The gateway's own bound on what it queues towards this client, whatever windows the client grants.
-      this.h2.emit('connection', new WriteAhead(socket, this.config.limits.queuedBytesPerSession));
-      this.handingOver = undefined;
+      const verdict: Verdict = identity ? { identity } : { refusal: refusal! };
+      // A client that offers no ALPN speaks HTTP/1.1.
+      this.protocols.route(socket.alpnProtocol || 'http/1.1')?.(socket, verdict);
     });
-    this.h2.on('session', (h2: ServerHttp2Session) => this.onSession(h2));
-    this.h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
-      const h2 = stream.session as ServerHttp2Session;
-      const session = this.sessionOf(h2);
-      if (session !== undefined) return handleStream(this, session, stream, headers);
-      const refusal = this.refusedSessions.get(h2);
-      if (refusal === undefined) return void stream.close();
-      // A refused certificate (403) or identity over its session limit (429): this request gets the reason, then the session ends.
-      stream.on('error', () => undefined);
-      refuse(stream, refusal.status ?? 403, refusal.code, refusal.reason);
-      setImmediate(() => {
-        if (h2.destroyed || h2.closed) return;
-        h2.goaway(0, 0, Buffer.from(refusal.reason.slice(0, 1000)));
-        h2.close();
-      });
-    });
-    this.h2.on('sessionError', (err: Error) => this.log.warn({ reason: err.message }, 'session error'));
     this.h1.on('request', (req: IncomingMessage, res: ServerResponse) => void handleHttp1Request(this, req, res));
     this.h1.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => void handleHttp1Connect(this, req, socket as TLSSocket, head));
     this.h1.on('clientError', (_err: Error, socket: Duplex) => socket.destroy());
@@ -362,30 +337,53 @@ export class Gateway implements GatewayContext {
     }
   }
 
-  private onSession(h2: ServerHttp2Session): void {
-    const over = this.handingOver;
-    if (over === undefined) return void h2.destroy();
-    h2.on('error', () => undefined); // reported by 'close' below
-    const { socket, identity } = over;
-    if (identity === undefined) return void this.refusedSessions.set(h2, over.refusal!);
+  /** An insel/1 session: a verified identity within its session limit gets a GatewaySession; others only their refusal. */
+  private onForwardSession(socket: TLSSocket, verdict: Verdict): void {
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    const mux = new MuxSession(socket, { side: 'server', peer, limits: muxLimits(this.config.limits) });
+    if (verdict.identity === undefined) return refuseSession(mux, verdict.refusal);
+    const identity = verdict.identity;
     // Over the identity's session limit: served like a refused certificate (its requests get the reason, then it ends).
     const slot = this.limits.take(identity, 'sessions');
     if (!slot.ok) {
       this.log.warn({ ...who(identity), from: peer, code: slot.code, reason: slot.reason }, 'session refused');
-      return void this.refusedSessions.set(h2, slot);
+      return refuseSession(mux, slot);
     }
-    const session = new GatewaySession(h2, socket, peer, identity);
+    const session = new GatewaySession(mux, socket, peer, identity);
     this.sessions.add(session);
-    this.bySession.set(h2, session);
     const started = Date.now();
-    h2.on('connect', () => h2.setLocalWindowSize(SESSION_WINDOW));
     this.log.info({ ...who(identity), from: peer }, 'session');
-    h2.once('close', () => {
+    mux.on('stream', (stream: MuxStream, headers: MuxHeaders) => handleStream(this, session, stream, headers));
+    mux.once('close', (reason: string) => {
       slot.release();
       this.sessions.delete(session);
       session.closeListeners();
-      this.log.info({ ...who(identity), from: peer, ms: Date.now() - started }, 'session ended');
+      this.log.info({ ...who(identity), from: peer, ms: Date.now() - started, reason }, 'session ended');
     });
   }
+}
+
+/**
+ * A session's mux limits from [limits]. Every open stream may have its
+ * initial window in flight, so the buffer limit is never below that sum: a
+ * client within its credit never reaches it, only one that breaks the rules.
+ */
+function muxLimits(l: Limits): Partial<MuxLimits> {
+  return {
+    maxStreams: l.streamsPerSession,
+    opensPerSecond: l.opensPerSecond,
+    maxBufferedPerSession: Math.max(l.queuedBytesPerSession, l.streamsPerSession * DEFAULT_MUX_LIMITS.initialWindow),
+  };
+}
+
+/** What the gateway's certificate check says of a connection. */
+export type Verdict = { identity: Identity; refusal?: undefined } | { identity?: undefined; refusal: Refusal };
+
+/** A refused certificate (403) or identity over its session limit (429): each request gets the reason, then the session ends. */
+function refuseSession(mux: MuxSession, refusal: Refusal): void {
+  mux.on('stream', (stream: MuxStream) => {
+    stream.on('error', () => undefined);
+    refuse(stream, refusal.status ?? 403, refusal.code, refusal.reason);
+    setImmediate(() => mux.goaway(GOAWAY_NORMAL, refusal.reason));
+  });
 }

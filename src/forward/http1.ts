@@ -1,7 +1,7 @@
 // HTTP/1.1 on the gateway's listener, for standard clients: CONNECT
 // host:port (a tunnel) and absolute-form requests (`GET http://host/`, what
 // curl sends through an HTTPS proxy for plain-HTTP URLs), under the same
-// mTLS identity and policy as HTTP/2 forwards. Refusals are HTTP responses
+// mTLS identity and policy as insel/1 forwards. Refusals are HTTP responses
 // with the reason in the body: never a silent close.
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -23,7 +23,7 @@ export interface Http1Context extends GatewayContext {
   trackTunnel(tunnel: Http1Tunnel): () => void;
 }
 
-/** An HTTP/1.1 CONNECT tunnel: re-checked on reload like an HTTP/2 forward. */
+/** An HTTP/1.1 CONNECT tunnel: re-checked on reload like an insel/1 forward. */
 export interface Http1Tunnel {
   socket: TLSSocket;
   identity: Identity;
@@ -76,7 +76,7 @@ async function admit(
     refuse(400, 'INSEL_FORWARD_SPEC', (err as Error).message);
     return undefined;
   }
-  // Held until the caller releases it: counted with the identity's HTTP/2 forwards.
+  // Held until the caller releases it: counted with the identity's insel/1 forwards.
   const slot = ctx.limits.take(identity, 'streams');
   const deny = (code: string, status: number, reason: string) => {
     logDenied(ctx.log, facts, code, reason);

@@ -13,8 +13,12 @@ import { scopedName, type Identity } from '../pki/identity.js';
 export type LimitKind = 'sessions' | 'streams' | 'listeners' | 'lookups' | 'udpChannels' | 'udpFlows';
 
 export interface Limits extends Record<LimitKind, number> {
-  /** bytes queued on one session's TLS socket before the gateway stops writing to it */
+  /** bytes one session may make the gateway buffer (its mux's maxBufferedPerSession, at least streamsPerSession initial windows) */
   queuedBytesPerSession: number;
+  /** streams open at once in one session (its mux's maxStreams); an OPEN beyond is reset with REFUSED and the reason */
+  streamsPerSession: number;
+  /** stream OPENs per second in one session (its mux's token bucket); an OPEN beyond is reset with REFUSED and the reason */
+  opensPerSecond: number;
 }
 
 /** The [limits] key of each limit: refusals name it, so an admin knows what to raise. */
@@ -26,6 +30,8 @@ export const LIMIT_KEYS: Record<keyof Limits, string> = {
   udpChannels: 'udp_channels_per_identity',
   udpFlows: 'udp_flows_per_identity',
   queuedBytesPerSession: 'queued_bytes_per_session',
+  streamsPerSession: 'streams_per_session',
+  opensPerSecond: 'opens_per_second',
 };
 
 export const DEFAULT_LIMITS: Limits = {
@@ -36,6 +42,9 @@ export const DEFAULT_LIMITS: Limits = {
   udpChannels: 16,
   udpFlows: 4096,
   queuedBytesPerSession: 4 << 20,
+  streamsPerSession: 1024,
+  // Far above what a person or a script opening connections one after another does; bounds a flood of OPENs.
+  opensPerSecond: 5000,
 };
 
 const WHAT: Record<LimitKind, string> = {
@@ -57,8 +66,10 @@ export const perIdentityLimitsShape = {
   lookups_per_identity: count('lookups_per_identity').optional(),
   udp_channels_per_identity: count('udp_channels_per_identity').optional(),
   udp_flows_per_identity: count('udp_flows_per_identity').optional(),
-  // Below 64 KiB a single HTTP/2 frame would not fit.
+  // Below 64 KiB a single frame would not fit.
   queued_bytes_per_session: z.number({ error: 'must be a number of bytes, e.g. queued_bytes_per_session = 4194304 (4 MiB)' }).int({ error: 'must be a whole number of bytes' }).min(65_536, { error: 'must be at least 65536 (64 KiB)' }).optional(),
+  streams_per_session: count('streams_per_session').optional(),
+  opens_per_second: count('opens_per_second').optional(),
 };
 
 type RawLimits = { [K in keyof typeof perIdentityLimitsShape]?: number };

@@ -1,5 +1,7 @@
 // -L: a local TCP listener whose every connection becomes one CONNECT
-// stream to host:hostport as seen from the gateway. With `ftp`, the control
+// stream to host:hostport as seen from the gateway, joined to it at once:
+// the connection's first bytes follow the OPEN without waiting for the
+// answer (the gateway drops them if it refuses). With `ftp`, the control
 // connection goes through the FTP relay, and its data connections through
 // streams of the same session (ftp-hooks.ts).
 import type { Socket } from 'node:net';
@@ -7,11 +9,11 @@ import { relayFtpControl } from '../ftp/relay.js';
 import { describeEnd, type ForwardContext } from './context.js';
 import { ftpHooks } from './ftp-hooks.js';
 import { Listener } from './listen.js';
+import { join } from './join.js';
 import { H_FTP } from './protocol.js';
-import type { ForwardSession, OpenStream } from './session.js';
+import { connectHeaders, cutReason, type ForwardSession, type OpenStream, type PendingStream } from './session.js';
 import { formatHostPort } from '../net/host-port.js';
 import { type ForwardSpec } from './spec.js';
-import { splice } from './splice.js';
 
 export class LocalForward {
   private readonly open = new Set<Socket>();
@@ -62,27 +64,35 @@ export class LocalForward {
     }
     this.open.add(socket);
     socket.once('close', () => this.open.delete(socket));
-    let opened: OpenStream;
+    let pending: PendingStream;
     try {
-      opened = await session.connect(this.spec.host, this.spec.hostPort, this.ftp ? { [H_FTP]: 'control' } : {});
+      pending = session.open(connectHeaders(this.spec.host, this.spec.hostPort, this.ftp ? { [H_FTP]: 'control' } : {}), false);
     } catch (err) {
       ctx.warn(`${label}: refused: ${(err as Error).message}`);
       return void socket.destroy();
     }
-    const id = opened.stream.id;
-    const onCut = (stream: number, reason: string) => {
-      if (stream === id) ctx.warn(`${label}: closed by the gateway: ${reason}`);
-    };
-    session.on('cut', onCut);
-    try {
-      if (this.ftp) await this.relayFtp(socket, opened, session, ctx, label);
-      else {
-        const r = await splice(socket, opened.stream).done;
-        ctx.verbose(`${label}: ${describeEnd(Date.now() - started, r.up, r.down, r.end)}`);
-      }
-    } finally {
-      session.off('cut', onCut);
+    pending.stream.on('reset', (code: number, reason: string) => {
+      const cut = cutReason(code, reason);
+      if (cut !== undefined) ctx.warn(`${label}: closed by the gateway: ${cut}`);
+    });
+    let refused = false;
+    const answered = pending.answer.then(
+      (headers) => ({ stream: pending.stream, headers }),
+      (err: Error) => {
+        refused = true;
+        ctx.warn(`${label}: refused: ${err.message}`);
+        socket.destroy();
+        return undefined;
+      },
+    );
+    if (this.ftp) {
+      // The relay needs the answer's headers (the control connection's id and server) before it starts.
+      const opened = await answered;
+      if (opened !== undefined) await this.relayFtp(socket, opened, session, ctx, label);
+      return;
     }
+    const r = await join(pending.stream, socket, 'client').done;
+    if (!refused) ctx.verbose(`${label}: ${describeEnd(Date.now() - started, r.up, r.down, r.end)}`);
   }
 
   private async relayFtp(socket: Socket, opened: OpenStream, session: ForwardSession, ctx: ForwardContext, label: string): Promise<void> {

@@ -1,16 +1,16 @@
-// The forward protocol is HTTP/2 (RFC 9113) over the TLS 1.3 mTLS session:
-// one session per client, one stream per forwarded connection, so flow
-// control, multiplexing and stream reset come from a standard we did not
-// write. docs/PROTOCOL.md §5 has every request and header.
-import { constants } from 'node:http2';
+// The forward protocol rides the insel/1 multiplexer (src/mux) over the
+// TLS 1.3 mTLS session: one session per client, one stream per request.
+// A request is a stream OPEN whose headers say what is asked (`:method`,
+// `:path` or `:authority`, as in HTTP); the answer is the REPLY's headers
+// (`:status`, and on a refusal insel-code and insel-reason). docs/PROTOCOL.md
+// §5 has every request and header.
 
 export const PATH_INFO = '/insel/v1/info';
-export const PATH_EVENTS = '/insel/v1/events';
 export const PATH_LISTEN = '/insel/v1/listen';
 export const PATH_ACCEPT = '/insel/v1/accept';
 export const PATH_CRL = '/insel/v1/crl';
 
-/** Why a request was refused, for the user: printable ASCII (header rules). */
+/** Why a request was refused, for the user (UTF-8, at most MAX_REASON characters). */
 export const H_REASON = 'insel-reason';
 /** The stable error code of a refusal (INSEL_POLICY_DENIED, …). */
 export const H_CODE = 'insel-code';
@@ -31,20 +31,16 @@ export const H_TO = 'insel-to';
 export const H_CONN = 'insel-conn';
 export const H_REFUSE = 'insel-refuse';
 
-/**
- * Per-stream window 1 MiB: one stalled reader holds at most that much at
- * the gateway; the session window bounds all streams together.
- */
-export const STREAM_WINDOW = 1 << 20;
-export const SESSION_WINDOW = 32 << 20;
-/** nghttp2's memory cap per session, in MB (default 10 refuses streams under load). */
-export const MAX_SESSION_MEMORY_MB = 128;
-export const H2_SETTINGS = { initialWindowSize: STREAM_WINDOW, maxConcurrentStreams: 4096, enablePush: false, maxFrameSize: 64 * 1024 - 1 };
+/** Reasons in headers are cut here: a mux header value is at most 64 KiB, a reason a line. */
+export const MAX_REASON = 1024;
 
-/** A CONNECT stream cut by the gateway (policy reload) is reset with CANCEL; the reason travels on the events stream. */
-export const RST_CUT = constants.NGHTTP2_CANCEL;
+/** The router key of a request: "CONNECT", or the method and path ("GET /insel/v1/info"). */
+export function requestKind(headers: Record<string, string>): string {
+  const method = headers[':method'] ?? '';
+  return method === 'CONNECT' ? method : `${method} ${headers[':path'] ?? ''}`;
+}
 
-/** Header values must be printable ASCII; the full reason (UTF-8) is in the body. */
+/** HTTP/1.1 header values must be printable ASCII; the full reason (UTF-8) is in the body. */
 export function headerSafe(text: string): string {
-  return text.replace(/[^\x20-\x7e]/g, '?').slice(0, 1024);
+  return text.replace(/[^\x20-\x7e]/g, '?').slice(0, MAX_REASON);
 }

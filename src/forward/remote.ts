@@ -3,11 +3,11 @@
 // from this client. Re-established whenever the session is.
 import { connect, type Socket } from 'node:net';
 import { describeEnd, type ForwardContext } from './context.js';
+import { join } from './join.js';
 import { H_BIND, H_BOUND, H_TO } from './protocol.js';
 import { onJsonLines, type ForwardSession, type OpenStream } from './session.js';
 import { formatHostPort } from '../net/host-port.js';
 import { type ForwardSpec } from './spec.js';
-import { splice } from './splice.js';
 
 export class RemoteForward {
   private listen: OpenStream | undefined;
@@ -28,14 +28,14 @@ export class RemoteForward {
     const target = formatHostPort(this.spec.host, this.spec.hostPort);
     const opened = await session.listen({ [H_BIND]: formatHostPort(this.spec.bind, this.spec.port), [H_TO]: target });
     this.listen = opened;
-    this.bound = String(opened.headers[H_BOUND] ?? '');
+    this.bound = opened.headers[H_BOUND] ?? '';
     onJsonLines(opened.stream, (e: { conn?: unknown; from?: unknown }) => {
       if (typeof e.conn === 'number') void this.take(session, e.conn, String(e.from ?? '?'), target);
     });
   }
 
   close(): void {
-    this.listen?.stream.close();
+    this.listen?.stream.destroy();
     this.listen = undefined;
   }
 
@@ -63,7 +63,7 @@ export class RemoteForward {
       this.ctx.warn(`${label}: ${(err as Error).message}`);
       return void local.destroy();
     }
-    const r = await splice(local, opened.stream).done;
-    this.ctx.verbose(`${label}: ${describeEnd(Date.now() - started, r.down, r.up, r.end)}`);
+    const r = await join(opened.stream, local, 'target').done;
+    this.ctx.verbose(`${label}: ${describeEnd(Date.now() - started, r.up, r.down, r.end)}`);
   }
 }

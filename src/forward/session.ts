@@ -1,19 +1,26 @@
 // The client's end of a gateway session: TLS 1.3 with our certificate, the
 // gateway's certificate checked against our CA and CRL, its role (server)
 // and its name, our CRL refreshed from it (gateway-trust.ts), then one
-// HTTP/2 session for every forward. A new forwarded connection is one more
-// stream: no handshake.
+// insel/1 mux session (src/mux) for every forward. A new forwarded
+// connection is one more stream: no handshake, and its first bytes may
+// follow the OPEN at once (open()).
+//
+// What forwards see is narrow: request(headers) answers with the REPLY
+// headers or throws GatewayRefusedError; connect/listen/accept build the
+// requests; 'close' says the session is over and why. A forward cut by the
+// gateway (policy reload, revocation) is its stream's reset with code CUT
+// and the reason (cutReason()).
 import { EventEmitter } from 'node:events';
-import { connect as h2connect, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import { GOAWAY_NORMAL, MUX_ALPN, MuxCode, MuxSession, type MuxHeaders, type MuxStream } from '../mux/index.js';
 import type { Identity } from '../pki/identity.js';
 import { connectTls } from '../tls/connect.js';
 import { TlsError } from '../tls/errors.js';
 import { ForwardError, type ForwardErrorCode } from './errors.js';
 import { checkGateway, heldTrust, refreshTrust, type GatewayTrustOptions } from './gateway-trust.js';
-import { H2_SETTINGS, H_CODE, H_REASON, MAX_SESSION_MEMORY_MB, PATH_ACCEPT, PATH_CRL, PATH_EVENTS, PATH_INFO, PATH_LISTEN, SESSION_WINDOW, H_CONN, H_REFUSE } from './protocol.js';
+import { H_CODE, H_CONN, H_REASON, H_REFUSE, PATH_ACCEPT, PATH_CRL, PATH_INFO, PATH_LISTEN } from './protocol.js';
 import { formatHostPort, type HostPort } from '../net/host-port.js';
-import { WriteAhead } from './write-ahead.js';
 
 /** A CRL bundle larger than this is not what insel pki crl writes. */
 const MAX_CRL_BYTES = 4 * 1024 * 1024;
@@ -40,35 +47,38 @@ export class GatewayRefusedError extends ForwardError {
 }
 
 export interface OpenStream {
-  stream: ClientHttp2Stream;
-  headers: IncomingHttpHeaders;
+  stream: MuxStream;
+  headers: MuxHeaders;
 }
 
-/**
- * Events: 'close' (reason: string) when the session ends; 'cut' (streamId,
- * reason) when the gateway cut one forward (policy reload).
- */
+/** A request whose answer is still on its way: its stream may carry data already (optimistic open). */
+export interface PendingStream {
+  stream: MuxStream;
+  /** the REPLY headers of a 200, or a GatewayRefusedError / ForwardError */
+  answer: Promise<MuxHeaders>;
+}
+
+/** Why the gateway cut a stream (policy reload, revocation), or undefined for any other end: call from its 'reset' listener. */
+export function cutReason(code: number, reason: string): string | undefined {
+  return code === MuxCode.CUT ? reason : undefined;
+}
+
+/** Events: 'close' (reason: string) once, when the session ends. */
 export class ForwardSession extends EventEmitter {
   private closeReason = '';
-  private ended = false;
 
   private constructor(
-    private readonly h2: ClientHttp2Session,
+    private readonly mux: MuxSession,
     readonly gateway: Identity,
     readonly via: HostPort,
     private readonly timeoutMs: number,
   ) {
     super();
-    h2.on('error', (err: Error) => (this.closeReason ||= `session error: ${err.message}`));
-    h2.on('goaway', (_code: number, _last: number, data?: Buffer) => {
-      if (data && data.length > 0) this.closeReason = `the gateway closed the session: ${data.toString('utf8')}`;
-      // The gateway only sends GOAWAY to end the session: streams still open go with it.
-      setImmediate(() => h2.destroy());
+    // The gateway only sends GOAWAY to end the session, with its reason (a reload cut, a refusal).
+    mux.on('goaway', (_code: number, reason: string) => {
+      if (reason) this.closeReason = `the gateway closed the session: ${reason}`;
     });
-    h2.once('close', () => {
-      this.ended = true;
-      this.emit('close', this.closeReason || 'the gateway closed the session');
-    });
+    mux.once('close', (reason: string) => this.emit('close', this.closeReason || (reason ? `the session ended: ${reason}` : 'the gateway closed the session')));
   }
 
   /** Connects and checks both certificates; the gateway's verdict on ours comes back as a GatewayRefusedError. */
@@ -84,17 +94,13 @@ export class ForwardSession extends EventEmitter {
       socket.destroy();
       throw err;
     }
-    const h2 = h2connect(`https://${where}`, { createConnection: () => new WriteAhead(socket), settings: H2_SETTINGS, maxSessionMemory: MAX_SESSION_MEMORY_MB });
-    h2.on('connect', () => h2.setLocalWindowSize(SESSION_WINDOW));
-    const s = new ForwardSession(h2, gateway, opts.via, timeoutMs);
+    const s = new ForwardSession(new MuxSession(socket, { side: 'client', peer: where }), gateway, opts.via, timeoutMs);
     try {
       const info = await s.request({ ':method': 'GET', ':path': PATH_INFO }, true);
       s.udpChannelTcpPort = (JSON.parse((await readAll(info.stream)).toString('utf8')) as { udpChannelTcpPort: number | null }).udpChannelTcpPort ?? undefined;
       s.crl = await refreshTrust(() => s.fetchCrl(), socket, trust, opts, opts.via.host, where);
-      const events = await s.request({ ':method': 'GET', ':path': PATH_EVENTS }, false);
-      s.watchEvents(events.stream);
     } catch (err) {
-      h2.destroy();
+      s.destroy();
       throw err;
     }
     return s;
@@ -119,7 +125,7 @@ export class ForwardSession extends EventEmitter {
     let late = false;
     const timer = setTimeout(() => {
       late = true;
-      answer.stream.close();
+      answer.stream.reset(MuxCode.CANCEL, 'the CRL bundle came too slowly');
     }, this.timeoutMs);
     const body = await readAll(answer.stream, MAX_CRL_BYTES + 1).finally(() => clearTimeout(timer));
     if (late) throw new ForwardError('INSEL_GATEWAY', `its CRL bundle did not arrive within ${this.timeoutMs} ms`);
@@ -127,85 +133,85 @@ export class ForwardSession extends EventEmitter {
     return body.toString('utf8');
   }
 
-  /** Opens a forwarded TCP connection to host:port as seen from the gateway. */
-  connect(host: string, port: number, extra: OutgoingHttpHeaders = {}): Promise<OpenStream> {
-    return this.request({ ':method': 'CONNECT', ':authority': formatHostPort(host, port), ...extra }, false);
+  /** Opens a forwarded TCP connection to host:port as seen from the gateway, once the gateway said yes. */
+  connect(host: string, port: number, extra: MuxHeaders = {}): Promise<OpenStream> {
+    return this.request(connectHeaders(host, port, extra), false);
   }
 
   /** Asks the gateway to listen (remote forward); the answer's body is one JSON line per connection. */
-  listen(extra: OutgoingHttpHeaders): Promise<OpenStream> {
+  listen(extra: MuxHeaders): Promise<OpenStream> {
     return this.request({ ':method': 'POST', ':path': PATH_LISTEN, ...extra }, true);
   }
 
   /** Takes pending remote connection `id`, or tells the gateway why we cannot. */
-  accept(id: number, extra: OutgoingHttpHeaders = {}, refuse?: string): Promise<OpenStream> {
-    const h: OutgoingHttpHeaders = { ':method': 'POST', ':path': PATH_ACCEPT, [H_CONN]: String(id), ...extra };
-    if (refuse !== undefined) h[H_REFUSE] = refuse.replace(/[^\x20-\x7e]/g, '?');
+  accept(id: number, extra: MuxHeaders = {}, refuse?: string): Promise<OpenStream> {
+    const h: MuxHeaders = { ':method': 'POST', ':path': PATH_ACCEPT, [H_CONN]: String(id), ...extra };
+    if (refuse !== undefined) h[H_REFUSE] = refuse;
     return this.request(h, refuse !== undefined);
   }
 
   close(): void {
-    if (!this.h2.closed) this.h2.close();
+    this.mux.goaway(GOAWAY_NORMAL, 'the client closed the session');
   }
 
   /** Drops the session at once, open streams included. */
   destroy(): void {
-    this.h2.destroy();
+    this.mux.destroy('the client dropped the session');
   }
 
-  private watchEvents(stream: ClientHttp2Stream): void {
-    onJsonLines(stream, (e: { stream?: unknown; session?: unknown; reason?: unknown }) => {
-      if (e.session !== undefined && e.reason) this.closeReason = `the gateway closed the session: ${String(e.reason)}`;
-      else if (typeof e.stream === 'number') this.emit('cut', e.stream, String(e.reason ?? ''));
-    });
+  /** Sends a request and waits for its answer. */
+  async request(headers: MuxHeaders, end: boolean): Promise<OpenStream> {
+    const p = this.open(headers, end);
+    return { stream: p.stream, headers: await p.answer };
   }
 
-  private request(headers: OutgoingHttpHeaders, endStream: boolean): Promise<OpenStream> {
-    if (this.ended || this.h2.closed || this.h2.destroyed) {
-      return Promise.reject(new ForwardError('INSEL_GATEWAY', `no session with the gateway: ${this.closeReason || 'closed'}`));
-    }
-    const stream = this.h2.request(headers, { endStream });
-    return new Promise((resolve, reject) => {
+  /**
+   * Sends a request at once: its stream takes data before the answer comes
+   * (the gateway holds it within the window and drops it if it refuses).
+   * On a refusal the stream is closed here.
+   */
+  open(headers: MuxHeaders, end: boolean): PendingStream {
+    if (this.mux.closed) throw new ForwardError('INSEL_GATEWAY', `no session with the gateway: ${this.closeReason || 'closed'}`);
+    const stream = this.mux.open(headers, { end });
+    stream.on('error', () => undefined);
+    const answer = new Promise<MuxHeaders>((resolve, reject) => {
       const timer = setTimeout(() => {
-        stream.close();
+        stream.reset(MuxCode.CANCEL, 'no answer in time');
         reject(new ForwardError('INSEL_GATEWAY', `the gateway did not answer within ${this.timeoutMs} ms`));
       }, this.timeoutMs);
-      stream.once('error', (err: Error) => {
+      const onReset = (code: number, reason: string) => {
         clearTimeout(timer);
-        reject(new ForwardError('INSEL_GATEWAY', `the request to the gateway failed: ${err.message}`, { cause: err }));
-      });
-      stream.once('close', () => {
+        // The mux refuses an OPEN over a session limit (streams, OPENs per second) with REFUSED and why.
+        if (code === MuxCode.REFUSED) reject(new GatewayRefusedError({ status: 429, code: 'INSEL_LIMIT', reason }));
+        else reject(new ForwardError('INSEL_GATEWAY', `the gateway closed the stream before answering${reason ? `: ${reason}` : this.closeReason ? `: ${this.closeReason}` : ''}`));
+      };
+      const onClose = () => onReset(-1, '');
+      stream.once('reset', onReset);
+      stream.once('close', onClose);
+      stream.once('response', (h: MuxHeaders) => {
         clearTimeout(timer);
-        reject(new ForwardError('INSEL_GATEWAY', `the gateway closed the stream before answering${this.closeReason ? `: ${this.closeReason}` : ''}`));
-      });
-      stream.once('response', (h: IncomingHttpHeaders) => {
-        clearTimeout(timer);
-        // Answered: from here the stream's end is the forward's business (or the refusal body's).
-        stream.removeAllListeners('close');
-        stream.removeAllListeners('error');
-        stream.on('error', () => undefined);
+        stream.off('reset', onReset);
+        stream.off('close', onClose);
         const status = Number(h[':status']);
-        if (status === 200) return resolve({ stream, headers: h });
-        const code = String(h[H_CODE] ?? 'INSEL_POLICY_DENIED');
-        const fallback = String(h[H_REASON] ?? `status ${status}`);
-        // The body has the full reason (UTF-8); the header is its ASCII shadow.
-        void readAll(stream, 8192).then(
-          (body) => reject(new GatewayRefusedError({ status, code, reason: body.toString('utf8').trim() || fallback })),
-          () => reject(new GatewayRefusedError({ status, code, reason: fallback })),
-        );
+        if (status === 200) return resolve(h);
+        stream.destroy();
+        reject(new GatewayRefusedError({ status, code: h[H_CODE] ?? 'INSEL_POLICY_DENIED', reason: h[H_REASON] ?? `status ${status}` }));
       });
     });
+    return { stream, answer };
   }
 }
 
-/** The insel protocol this client speaks to a gateway, by ALPN. */
-const ALPN = ['h2'];
+/** The request of a forwarded TCP connection to host:port. */
+export function connectHeaders(host: string, port: number, extra: MuxHeaders = {}): MuxHeaders {
+  return { ':method': 'CONNECT', ':authority': formatHostPort(host, port), ...extra };
+}
 
-/** A TLS connection to the gateway, handshake done and ALPN agreed; failures as ForwardError INSEL_GATEWAY naming it. */
+/** A TLS connection to the gateway, handshake done and insel/1 agreed; failures as ForwardError INSEL_GATEWAY naming it. */
 async function openTls(opts: SessionOptions, where: string, timeoutMs: number): Promise<TLSSocket> {
   try {
-    // noDelay: small frames (a new stream's first bytes) must not wait for Nagle.
-    return await connectTls({ ...opts.via, identity: opts.identity, alpn: ALPN, noDelay: true, timeoutMs, what: 'gateway' });
+    // noDelay: small frames (OPEN, a new stream's first bytes) must not wait for Nagle.
+    return await connectTls({ ...opts.via, identity: opts.identity, alpn: [MUX_ALPN], noDelay: true, timeoutMs, what: 'gateway' });
   } catch (err) {
     if (!(err instanceof TlsError)) throw err;
     const why = err.code === 'INSEL_TLS_PROTOCOL' ? `${where} is not an insel gateway (${err.reason})` : `cannot reach gateway ${where}: ${err.reason}`;
@@ -214,7 +220,7 @@ async function openTls(opts: SessionOptions, where: string, timeoutMs: number): 
 }
 
 /** Reads a stream to its end, keeping at most `max` bytes. */
-export function readAll(stream: ClientHttp2Stream, max = 65536): Promise<Buffer> {
+export function readAll(stream: Duplex, max = 65536): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
     let n = 0;
@@ -229,7 +235,7 @@ export function readAll(stream: ClientHttp2Stream, max = 65536): Promise<Buffer>
 }
 
 /** Calls `fn` with each JSON line of a response body (events, remote connections); unreadable lines are skipped. */
-export function onJsonLines<T>(stream: ClientHttp2Stream, fn: (value: T) => void, maxLine = 65536): void {
+export function onJsonLines<T>(stream: Duplex, fn: (value: T) => void, maxLine = 65536): void {
   let buf = '';
   stream.setEncoding('utf8');
   stream.on('data', (chunk: string) => {

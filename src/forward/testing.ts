@@ -109,12 +109,11 @@ export async function startForwarder(gatewayPort: number, profileDir: string, fo
   return { f, ports: f.ports, info, warn, close: () => f.close() };
 }
 
-/** Polls `pred` every 20 ms; fails after `ms` naming `what`. */
 /** How a gateway request ended: 'ok' (its stream is closed), or the refusal; other errors reject. */
 export function outcome(p: Promise<OpenStream>): Promise<'ok' | GatewayRefusedError> {
   return p.then(
     (o) => {
-      o.stream.close();
+      o.stream.destroy();
       return 'ok' as const;
     },
     (err: unknown) => {
@@ -124,6 +123,7 @@ export function outcome(p: Promise<OpenStream>): Promise<'ok' | GatewayRefusedEr
   );
 }
 
+/** Polls `pred` every 20 ms; fails after `ms` naming `what`. */
 export async function until(pred: () => boolean, what: string, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
   while (!pred()) {

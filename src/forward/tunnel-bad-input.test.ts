@@ -1,11 +1,14 @@
 // Bad input never crashes anything and always gets a message a user can
 // act on: malformed forward specs and flags, an unknown host, an
-// unreachable target, a port in use, garbage at the gateway's port.
-import { test } from 'node:test';
+// unreachable target, a port in use, garbage at the gateway's port, garbage
+// frames from a verified insel/1 client.
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type Server } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { makeTestPki } from '../pki/testing.js';
+import { profileFiles, readIdentityFiles } from '../config/identity.js';
+import { rawMux } from './mux-testing.js';
 import { parseForwardSpec } from './spec.js';
 import { ALLOW_ALICE_LOOPBACK, echoServer, insel, profiles, startForwarder, startGateway, until } from './testing.js';
 
@@ -85,7 +88,24 @@ test('unknown host, unreachable target, port in use: the client is told exactly 
   });
 });
 
-test('garbage at the gateway port: that connection closes, the gateway serves on', async (t) => {
+/** A forward from `profile` through the gateway at `port` still echoes through to `target`. */
+async function stillServes(port: number, profile: string, target: number): Promise<void> {
+  const fw = await startForwarder(port, profile, [parseForwardSpec('L', `0:127.0.0.1:${target}`)]);
+  try {
+    const s = connect({ host: '127.0.0.1', port: fw.ports[0]! });
+    const back = await new Promise<string>((resolve) => {
+      s.once('data', (b: Buffer) => resolve(b.toString()));
+      s.write('still serving');
+    });
+    assert.equal(back, 'still serving');
+    s.destroy();
+  } finally {
+    await fw.close();
+  }
+}
+
+/** A gateway for srv letting alice reach an echo server on loopback, all closed after `t`. */
+async function gatewayWithEcho(t: TestContext) {
   const pki = await makeTestPki();
   const p = profiles(pki, ['srv', 'alice']);
   const target = await echoServer();
@@ -96,6 +116,11 @@ test('garbage at the gateway port: that connection closes, the gateway serves on
     p.cleanup();
     pki.cleanup();
   });
+  return { p, target, tg };
+}
+
+test('garbage at the gateway port: that connection closes, the gateway serves on', async (t) => {
+  const { p, target, tg } = await gatewayWithEcho(t);
   const junk = [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), Buffer.alloc(5000, 0xff), Buffer.from([0x16, 0x03, 0x01, 0xff, 0xff, 1, 2, 3]), Buffer.from('SSH-2.0-OpenSSH_9.2\r\n')];
   for (const bytes of junk) {
     const s = connect({ host: '127.0.0.1', port: tg.port });
@@ -113,16 +138,23 @@ test('garbage at the gateway port: that connection closes, the gateway serves on
   await new Promise((r) => anon.once('close', r));
   assert.match(answer, /^HTTP\/1\.1 403[\s\S]*presented no certificate/);
   await until(() => tg.gw.stats().tlsFailures >= 3, `TLS failures to be counted (${tg.gw.stats().tlsFailures})`);
-  const fw = await startForwarder(tg.port, p.profile('alice'), [parseForwardSpec('L', `0:127.0.0.1:${target.port}`)]);
-  try {
-    const s = connect({ host: '127.0.0.1', port: fw.ports[0]! });
-    const back = await new Promise<string>((resolve) => {
-      s.once('data', (b: Buffer) => resolve(b.toString()));
-      s.write('still serving');
-    });
-    assert.equal(back, 'still serving');
-    s.destroy();
-  } finally {
-    await fw.close();
+  await stillServes(tg.port, p.profile('alice'), target.port);
+});
+
+test('garbage over insel/1 from a verified client: its session ends with the reason, the gateway serves on', async (t) => {
+  const { p, target, tg } = await gatewayWithEcho(t);
+  const alice = readIdentityFiles(profileFiles(p.profile('alice')));
+  // An unknown frame type, a frame longer than any payload, a stream id the client never opened, half a header.
+  const junk = [Buffer.from([9, 0, 0, 0, 0, 1, 0, 0, 0, 0]), Buffer.from([0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff]), Buffer.from([3, 0, 0, 0, 0, 7, 0, 0, 0, 4, 0, 0, 0, 1]), Buffer.from([1, 0, 0])];
+  for (const bytes of junk.slice(0, 3)) {
+    const c = await rawMux(tg.port, alice);
+    c.socket.write(bytes);
+    assert.match(await c.closed, /GOAWAY|closed/, 'the gateway closed the session');
   }
+  await until(() => tg.logs.filter((l) => l.msg === 'session ended' && /protocol error/.test(String(l.reason))).length >= 3, 'three sessions ended with a protocol error');
+  // Half a frame header, then nothing: the session stays (it is a stream, the rest may come) until the client goes.
+  const half = await rawMux(tg.port, alice);
+  half.socket.write(junk[3]!);
+  half.mux.destroy();
+  await stillServes(tg.port, p.profile('alice'), target.port);
 });

@@ -8,10 +8,11 @@
 //   alice               ──▶ fake gateway srv4 (revoked, serving the old CRL)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createSecureServer, type ServerHttp2Session } from 'node:http2';
+import { createServer as createTlsServer } from 'node:tls';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MUX_ALPN, MuxSession, type MuxHeaders, type MuxStream } from '../mux/index.js';
 import { initCa } from '../pki/ca.js';
 import { revoke, writeCrl } from '../pki/crl.js';
 import { exportProfile } from '../pki/export.js';
@@ -142,29 +143,28 @@ test('a gateway that stalls its CRL body holds the session start only until the 
   t.after(() => pki.cleanup());
   const dirs = profiles(pki, ['alice', 'srv']);
   t.after(() => dirs.cleanup());
-  // A plain HTTP/2 server with the real gateway certificate: answers info and events, never ends the CRL body.
+  // A bare insel/1 server with the real gateway certificate: answers info, never ends the CRL body.
   const srv = pki.profile('srv');
-  const sessions = new Set<ServerHttp2Session>();
-  const h2 = createSecureServer({ key: srv.key, cert: srv.cert, ca: srv.ca, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3', ALPNProtocols: ['h2'] });
-  h2.on('session', (session) => sessions.add(session));
-  h2.on('stream', (stream, headers) => {
-    stream.on('error', () => undefined);
-    stream.respond({ ':status': 200 });
-    if (headers[':path'] === '/insel/v1/info') {
-      stream.end('{"udpChannelTcpPort":null}');
-      return;
-    }
-    if (headers[':path'] === '/insel/v1/crl') stream.write('-----BEGIN X509 CRL-----\n');
+  const sessions = new Set<MuxSession>();
+  const server = createTlsServer({ key: srv.key, cert: srv.cert, ca: srv.ca, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3', ALPNProtocols: [MUX_ALPN] }, (socket) => {
+    const mux = new MuxSession(socket, { side: 'server' });
+    sessions.add(mux);
+    mux.on('stream', (stream: MuxStream, headers: MuxHeaders) => {
+      stream.on('error', () => undefined);
+      stream.respond({ ':status': '200' });
+      if (headers[':path'] === '/insel/v1/info') return void stream.end('{"udpChannelTcpPort":null}');
+      if (headers[':path'] === '/insel/v1/crl') stream.write('-----BEGIN X509 CRL-----\n');
+    });
   });
-  await new Promise<void>((r) => h2.listen(0, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   t.after(
     () =>
       new Promise<void>((r) => {
         for (const s of sessions) s.destroy(); // the client's half-open session too, if it hung
-        h2.close(() => r());
+        server.close(() => r());
       }),
   );
-  const port = (h2.address() as { port: number }).port;
+  const port = (server.address() as { port: number }).port;
   const warnings: string[] = [];
   let timer: NodeJS.Timeout | undefined;
   const session = await Promise.race([

@@ -2,7 +2,7 @@
 // servers point at a fake DNS server on loopback (dns-testing.ts) that
 // counts queries and never answers names under .silent.test:
 //
-//   client ══ HTTP/2 ══▶ gateway ──policy on the name──▶ c-ares ──UDP──▶ fake DNS
+//   client ══ insel/1 ══▶ gateway ──policy on the name──▶ c-ares ──UDP──▶ fake DNS
 //
 // (a) a client whose rules cannot allow a name gets an immediate refusal and
 //     the gateway sends no query; (b) lookups that never answer are capped

@@ -2,15 +2,16 @@
 // in this process):
 //
 //   stalled writer ──► -L a ══╗                  ╔══► sink (accepts, never reads)
-//                             ║ one TLS/HTTP2    ║
+//                             ║ one TLS/insel/1  ║
 //   8 MiB echo     ──► -L b ══╝ session          ╚══► echo server
 //
 // The writer into the stalled connection must be stopped by backpressure
 // (write() === false, no more 'drain') after a bounded number of bytes, and
 // memory must not grow with what it tries to send; meanwhile the other
 // connection through the same session moves 8 MiB both ways. Many more
-// connections then cost no new TLS session. Every wait has a deadline;
-// everything is closed in t.after.
+// connections then cost no new TLS session. Then many 1 MiB echoes at once,
+// both directions at full speed over one session (the case that deadlocked
+// HTTP/2). Every wait has a deadline; everything is closed in t.after.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -117,5 +118,28 @@ describe('flow control over one gateway session', () => {
     t.diagnostic(`gateway: ${sessions.length} session line(s), ${gw.logs.filter((l) => l.msg === 'connection').length} connection lines`);
     assert.equal(sessions.length, 1, 'one TLS session for every forwarded connection');
     assert.equal(gw.gw.stats().sessions, 1);
+  });
+
+  it('carries many concurrent 1 MiB echoes both ways at full speed over one session', async (t) => {
+    const dirs = profiles(pki, ['srv', 'alice']);
+    const echo = await echoServer();
+    const gw = await startGateway(dirs.dir, dirs.profile('srv'), ALLOW_ALICE_LOOPBACK);
+    const fwd = await startForwarder(gw.port, dirs.profile('alice'), [parseForwardSpec('L', `0:127.0.0.1:${echo.port}`)]);
+    t.after(async () => {
+      await fwd.close();
+      await gw.close();
+      await echo.close();
+      dirs.cleanup();
+    });
+    await fwd.f.whenUp();
+    const session = fwd.f.session;
+    const N = 48;
+    const results = await Promise.all(Array.from({ length: N }, (_, i) => transfer(fwd.ports[0]!, MiB, 1000 + i, 120_000)));
+    for (const [i, r] of results.entries()) {
+      assert.equal(r.received, MiB, `echo ${i}`);
+      assert.equal(r.receivedHash, r.sentHash, `echo ${i}`);
+    }
+    assert.equal(fwd.f.session, session, 'all over the one session');
+    assert.equal(gw.logs.filter((l) => l.msg === 'session').length, 1);
   });
 });

@@ -1,5 +1,5 @@
 // Attacks on the gateway's FTP data rules by a certificate holder speaking
-// raw HTTP/2 (no relay to keep it honest), on loopback:
+// raw insel/1 requests (no relay to keep it honest), on loopback:
 //
 //   alice ══ CONNECT (insel-ftp: control) ══► gateway ──► vsftpd      (allowed by policy)
 //         ══ CONNECT (insel-ftp: data) ═════► gateway ──► secret port (allowed by no rule)
@@ -11,7 +11,7 @@
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import type { ClientHttp2Stream } from 'node:http2';
+import type { Duplex } from 'node:stream';
 import { ftpToolsMissing, startVsftpd, type Vsftpd } from '../ftp/testing.js';
 import { makeTestPki, type TestPki } from '../pki/testing.js';
 import { MAX_ACTIVE_PER_CONTROL, MAX_ACTIVE_PER_SESSION } from './ftp-watch.js';
@@ -25,7 +25,7 @@ const skip = ftpToolsMissing();
 const DEADLINE_MS = 10_000;
 
 /** Reads a raw control stream line by line; `reply` waits for a line matching `re`. */
-function controlLines(stream: ClientHttp2Stream): { reply(re: RegExp): Promise<string>; send(line: string): void } {
+function controlLines(stream: Duplex): { reply(re: RegExp): Promise<string>; send(line: string): void } {
   const lines: string[] = [];
   let rest = '';
   stream.setEncoding('latin1');
@@ -67,7 +67,7 @@ function droppedByGateway(port: number, localAddress: string): Promise<void> {
   });
 }
 
-describe('FTP data rules under attack: raw HTTP/2 against a real gateway and vsftpd', { skip }, () => {
+describe('FTP data rules under attack: raw insel/1 requests against a real gateway and vsftpd', { skip }, () => {
   const cleanups: (() => Promise<void> | void)[] = [];
   let dirs: ReturnType<typeof profiles>;
   let tg: TestGateway;
@@ -181,7 +181,7 @@ describe('FTP data rules under attack: raw HTTP/2 against a real gateway and vsf
     for (const id of controls.slice(1, -1)) for (let i = 0; i < MAX_ACTIVE_PER_CONTROL; i++) await listen(id);
     await refused(listen(controls.at(-1)!), 'INSEL_LIMIT', new RegExp(`this session already has ${MAX_ACTIVE_PER_SESSION} open`), 'one port too many in the session');
     // Closing one gives its place back (the gateway learns of it a moment later).
-    opened[0]!.stream.close();
+    opened[0]!.stream.destroy();
     const end = Date.now() + DEADLINE_MS;
     for (;;) {
       const r = await listen(controls.at(-1)!).then(

@@ -1,7 +1,7 @@
 // FTP through a service tunnel, end to end with the real Debian vsftpd and
 // real curl:
 //
-//   curl ──control──► -L 127.0.0.1:fwd (ftp) ══ HTTP/2 CONNECT (insel-ftp: control) ══► gateway ──► vsftpd (127.0.0.1)
+//   curl ──control──► -L 127.0.0.1:fwd (ftp) ══ insel/1 CONNECT (insel-ftp: control) ══► gateway ──► vsftpd (127.0.0.1)
 //     │                  │ relay rewrites PASV/EPSV/PORT/EPRT
 //     ├──data (passive)─► one-shot listener ══ CONNECT (insel-ftp: data) ══════════════► gateway ──► vsftpd data port
 //     └◄─data (active)─── joinActive ◄══ POST /insel/v1/accept ◄══ one-shot listen at the gateway ◄── vsftpd (PORT)

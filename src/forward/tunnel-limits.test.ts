@@ -1,24 +1,26 @@
 // Per-identity limits at the gateway, attacked with a real gateway on
 // loopback:
 //
-//   attacker (raw http2, huge windows) ──▶ stalling proxy ──▶ gateway ──▶ blasters
-//                                          (stops reading)
+//   attacker (raw insel/1, huge credit) ──▶ stalling proxy ──▶ gateway ──▶ blasters
+//                                           (stops reading)
 //
-// A client that grants itself huge HTTP/2 windows and then stops reading may
-// make the gateway queue only [limits] queued_bytes_per_session; sessions,
-// forwarded connections and remote listeners beyond their limits are refused
-// with 429 INSEL_LIMIT naming the config key.
+// A client that grants the gateway huge credit (WINDOW frames) and then
+// stops reading makes the gateway hold a bounded amount per stream, not what
+// the targets send; sessions, forwarded connections and remote listeners
+// beyond their limits are refused with 429 INSEL_LIMIT naming the config
+// key; streams and OPENs beyond the session's limits are refused with the
+// mux's reason.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect as h2connect, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import { connect, createServer, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { windowFrame } from '../mux/frame.js';
 import { makeTestPki } from '../pki/testing.js';
 import { profileFiles, readIdentityFiles } from '../config/identity.js';
-import { H_BIND } from './protocol.js';
+import { ask, rawMux, type RawMux } from './mux-testing.js';
+import { H_BIND, PATH_INFO } from './protocol.js';
 import { ForwardSession, GatewayRefusedError } from './session.js';
 import { parseForwardSpec } from './spec.js';
-import { echoServer, profiles, startForwarder, startGateway, tcpServer, until } from './testing.js';
+import { echoServer, outcome, profiles, startForwarder, startGateway, tcpServer, until } from './testing.js';
 import { transfer } from './tunnel-testing.js';
 
 const ALLOW_LOOPBACK = `[[allow]]\nname = "loopback"\nwho = ["user:alice", "user:bob@branch"]\nto = ["127.0.0.1"]\nports = ["*"]\n\n[[allow]]\nname = "listen"\nwho = ["user:alice"]\nto = ["127.0.0.1"]\nports = ["*"]\naction = "listen"\n`;
@@ -52,38 +54,12 @@ async function stallingProxy(port: number): Promise<{ port: number; stall(): voi
   };
 }
 
-/** An HTTP/2 session as `profile`, granting the gateway windows far beyond the defaults. */
-async function greedySession(port: number, profile: string): Promise<ClientHttp2Session> {
-  const pem = readIdentityFiles(profileFiles(profile));
-  const socket = tlsConnect({ host: '127.0.0.1', port, cert: pem.cert, key: pem.key, ca: pem.ca, ALPNProtocols: ['h2'], servername: 'localhost' });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('secureConnect', () => resolve());
-    socket.once('error', reject);
-  });
-  const h2 = h2connect(`https://127.0.0.1:${port}`, { createConnection: () => socket, settings: { initialWindowSize: 64 << 20 } });
-  h2.on('error', () => undefined);
-  await new Promise<void>((resolve, reject) => {
-    h2.once('connect', () => resolve());
-    h2.once('error', reject);
-  });
-  h2.setLocalWindowSize(1 << 30);
-  return h2;
-}
-
-function connectStream(h2: ClientHttp2Session, authority: string): Promise<ClientHttp2Stream> {
-  return new Promise((resolve, reject) => {
-    const s = h2.request({ ':method': 'CONNECT', ':authority': authority });
-    s.on('error', () => undefined);
-    s.once('response', (h) => (h[':status'] === 200 ? resolve(s) : reject(new Error(`status ${String(h[':status'])}`))));
-    s.once('close', () => reject(new Error('stream closed before a response')));
-  });
-}
-
-const QUEUE_LIMIT = 1 << 20;
 const STREAMS = 8;
 const PER_STREAM = 8 << 20;
+/** Far below what the targets send (STREAMS × PER_STREAM = 64 MiB): the mux holds a bounded queue per stream and on the socket. */
+const HELD_BOUND = 16 << 20;
 
-test('a client that stops reading holds at most queued_bytes_per_session at the gateway; others keep working', async (t) => {
+test('a client that grants huge credit and stops reading makes the gateway hold a bounded amount; others keep working', async (t) => {
   const pki = await makeTestPki();
   const p = profiles(pki, ['srv', 'alice', 'bob']);
   // Each connection gets PER_STREAM bytes as fast as the gateway takes them.
@@ -100,12 +76,12 @@ test('a client that stops reading holds at most queued_bytes_per_session at the 
     more();
   });
   const echo = await echoServer();
-  const tg = await startGateway(p.dir, p.profile('srv'), ALLOW_LOOPBACK, `[limits]\nqueued_bytes_per_session = ${QUEUE_LIMIT}\n`);
+  const tg = await startGateway(p.dir, p.profile('srv'), ALLOW_LOOPBACK);
   const proxy = await stallingProxy(tg.port);
-  let attacker: ClientHttp2Session | undefined;
+  let attacker: RawMux | undefined;
   let fw: Awaited<ReturnType<typeof startForwarder>> | undefined;
   t.after(async () => {
-    attacker?.destroy();
+    attacker?.mux.destroy();
     await fw?.close();
     await proxy.close();
     await tg.close();
@@ -114,10 +90,13 @@ test('a client that stops reading holds at most queued_bytes_per_session at the 
     p.cleanup();
     pki.cleanup();
   });
-  attacker = await greedySession(proxy.port, p.profile('alice'));
-  await Promise.all(Array.from({ length: STREAMS }, () => connectStream(attacker!, `127.0.0.1:${blaster.port}`)));
+  attacker = await rawMux(proxy.port, readIdentityFiles(profileFiles(p.profile('alice'))));
+  const streams = await Promise.all(Array.from({ length: STREAMS }, () => ask(attacker!.mux, { ':method': 'CONNECT', ':authority': `127.0.0.1:${blaster.port}` }, false)));
+  for (const a of streams) assert.equal(a.headers?.[':status'], '200');
   const rssBefore = process.memoryUsage().rss;
   proxy.stall();
+  // Stalled first (so our own session never sees the excess), then nearly all the credit a u32 can hold, per stream.
+  for (const a of streams) attacker.socket.write(windowFrame(a.stream.id, 0xf000_0000));
   // Watch until the gateway's queue stops growing (or would have passed far beyond the limit).
   let most = 0;
   let last = -1;
@@ -127,11 +106,10 @@ test('a client that stops reading holds at most queued_bytes_per_session at the 
     const q = tg.gw.stats().queuedBytes;
     most = Math.max(most, q);
     if (q !== last) [last, steadySince] = [q, Date.now()];
-    if (Date.now() - steadySince > 1500 || most > 8 * QUEUE_LIMIT) break;
+    if (Date.now() - steadySince > 1500 || most > HELD_BOUND) break;
     await new Promise((r) => setTimeout(r, 50));
   }
-  // One write of http2 may land on top of the limit: allow a frame's worth beyond it.
-  assert.ok(most <= QUEUE_LIMIT + 128 * 1024, `the gateway queued ${most} bytes for a client that stopped reading (limit ${QUEUE_LIMIT})`);
+  assert.ok(most <= HELD_BOUND, `the gateway queued ${most} bytes for a client that stopped reading`);
   // Loosely, the process as a whole: far below what the targets had to send (STREAMS × PER_STREAM = 64 MiB).
   const grown = process.memoryUsage().rss - rssBefore;
   assert.ok(grown < 32 << 20, `the process grew by ${grown} bytes while the client stalled`);
@@ -189,7 +167,7 @@ test('sessions, forwarded connections and remote listeners per identity: beyond 
   assertLimit(await refusal(a2!.connect(target, echo.port)), 'streams_per_identity');
   await b.connect(target, echo.port);
   // One ends: alice may open another.
-  third.stream.close();
+  third.stream.destroy();
   await until(() => tg.logs.some((l) => l['msg'] === 'connection' && l['who'] === 'alice'), 'the ended connection to be logged (and given back)');
   await a2!.connect(target, echo.port);
   // Remote listeners.
@@ -199,4 +177,38 @@ test('sessions, forwarded connections and remote listeners per identity: beyond 
   a2!.close();
   await until(() => tg.gw.stats().sessions === 2, 'alice\'s second session to end');
   await open('alice');
+});
+
+test('streams and OPENs per session: beyond streams_per_session or opens_per_second, the OPEN is refused with the reason; the session lives on', async (t) => {
+  const pki = await makeTestPki();
+  const p = profiles(pki, ['srv', 'alice']);
+  const echo = await echoServer();
+  const tg = await startGateway(p.dir, p.profile('srv'), ALLOW_LOOPBACK, `[limits]\nstreams_per_session = 4\nopens_per_second = 20\n`);
+  const s = await ForwardSession.open({ via: { host: '127.0.0.1', port: tg.port }, identity: readIdentityFiles(profileFiles(p.profile('alice'))), timeoutMs: 10_000 });
+  t.after(async () => {
+    s.destroy();
+    await tg.close();
+    await echo.close();
+    p.cleanup();
+    pki.cleanup();
+  });
+  const open = await Promise.all(Array.from({ length: 4 }, () => s.connect('127.0.0.1', echo.port)));
+  const over = await refusal(s.connect('127.0.0.1', echo.port));
+  assert.equal(over.code, 'INSEL_LIMIT');
+  assert.match(over.message, /stream/);
+  // One ends: the next OPEN is served on the same session.
+  open[0]!.stream.destroy();
+  await until(() => tg.logs.filter((l) => l['msg'] === 'connection').length >= 1, 'the ended connection to be logged');
+  open[0] = await s.connect('127.0.0.1', echo.port);
+  for (const o of open) o.stream.destroy();
+  await until(() => tg.logs.filter((l) => l['msg'] === 'connection').length >= 5, 'all connections to end');
+  // A burst of OPENs beyond what the bucket holds: some are refused with the reason, none is lost silently.
+  const burst = await Promise.all(Array.from({ length: 60 }, () => outcome(s.request({ ':method': 'GET', ':path': PATH_INFO }, true))));
+  const refusals = burst.filter((r): r is GatewayRefusedError => r !== 'ok');
+  assert.ok(refusals.length > 0 && refusals.length < 60, `${refusals.length} of 60 OPENs refused`);
+  for (const r of refusals) {
+    assert.equal(r.code, 'INSEL_LIMIT');
+    assert.match(r.message, /OPEN|open|per second/);
+  }
+  assert.equal(tg.gw.stats().sessions, 1, 'the session lives on');
 });

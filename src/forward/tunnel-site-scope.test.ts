@@ -9,7 +9,6 @@
 // The root's alice still gets through user:alice.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect as h2connect } from 'node:http2';
 import { connect, type Socket } from 'node:net';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +16,8 @@ import { loadSiteSigner } from '../pki/ca.js';
 import { certPem, createCert, newKeyPair, privateKeyPem } from '../pki/certgen.js';
 import { pkiPaths, readIndex } from '../pki/store.js';
 import { makeTestPki, type TestPki } from '../pki/testing.js';
+import { profileFiles, readIdentityFiles } from '../config/identity.js';
+import { askBody, rawMux } from './mux-testing.js';
 import { PATH_INFO } from './protocol.js';
 import { parseForwardSpec } from './spec.js';
 import { echoServer, profiles, startForwarder, startGateway, until } from './testing.js';
@@ -53,26 +54,13 @@ function echoVia(port: number, text: string): Promise<string> {
 }
 
 /** GET /insel/v1/info with the profile in `dir`: the identity the gateway sees. */
-function info(port: number, dir: string): Promise<{ identity: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    const file = (f: string) => readFileSync(join(dir, f), 'utf8');
-    const session = h2connect(`https://127.0.0.1:${port}`, { cert: file('cert.pem'), key: file('key.pem'), ca: file('ca.pem') });
-    const timer = setTimeout(() => session.destroy(new Error('no info answer within 10 s')), 10_000);
-    session.once('error', reject);
-    session.once('close', () => clearTimeout(timer));
-    const req = session.request({ ':method': 'GET', ':path': PATH_INFO });
-    let body = '';
-    req.on('data', (b: Buffer) => (body += b.toString('utf8')));
-    req.once('end', () => {
-      session.close();
-      try {
-        resolve(JSON.parse(body) as { identity: Record<string, unknown> });
-      } catch (err) {
-        reject(err);
-      }
-    });
-    req.once('error', reject);
-  });
+async function info(port: number, dir: string): Promise<{ identity: Record<string, unknown> }> {
+  const c = await rawMux(port, readIdentityFiles(profileFiles(dir)));
+  try {
+    return JSON.parse((await askBody(c.mux, { ':method': 'GET', ':path': PATH_INFO })).body) as { identity: Record<string, unknown> };
+  } finally {
+    c.mux.destroy();
+  }
 }
 
 const rule = (who: string, port: number) => `[[allow]]\nname = "echo for ${who}"\nwho = ["${who}"]\nto = ["127.0.0.1"]\nports = ["${port}"]\n`;

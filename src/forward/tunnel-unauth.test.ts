@@ -1,18 +1,18 @@
 // Attacks before authentication on the gateway's TLS port (loopback; the
 // attacker binds 127.0.0.2, the real user comes from 127.0.0.1): stalled
-// TCP connections, certificate-less HTTP/2 and HTTP/1.1 clients, a client
+// TCP connections, certificate-less insel/1 and HTTP/1.1 clients, a client
 // that never finishes its request headers. Each is closed (at once, or at
 // the handshake timeout), beyond the caps new ones are closed at accept, a
 // real user still forwards meanwhile, and the log stays a few lines.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect as h2connect, type ClientHttp2Session } from 'node:http2';
-import { connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTestPki } from '../pki/testing.js';
 import { certless, closedWithin, holdStalled, readToClose, type Held } from '../net/testing.js';
+import { ask, rawMux } from './mux-testing.js';
+import { PATH_INFO } from './protocol.js';
 import { parseForwardSpec } from './spec.js';
 import { ALLOW_ALICE_LOOPBACK, echoServer, profiles, startForwarder, startGateway, until } from './testing.js';
 import { transfer } from './tunnel-testing.js';
@@ -20,31 +20,18 @@ import { transfer } from './tunnel-testing.js';
 const LIMITS = `[limits]\nunauthenticated_per_source = 4\nunauthenticated_total = 12\nhandshake_timeout = "3s"\n`;
 const SUMMARY = 'unauthenticated connections closed';
 
-/** A certificate-less HTTP/2 client from `from`: its first request's answer (status, insel-code) and whether the session then closed. */
-function certlessH2(port: number, from: string): Promise<{ status: number; code: string; closed: boolean }> {
-  return new Promise((resolve, reject) => {
-    const h2: ClientHttp2Session = h2connect(`https://127.0.0.1:${port}`, {
-      createConnection: () => {
-        const raw = tcpConnect({ port, host: '127.0.0.1', localAddress: from });
-        raw.on('error', () => undefined);
-        return tlsConnect({ socket: raw, rejectUnauthorized: false, ALPNProtocols: ['h2'] });
-      },
-    });
-    h2.on('error', () => undefined);
-    const timer = setTimeout(() => {
-      h2.destroy();
-      reject(new Error('no answer and no close within 10 s'));
-    }, 10_000);
-    let answer = { status: 0, code: '' };
-    h2.once('close', () => {
-      clearTimeout(timer);
-      resolve({ ...answer, closed: true });
-    });
-    const req = h2.request({ ':method': 'GET', ':path': '/insel/v1/info' });
-    req.on('error', () => undefined);
-    req.once('response', (h) => void (answer = { status: Number(h[':status']), code: String(h['insel-code']) }));
-    req.resume();
-  });
+/** A certificate-less insel/1 client from `from`: its first request's answer (status, insel-code) and whether the session then closed. */
+async function certlessMux(port: number, from: string): Promise<{ status: number; code: string; closed: boolean }> {
+  const c = await rawMux(port, undefined, from);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const a = await ask(c.mux, { ':method': 'GET', ':path': PATH_INFO });
+    await Promise.race([c.closed, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('no close within 10 s')), 10_000)))]);
+    return { status: Number(a.headers?.[':status']), code: String(a.headers?.['insel-code']), closed: true };
+  } finally {
+    clearTimeout(timer);
+    c.mux.destroy();
+  }
 }
 
 test('pre-authentication attacks on the gateway', async (t) => {
@@ -97,13 +84,13 @@ test('pre-authentication attacks on the gateway', async (t) => {
     await until(() => tg.gw.stats().unauth.unauthenticated === 0, 'the gateway to see them gone', 5000);
   });
 
-  await t.test('certificate-less HTTP/2 clients get their 403 and are closed at once; a real user still forwards', async () => {
-    const many = await Promise.all(Array.from({ length: 12 }, (_, i) => certlessH2(tg.port, `127.0.0.${10 + (i % 3)}`)));
+  await t.test('certificate-less insel/1 clients get their 403 and are closed at once; a real user still forwards', async () => {
+    const many = await Promise.all(Array.from({ length: 12 }, (_, i) => certlessMux(tg.port, `127.0.0.${10 + (i % 3)}`)));
     for (const r of many) assert.ok(r.closed);
     assert.ok(many.every((r) => r.status === 403 && r.code === 'INSEL_CERT_MISSING'), JSON.stringify(many));
     // One that sends no request at all is closed too, long before the handshake timeout would matter: after its linger.
-    const silent = certless(tg.port, ['h2'], '127.0.0.13');
-    assert.ok(await closedWithin(silent, 5000), 'a silent certificate-less HTTP/2 client stayed connected');
+    const silent = certless(tg.port, ['insel/1'], '127.0.0.13');
+    assert.ok(await closedWithin(silent, 5000), 'a silent certificate-less insel/1 client stayed connected');
     await realUserForwards();
     // Only the real user ever held a session; once it left, none remain.
     await until(() => tg.gw.stats().sessions === 0, 'no sessions left', 5000);
