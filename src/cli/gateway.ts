@@ -3,8 +3,8 @@
 // config is reported and the old one kept); SIGTERM/SIGINT close cleanly.
 import type { Command } from 'commander';
 import { pino } from 'pino';
-import { Gateway } from '../forward/gateway.js';
-import { loadGatewayConfig } from '../forward/gateway-config.js';
+import { Gateway } from '../gateway/gateway.js';
+import { loadGatewayConfig } from '../gateway/config.js';
 
 export function registerGateway(program: Command): void {
   program

@@ -13,8 +13,8 @@ import { ConfigError } from '../config/errors.js';
 import { AddressError, isHost, parseBindPort, parseHostPort } from '../net/host-port.js';
 import { ForwardError } from './errors.js';
 import { forwardsConfigFromText } from './forwards-config.js';
-import { gatewayConfigFromText } from './gateway-config.js';
-import { Policy, type AccessRequest, type RuleConfig } from './policy.js';
+import { gatewayConfigFromText } from '../gateway/config.js';
+import { Policy, type AccessRequest, type RuleConfig } from '../policy/policy.js';
 import { formatForwardSpec, parseForwardSpec, type ForwardKind } from './spec.js';
 
 const RUNS = 1500;

@@ -12,7 +12,7 @@ import { RemoteForward } from './remote.js';
 import { ForwardSession } from './session.js';
 import { formatHostPort, type HostPort } from '../net/host-port.js';
 import { type ForwardSpec } from './spec.js';
-import { UdpLocalForward } from './udp-local.js';
+import { UdpLocalForward } from '../udpflow/local.js';
 
 export interface ForwarderOptions {
   via: HostPort;

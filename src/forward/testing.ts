@@ -12,9 +12,9 @@ import { pino } from 'pino';
 import { exportProfile } from '../pki/export.js';
 import type { TestPki } from '../pki/testing.js';
 import { Forwarder } from './forwarder.js';
-import { Gateway } from './gateway.js';
+import { Gateway } from '../gateway/gateway.js';
 import { profileCrlFile, profileFiles, readIdentityFiles } from '../config/identity.js';
-import { loadGatewayConfig } from './gateway-config.js';
+import { loadGatewayConfig } from '../gateway/config.js';
 import { GatewayRefusedError, type OpenStream } from './session.js';
 import type { ForwardSpec } from './spec.js';
 

@@ -14,7 +14,7 @@ import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ftpToolsMissing, startVsftpd, type Vsftpd } from '../ftp/testing.js';
 import { makeTestPki, type TestPki } from '../pki/testing.js';
-import { MAX_ACTIVE_PER_CONTROL, MAX_ACTIVE_PER_SESSION } from './ftp-watch.js';
+import { MAX_ACTIVE_PER_CONTROL, MAX_ACTIVE_PER_SESSION } from '../gateway/ftp-watch.js';
 import { profileFiles, readIdentityFiles } from '../config/identity.js';
 import { H_BOUND, H_CONTROL, H_FTP, H_STREAM } from './protocol.js';
 import { ForwardSession, GatewayRefusedError, onJsonLines, type OpenStream } from './session.js';

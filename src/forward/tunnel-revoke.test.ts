@@ -25,7 +25,7 @@ import type { UdpChannel } from '../secsock/udp-channel.js';
 import { profileFiles, readIdentityFiles } from '../config/identity.js';
 import { parseForwardSpec } from './spec.js';
 import { echoServer, profiles, startForwarder, startGateway, until } from './testing.js';
-import { decodeFlowMessage, encodeData, encodeOpen, FlowType } from './udp-wire.js';
+import { decodeFlowMessage, encodeData, encodeOpen, FlowType } from '../udpflow/wire.js';
 
 const LOOP = '127.0.0.1';
 const RULES = `[[allow]]\nname = "users on loopback"\nwho = ["user:alice", "user:bob@branch"]\nto = ["127.0.0.1"]\nports = ["*"]\nproto = ["tcp", "udp"]\n`;

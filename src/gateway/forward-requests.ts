@@ -17,13 +17,13 @@ import { authorize, type AuthorizeContext } from './authorize.js';
 import { logDenied, logEnd, type ConnFacts, type Logger } from './conn-log.js';
 import { dial, DialError } from './dial.js';
 import { FtpWatch, MAX_ACTIVE_PER_CONTROL, MAX_ACTIVE_PER_SESSION, type ActivePort } from './ftp-watch.js';
-import type { GatewayConfig } from './gateway-config.js';
-import type { ActiveForward, GatewaySession } from './gateway-session.js';
-import { join } from './join.js';
+import type { GatewayConfig } from './config.js';
+import type { ActiveForward, GatewaySession } from './session.js';
+import { join } from '../forward/join.js';
 import type { IdentityLimits, LimitKind } from './limits.js';
-import { H_BIND, H_BOUND, H_CODE, H_CONN, H_CONTROL, H_FTP, H_REASON, H_REFUSE, H_STREAM, H_TARGET, H_TO, MAX_REASON, PATH_ACCEPT, PATH_CRL, PATH_INFO, PATH_LISTEN, requestKind } from './protocol.js';
+import { H_BIND, H_BOUND, H_CODE, H_CONN, H_CONTROL, H_FTP, H_REASON, H_REFUSE, H_STREAM, H_TARGET, H_TO, MAX_REASON, PATH_ACCEPT, PATH_CRL, PATH_INFO, PATH_LISTEN, requestKind } from '../forward/protocol.js';
 import { formatHostPort, parseBindPort, parseHostPort } from '../net/host-port.js';
-import { splice, type Splice } from './splice.js';
+import { splice, type Splice } from '../forward/splice.js';
 import { scopedName, type Identity } from '../pki/identity.js';
 
 export interface GatewayContext {

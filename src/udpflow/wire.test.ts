@@ -1,9 +1,9 @@
 // UDP forwarding codec: byte vectors per message type (the diagram in
-// udp-wire.ts and docs/PROTOCOL.md), sizes, limits and the typed errors.
+// wire.ts and docs/PROTOCOL.md), sizes, limits and the typed errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DecodeError } from '../secsock/errors.js';
-import { FlowDecodeError, ForwardError } from './errors.js';
+import { FlowDecodeError, ForwardError } from '../forward/errors.js';
 import {
   decodeFlowMessage,
   encodeClose,
@@ -17,7 +17,7 @@ import {
   MAX_HOST,
   MAX_REASON,
   OPEN_PORT_SIZE,
-} from './udp-wire.js';
+} from './wire.js';
 
 const hex = (b: Buffer) => b.toString('hex');
 

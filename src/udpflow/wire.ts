@@ -27,7 +27,7 @@
 // way again. DATA for a flow the gateway does not know is dropped and
 // answered with one CLOSE. Every valid message has exactly one encoding:
 // encode(decode(m)) equals m byte for byte (the fuzz test checks it).
-import { FlowDecodeError, ForwardError } from './errors.js';
+import { FlowDecodeError, ForwardError } from '../forward/errors.js';
 
 // ---- Specification -------------------------------------------------------
 

@@ -1,7 +1,7 @@
 // The gateway: one TLS 1.3 listener with mutual authentication, and a
 // router that picks the protocol of each verified connection by its ALPN
 // name: insel/1 sessions (the mux, src/mux) carry insel forwards (one
-// stream per request, routed by kind in gateway-streams.ts); HTTP/1.1 (or
+// stream per request, routed by kind in forward-requests.ts); HTTP/1.1 (or
 // no ALPN) serves CONNECT and plain proxy requests for standard clients
 // (curl --proxy https://…). An optional SecSockets UDP server
 // carries UDP forwards. Policy and CRL reload on demand (SIGHUP in the CLI):
@@ -22,14 +22,14 @@ import { SecServer } from '../secsock/server.js';
 import { TlsListener } from '../tls/listen.js';
 import { authorize, type AuthorizeContext } from './authorize.js';
 import { who, type Logger } from './conn-log.js';
-import type { GatewayConfig } from './gateway-config.js';
-import { GatewaySession, type ActiveForward, type Refusal } from './gateway-session.js';
-import { handleStream, refuse, type GatewayContext } from './gateway-streams.js';
+import type { GatewayConfig } from './config.js';
+import { GatewaySession, type ActiveForward, type Refusal } from './session.js';
+import { handleStream, refuse, type GatewayContext } from './forward-requests.js';
 import { handleHttp1Connect, handleHttp1Request, type Http1Tunnel } from './http1.js';
 import { IdentityLimits, type Limits } from './limits.js';
 import { NameResolver } from './resolve.js';
 import { formatHostPort } from '../net/host-port.js';
-import { UdpGateway } from './udp-gateway.js';
+import { UdpGateway } from '../udpflow/gateway.js';
 
 export interface GatewayStats {
   sessions: number;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/errors.js';
-import { gatewayConfigFromText, loadGatewayConfig } from './gateway-config.js';
+import { gatewayConfigFromText, loadGatewayConfig } from './config.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../../examples/gateway.toml', import.meta.url));
 const alice = { org: 'Acme', role: 'user' as const, name: 'alice', site: 'branch', groups: ['staff'], serial: '1' };

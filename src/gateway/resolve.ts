@@ -11,7 +11,7 @@
 import { Resolver } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { ForwardError } from './errors.js';
+import { ForwardError } from '../forward/errors.js';
 
 export interface DnsConfig {
   /** "ip" or "ip:port" ("[v6]:port"); absent: the system's (/etc/resolv.conf) */

@@ -7,8 +7,8 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { makeTestPki } from '../pki/testing.js';
-import { parseForwardSpec } from './spec.js';
-import { ALLOW_ALICE_LOOPBACK, profiles, startForwarder, startGateway, until } from './testing.js';
+import { parseForwardSpec } from '../forward/spec.js';
+import { ALLOW_ALICE_LOOPBACK, profiles, startForwarder, startGateway, until } from '../forward/testing.js';
 
 const LOOP = '127.0.0.1';
 

@@ -2,7 +2,7 @@
 // who (from the certificate), from where, to what, bytes each way, how long,
 // and why it ended. Field names are fixed; docs/PROTOCOL.md §5.6 lists them.
 import { scopedName, type Identity } from '../pki/identity.js';
-import type { SpliceResult } from './splice.js';
+import type { SpliceResult } from '../forward/splice.js';
 
 export interface Logger {
   info(obj: object, msg?: string): void;

@@ -8,7 +8,7 @@
 import { isIP } from 'node:net';
 import type { Identity } from '../pki/identity.js';
 import type { IdentityLimits } from './limits.js';
-import type { AccessRequest, Action, Policy, Proto } from './policy.js';
+import type { AccessRequest, Action, Policy, Proto } from '../policy/policy.js';
 import { ResolveError, type NameResolver } from './resolve.js';
 
 export type Verdict =

@@ -5,7 +5,7 @@
 // fragmentation, a bounded number at a time. Backpressure is the session's:
 // a full send queue drops the datagram, as a full kernel buffer would.
 import type { UdpChannel } from '../secsock/udp-channel.js';
-import { encodeData, FLOW_HEADER_SIZE, FlowType, writeFlowHeader } from './udp-wire.js';
+import { encodeData, FLOW_HEADER_SIZE, FlowType, writeFlowHeader } from './wire.js';
 
 /** Oversize datagrams being fragmented at once per channel; beyond, dropped. */
 const MAX_FRAGMENTED_IN_FLIGHT = 64;

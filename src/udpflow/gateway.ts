@@ -18,11 +18,11 @@ import type { SecChannel } from '../secsock/channel.js';
 import { ChannelError, DecodeError } from '../secsock/errors.js';
 import { UdpChannel } from '../secsock/udp-channel.js';
 import type { RefusedChannel, SecServer } from '../secsock/server.js';
-import { who, type Logger } from './conn-log.js';
-import type { Admission } from './limits.js';
-import { ForwardError } from './errors.js';
-import { FlowSender } from './udp-flow-sender.js';
-import { decodeFlowMessage, encodeClose, encodeDenied, encodeOpened, FlowType } from './udp-wire.js';
+import { who, type Logger } from '../gateway/conn-log.js';
+import type { Admission } from '../gateway/limits.js';
+import { ForwardError } from '../forward/errors.js';
+import { FlowSender } from './sender.js';
+import { decodeFlowMessage, encodeClose, encodeDenied, encodeOpened, FlowType } from './wire.js';
 
 export type UdpAuthorize = (identity: Identity, host: string, port: number) => Promise<{ allow: true; address: string } | { allow: false; reason: string }>;
 

@@ -20,9 +20,9 @@ import type { SecChannel } from '../secsock/channel.js';
 import { literalLookup } from '../secsock/datagram-socket.js';
 import { DecodeError } from '../secsock/errors.js';
 import { UdpChannel } from '../secsock/udp-channel.js';
-import { ForwardError } from './errors.js';
-import { FlowSender } from './udp-flow-sender.js';
-import { decodeFlowMessage, encodeClose, encodeOpen, FlowType, targetProblem } from './udp-wire.js';
+import { ForwardError } from '../forward/errors.js';
+import { FlowSender } from './sender.js';
+import { decodeFlowMessage, encodeClose, encodeOpen, FlowType, targetProblem } from './wire.js';
 
 export interface UdpLocalOptions {
   /** Local address to listen on, e.g. 127.0.0.1. */

@@ -6,7 +6,7 @@ import type { TLSSocket } from 'node:tls';
 import { MuxCode, type MuxSession } from '../mux/index.js';
 import type { Identity } from '../pki/identity.js';
 import type { FtpWatch } from './ftp-watch.js';
-import type { Action, Proto } from './policy.js';
+import type { Action, Proto } from '../policy/policy.js';
 
 /** An open forward, re-checked on reload. */
 export interface ActiveForward {

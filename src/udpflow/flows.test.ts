@@ -12,10 +12,10 @@ import { makeTestPki, type TestPki } from '../pki/testing.js';
 import type { SecChannel } from '../secsock/channel.js';
 import { connect } from '../secsock/client.js';
 import { SecServer } from '../secsock/server.js';
-import { ForwardError } from './errors.js';
-import { UdpGateway, type UdpAuthorize } from './udp-gateway.js';
-import { UdpLocalForward } from './udp-local.js';
-import { decodeFlowMessage, encodeClose, encodeData, encodeOpen, encodeOpened, FlowType } from './udp-wire.js';
+import { ForwardError } from '../forward/errors.js';
+import { UdpGateway, type UdpAuthorize } from './gateway.js';
+import { UdpLocalForward } from './local.js';
+import { decodeFlowMessage, encodeClose, encodeData, encodeOpen, encodeOpened, FlowType } from './wire.js';
 
 let pki: TestPki;
 before(async () => {

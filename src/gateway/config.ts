@@ -11,7 +11,7 @@ import { configError, zodConfigError } from '../config/errors.js';
 import { identityFromConfig, identityShape, IDENTITY_HINT, type IdentityFiles } from '../config/identity.js';
 import { asConfig, parseToml, readConfigFile } from '../config/toml.js';
 import { limitsFromConfig, perIdentityLimitsShape, type Limits } from './limits.js';
-import { Policy, type RuleConfig } from './policy.js';
+import { Policy, type RuleConfig } from '../policy/policy.js';
 import { DEFAULT_DNS_TIMEOUT_MS, DEFAULT_HOSTS_FILE, dnsServersProblem, type DnsConfig } from './resolve.js';
 import { parseHostPort, type HostPort } from '../net/host-port.js';
 import type { UnauthLimits } from '../net/unauth-gate.js';

@@ -14,8 +14,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { makeTestPki, type TestPki } from '../pki/testing.js';
-import { parseForwardSpec } from './spec.js';
-import { ALLOW_ALICE_LOOPBACK, profiles, startForwarder, startGateway, until } from './testing.js';
+import { parseForwardSpec } from '../forward/spec.js';
+import { ALLOW_ALICE_LOOPBACK, profiles, startForwarder, startGateway, until } from '../forward/testing.js';
 
 let pki: TestPki;
 before(async () => {
@@ -86,7 +86,7 @@ describe('insel forward -U through a gateway', () => {
       if (pending.size === 0) windowDone();
     });
     // The first datagram goes alone: until the gateway answers OPENED a new
-    // flow holds only a few datagrams, by design (udp-local.ts).
+    // flow holds only a few datagrams, by design (udpflow/local.ts).
     let lost = 0;
     const t0 = Date.now();
     for (let base = 0; base < N; base += base === 0 ? 1 : WINDOW) {

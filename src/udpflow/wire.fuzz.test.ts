@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { DecodeError } from '../secsock/errors.js';
-import { decodeFlowMessage, encodeFlowMessage, FlowType, type FlowMessage } from './udp-wire.js';
+import { decodeFlowMessage, encodeFlowMessage, FlowType, type FlowMessage } from './wire.js';
 
 const RUNS = 3000;
 
@@ -25,7 +25,7 @@ function plain(m: FlowMessage): Plain {
   return m.type === FlowType.DATA ? { type: m.type, flow: m.flow, body: [...m.body] } : { ...m };
 }
 
-/** A slow, independent reading of the spec in udp-wire.ts. */
+/** A slow, independent reading of the spec in wire.ts. */
 function oracle(b: Uint8Array): Plain | 'error' {
   if (b.length < 5) return 'error';
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);

@@ -9,11 +9,11 @@ import type { TLSSocket } from 'node:tls';
 import { authorize } from './authorize.js';
 import { logDenied, logEnd, type ConnFacts } from './conn-log.js';
 import { dial, DialError } from './dial.js';
-import type { GatewayContext } from './gateway-streams.js';
-import type { ActiveForward } from './gateway-session.js';
-import { H_CODE, H_REASON, headerSafe } from './protocol.js';
+import type { GatewayContext } from './forward-requests.js';
+import type { ActiveForward } from './session.js';
+import { H_CODE, H_REASON, headerSafe } from '../forward/protocol.js';
 import { formatHostPort, parseHostPort } from '../net/host-port.js';
-import { splice } from './splice.js';
+import { splice } from '../forward/splice.js';
 import type { Identity } from '../pki/identity.js';
 
 export interface Http1Context extends GatewayContext {
