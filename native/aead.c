@@ -158,24 +158,38 @@ static napi_value free_aead(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// What seal and open share: ctx, buf, their indices, counter (last).
+typedef struct {
+  napi_value argv[5];
+  aead_t *a;
+  uint8_t *buf;
+  size_t len;
+  uint64_t counter;
+} call_t;
+
+static int get_call(napi_env env, napi_callback_info info, size_t want, int encrypt, const char *usage, call_t *c) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, c->argv, NULL, NULL) != napi_ok) return 0;
+  if (argc < want) return fail(env, 0, usage), 0;
+  if ((c->a = get_aead(env, c->argv[0], 1)) == NULL) return 0;
+  if (c->a->encrypt != encrypt) return fail(env, 0, encrypt ? "seal() needs an encryption context" : "open() needs a decryption context"), 0;
+  return get_buffer(env, c->argv[1], &c->buf, &c->len, "buf must be a Buffer") && get_counter(env, c->argv[want - 1], &c->counter);
+}
+
 // seal(ctx, buf, headerLen, end, counter) -> end + TAG_SIZE
 static napi_value seal(napi_env env, napi_callback_info info) {
-  size_t argc = 5, len, head, end;
-  napi_value argv[5];
-  uint8_t *buf;
-  uint64_t counter;
+  call_t c;
+  size_t head, end;
   int n;
-  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 5) return fail(env, 0, "seal(ctx, buf, headerLen, end, counter)");
-  aead_t *a = get_aead(env, argv[0], 1);
-  if (a == NULL || !get_buffer(env, argv[1], &buf, &len, "buf must be a Buffer")) return NULL;
-  if (!a->encrypt) return fail(env, 0, "seal() needs a context made for encryption");
-  if (len < TAG_SIZE) return fail(env, 1, "buf shorter than a tag");
-  if (!get_index(env, argv[3], len - TAG_SIZE, &end, "end must leave room for the tag") ||
-      !get_index(env, argv[2], end, &head, "headerLen must be in [0, end]") || !get_counter(env, argv[4], &counter))
+  if (!get_call(env, info, 5, 1, "seal(ctx, buf, headerLen, end, counter)", &c)) return NULL;
+  aead_t *a = c.a;
+  uint8_t *buf = c.buf;
+  if (c.len < TAG_SIZE) return fail(env, 1, "buf shorter than a tag");
+  if (!get_index(env, c.argv[3], c.len - TAG_SIZE, &end, "end must leave room for the tag") ||
+      !get_index(env, c.argv[2], end, &head, "headerLen must be in [0, end]"))
     return NULL;
   size_t aad = a->integrity ? end : head;
-  if (!set_nonce(a, counter) || (aad > 0 && EVP_EncryptUpdate(a->ctx, NULL, &n, buf, (int)aad) != 1) ||
+  if (!set_nonce(a, c.counter) || (aad > 0 && EVP_EncryptUpdate(a->ctx, NULL, &n, buf, (int)aad) != 1) ||
       (!a->integrity && end > head && EVP_EncryptUpdate(a->ctx, buf + head, &n, buf + head, (int)(end - head)) != 1) ||
       EVP_EncryptFinal_ex(a->ctx, buf + end, &n) != 1 ||
       EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_GET_TAG, TAG_SIZE, buf + end) != 1)
@@ -185,20 +199,16 @@ static napi_value seal(napi_env env, napi_callback_info info) {
 
 // open(ctx, buf, headerLen, counter) -> plaintext length, or -1 if forged or short
 static napi_value open_aead(napi_env env, napi_callback_info info) {
-  size_t argc = 4, len, head;
-  napi_value argv[4];
-  uint8_t *buf;
-  uint64_t counter;
+  call_t c;
+  size_t head;
   int n;
-  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 4) return fail(env, 0, "open(ctx, buf, headerLen, counter)");
-  aead_t *a = get_aead(env, argv[0], 1);
-  if (a == NULL || !get_buffer(env, argv[1], &buf, &len, "buf must be a Buffer")) return NULL;
-  if (a->encrypt) return fail(env, 0, "open() needs a context made for decryption");
-  if (!get_index(env, argv[2], INT_MAX, &head, "headerLen must be a non-negative integer") || !get_counter(env, argv[3], &counter)) return NULL;
-  if (len < TAG_SIZE || head > len - TAG_SIZE) return number(env, -1); // a short datagram is the peer's, not a bug
-  size_t end = len - TAG_SIZE, aad = a->integrity ? end : head;
-  int ok = set_nonce(a, counter) && EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_SET_TAG, TAG_SIZE, buf + end) == 1 &&
+  if (!get_call(env, info, 4, 0, "open(ctx, buf, headerLen, counter)", &c)) return NULL;
+  aead_t *a = c.a;
+  uint8_t *buf = c.buf;
+  if (!get_index(env, c.argv[2], INT_MAX, &head, "headerLen must be a non-negative integer")) return NULL;
+  if (c.len < TAG_SIZE || head > c.len - TAG_SIZE) return number(env, -1); // a short datagram is the peer's, not a bug
+  size_t end = c.len - TAG_SIZE, aad = a->integrity ? end : head;
+  int ok = set_nonce(a, c.counter) && EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_SET_TAG, TAG_SIZE, buf + end) == 1 &&
            (aad == 0 || EVP_DecryptUpdate(a->ctx, NULL, &n, buf, (int)aad) == 1) &&
            (a->integrity || end == head || EVP_DecryptUpdate(a->ctx, buf + head, &n, buf + head, (int)(end - head)) == 1) &&
            EVP_DecryptFinal_ex(a->ctx, buf + end, &n) == 1;
