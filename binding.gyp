@@ -1,5 +1,5 @@
 {
-  # npm runs `node-gyp rebuild` on install (package.json "install");
+  # `npm install` builds this (package.json "install": scripts/build-native.mjs);
   # OpenSSL comes from Node itself: its headers ship with Node's, and its
   # symbols resolve against the node binary at load time (no -lcrypto).
   "targets": [
