@@ -200,6 +200,7 @@ export class DatagramSession {
 
   /** Moves the send direction to the next epoch's keys now (the peer follows on receipt). */
   rekey(): void {
+    this.sealer.free();
     this.sealer = new Sealer(this.aead, this.mode, this.sendChain.next());
     this.sendCounter = 0;
     this.sendBytes = 0;
@@ -269,7 +270,7 @@ export class DatagramSession {
     }
     if (now - this.epochStart >= this.limits.rekeyAfterMs) this.rekeyDue = true;
     if (now - this.lastSend >= this.limits.keepaliveMs) this.transmit(writeInner(this.prefix, 0, InnerKind.KEEPALIVE, 0), EMPTY);
-    if (this.prev && now > this.prev.retireAt) this.prev = undefined;
+    if (this.prev && now > this.prev.retireAt) this.retirePrev();
     this.sink.tick(now);
   }
 
@@ -302,6 +303,11 @@ export class DatagramSession {
     if (this.closed) return;
     this.closed = true;
     this.endpoint.remove(this.id);
+    // Keys are wiped at once; nothing is sealed or opened after this.
+    this.sealer.free();
+    this.cur.opener.free();
+    this.next.opener.free();
+    this.retirePrev();
     for (const w of this.establishedWaiters.splice(0)) w();
     this.sink.ended(err);
   }
@@ -331,9 +337,15 @@ export class DatagramSession {
 
   private promote(): void {
     this.cur.retireAt = this.endpoint.now + PREVIOUS_EPOCH_GRACE_MS;
+    this.retirePrev();
     this.prev = this.cur;
     this.cur = this.next;
     this.next = this.slot();
+  }
+
+  private retirePrev(): void {
+    this.prev?.opener.free();
+    this.prev = undefined;
   }
 
   private establish(): void {
