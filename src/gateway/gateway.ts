@@ -37,7 +37,7 @@ export interface GatewayStats {
   tlsFailures: number;
   /** connections not yet verified on the TLS port, and how many were closed over a cap or at the handshake timeout */
   unauth: Omit<ReturnType<TlsListener['stats']>, 'tlsFailures'>;
-  /** bytes queued towards clients on the sessions' TLS sockets (the mux keeps each below its socket cap plus a frame) */
+  /** bytes queued towards clients: in the sessions' mux send queues (each at most queued_bytes_per_session) and TLS sockets */
   queuedBytes: number;
   udp?: ReturnType<UdpGateway['stats']>;
 }
@@ -197,7 +197,7 @@ export class Gateway implements GatewayContext {
     let queuedBytes = 0;
     for (const s of this.sessions) {
       forwards += s.forwards.size;
-      queuedBytes += s.tls.writableLength;
+      queuedBytes += s.tls.writableLength + s.mux.queuedBytes;
     }
     const { tlsFailures, ...unauth } = this.server.stats();
     return { sessions: this.sessions.size, forwards, tlsFailures, unauth, queuedBytes, ...(this.udp ? { udp: this.udp.stats() } : {}) };
@@ -373,6 +373,7 @@ function muxLimits(l: Limits): Partial<MuxLimits> {
     maxStreams: l.streamsPerSession,
     opensPerSecond: l.opensPerSecond,
     maxBufferedPerSession: Math.max(l.queuedBytesPerSession, l.streamsPerSession * DEFAULT_MUX_LIMITS.initialWindow),
+    maxQueuedPerSession: l.queuedBytesPerSession,
   };
 }
 

@@ -13,7 +13,7 @@ import { scopedName, type Identity } from '../pki/identity.js';
 export type LimitKind = 'sessions' | 'streams' | 'listeners' | 'lookups' | 'udpChannels' | 'udpFlows';
 
 export interface Limits extends Record<LimitKind, number> {
-  /** bytes one session may make the gateway buffer (its mux's maxBufferedPerSession, at least streamsPerSession initial windows) */
+  /** bytes one session may make the gateway hold each way: queued towards the client (its mux's maxQueuedPerSession) and received from it (maxBufferedPerSession, at least streamsPerSession initial windows) */
   queuedBytesPerSession: number;
   /** streams open at once in one session (its mux's maxStreams); an OPEN beyond is reset with REFUSED and the reason */
   streamsPerSession: number;

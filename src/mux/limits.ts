@@ -13,6 +13,8 @@ export interface MuxLimits {
   opensPerSecond: number;
   /** bytes received and not yet taken by their consumers, all streams together; beyond: GOAWAY FLOW_CONTROL */
   maxBufferedPerSession: number;
+  /** bytes queued to send, all streams together (a peer that stops reading holds them here); over it, spliced sockets are paused */
+  maxQueuedPerSession: number;
   /** the window of every new stream, each direction: a protocol constant both ends must agree on */
   initialWindow: number;
   /** how far a stream's receive window may grow while its consumer keeps up */
@@ -23,6 +25,7 @@ export const DEFAULT_LIMITS: MuxLimits = {
   maxStreams: 1024,
   opensPerSecond: 1000,
   maxBufferedPerSession: 128 * 1024 * 1024,
+  maxQueuedPerSession: 16 * 1024 * 1024,
   initialWindow: 128 * 1024,
   maxWindow: 1024 * 1024,
 };
@@ -37,6 +40,7 @@ export function resolveLimits(given: Partial<MuxLimits> = {}): MuxLimits {
   for (const k of Object.keys(l) as (keyof MuxLimits)[]) need(Number.isSafeInteger(l[k]) && l[k] >= 1, k, 'must be a whole number ≥ 1');
   need(l.initialWindow <= MAX_U32, 'initialWindow', `must be at most ${MAX_U32}`);
   need(l.maxWindow >= l.initialWindow && l.maxWindow <= MAX_U32, 'maxWindow', `must be between initialWindow (${l.initialWindow}) and ${MAX_U32}`);
+  need(l.maxQueuedPerSession >= MAX_DATA_PAYLOAD, 'maxQueuedPerSession', `must be at least ${MAX_DATA_PAYLOAD}`);
   need(l.maxBufferedPerSession >= l.initialWindow && l.maxBufferedPerSession >= MAX_DATA_PAYLOAD, 'maxBufferedPerSession', `must be at least initialWindow and ${MAX_DATA_PAYLOAD}`);
   return l;
 }

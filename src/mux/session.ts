@@ -52,6 +52,10 @@ export class MuxSession extends EventEmitter implements FrameSink {
   private buffered = 0;
   /** receive windows granted, all streams */
   private granted = 0;
+  /** queued to send, all streams */
+  private queued = 0;
+  /** spliced sockets paused while `queued` is over its limit */
+  private readonly roomWaiters = new Set<() => void>();
   /** the DATA frame being received: its stream, or undefined to drop it */
   private target: MuxStream | undefined;
   private targetFin = false;
@@ -85,6 +89,27 @@ export class MuxSession extends EventEmitter implements FrameSink {
   /** Bytes received and not yet taken by consumers, all streams. */
   get bufferedBytes(): number {
     return this.buffered;
+  }
+
+  /** Bytes queued to send and not yet handed to the socket, all streams. */
+  get queuedBytes(): number {
+    return this.queued;
+  }
+
+  /** @internal A stream's send queue grew (n > 0) or shrank; below half the limit, paused splices go on. */
+  addQueued(n: number): void {
+    this.queued += n;
+    if (n >= 0 || this.roomWaiters.size === 0 || this.queued > this.limits.maxQueuedPerSession / 2) return;
+    const waiters = [...this.roomWaiters];
+    this.roomWaiters.clear();
+    for (const wake of waiters) wake();
+  }
+
+  /** @internal True while the send queues are over maxQueuedPerSession; `wake` runs once they have room again. */
+  overQueued(wake: () => void): boolean {
+    if (this.queued <= this.limits.maxQueuedPerSession) return false;
+    this.roomWaiters.add(wake);
+    return true;
   }
 
   open(headers: MuxHeaders, opts: { end?: boolean } = {}): MuxStream {

@@ -1,8 +1,9 @@
 // The fast path between a stream and a local socket: no Duplex machinery in
 // between. DATA pieces go to the socket in one corked write per frame and
 // are credited back as the socket takes them; socket data goes straight to
-// the stream's out queue, and the socket is paused while that queue is long
-// (credit or the scheduler hold it back). Half-close both ways; a socket
+// the stream's out queue, and the socket is paused while that queue, or all
+// the session's queues together, are long (credit or the scheduler hold
+// them back). Half-close both ways; a socket
 // error resets the stream (CANCEL), a stream reset destroys the socket.
 //
 // The socket should allow half-open (allowHalfOpen: true): otherwise its
@@ -24,12 +25,16 @@ export function spliceSocket(stream: MuxStream, local: Socket): Promise<void> {
     return done;
   }
   stream.attach(local);
-  stream.onOutDrained = () => {
-    if (local.isPaused()) local.resume();
+  // Paused while this stream's queue or the session's queues together are
+  // long: a peer that stops reading holds at most maxQueuedPerSession here.
+  const full = (): boolean => stream.outQueued > SPLICE_QUEUE_CAP || stream.session.overQueued(room);
+  const room = (): void => {
+    if (local.isPaused() && !stream.isReset && !full()) local.resume();
   };
+  stream.onOutDrained = room;
   local.on('data', (b: Buffer) => {
     stream.enqueue(b);
-    if (stream.outQueued > SPLICE_QUEUE_CAP) local.pause();
+    if (full()) local.pause();
   });
   local.on('end', () => stream.queueFin());
   local.on('error', (e: Error) => stream.reset(MuxCode.CANCEL, `local socket: ${e.message}`));

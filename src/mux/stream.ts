@@ -148,6 +148,7 @@ export class MuxStream extends Duplex implements Sender {
     this.out.push(chunk);
     this.outBytes += chunk.length;
     this.queuedTotal += chunk.length;
+    this.session.addQueued(chunk.length);
     this.session.scheduler.ready(this);
   }
 
@@ -193,6 +194,7 @@ export class MuxStream extends Duplex implements Sender {
       }
     }
     this.outBytes -= n;
+    this.session.addQueued(-n);
     this.sendCredit -= n;
     this.burst += n;
     this.sentTotal += n;
@@ -320,6 +322,7 @@ export class MuxStream extends Duplex implements Sender {
   }
 
   private teardown(): void {
+    this.session.addQueued(-this.outBytes);
     this.out = [];
     this.outBytes = 0;
     this.parts.length = 0;
