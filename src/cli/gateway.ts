@@ -13,7 +13,9 @@ export function registerGateway(program: Command): void {
     .requiredOption('--config <file>', 'gateway config (TOML; see examples/gateway.toml)')
     .action(async (o: { config: string }) => {
       const config = loadGatewayConfig(o.config);
-      const log = pino({ level: config.logLevel, base: { pid: process.pid } }, pino.destination({ dest: 1, sync: true }));
+      // Asynchronous: a line per connection must not hold the event loop in a
+      // write to stdout (pino flushes what is left on exit).
+      const log = pino({ level: config.logLevel, base: { pid: process.pid } }, pino.destination({ dest: 1, sync: false }));
       const gw = await Gateway.start(config, log);
       log.info({ listen: gw.listenAddress, udp: gw.udpChannelTcpPort ?? null, rules: config.policy.size, config: config.file }, 'gateway listening');
       process.on('SIGHUP', () => {
