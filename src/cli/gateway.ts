@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { pino } from 'pino';
 import { Gateway } from '../forward/gateway.js';
 import { loadGatewayConfig } from '../forward/gateway-config.js';
+import { tuneHeapForDataPath } from './data-path-heap.js';
 
 export function registerGateway(program: Command): void {
   program
@@ -13,6 +14,7 @@ export function registerGateway(program: Command): void {
     .requiredOption('--config <file>', 'gateway config (TOML; see examples/gateway.toml)')
     .action(async (o: { config: string }) => {
       const config = loadGatewayConfig(o.config);
+      tuneHeapForDataPath();
       // Asynchronous: a line per connection must not hold the event loop in a
       // write to stdout (pino flushes what is left on exit).
       const log = pino({ level: config.logLevel, base: { pid: process.pid } }, pino.destination({ dest: 1, sync: false }));
