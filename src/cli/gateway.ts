@@ -7,6 +7,9 @@ import { Gateway } from '../forward/gateway.js';
 import { loadGatewayConfig } from '../forward/gateway-config.js';
 import { tuneHeapForDataPath } from './data-path-heap.js';
 
+const LOG_BATCH = 4096;
+const LOG_FLUSH_MS = 100;
+
 export function registerGateway(program: Command): void {
   program
     .command('gateway')
@@ -15,9 +18,11 @@ export function registerGateway(program: Command): void {
     .action(async (o: { config: string }) => {
       const config = loadGatewayConfig(o.config);
       tuneHeapForDataPath();
-      // Asynchronous: a line per connection must not hold the event loop in a
-      // write to stdout (pino flushes what is left on exit).
-      const log = pino({ level: config.logLevel, base: { pid: process.pid } }, pino.destination({ dest: 1, sync: false }));
+      // Buffered and asynchronous: a line per connection must not cost a
+      // write (and a wake-up of whoever reads stdout) per connection. Lines
+      // go out once LOG_BATCH bytes wait or after LOG_FLUSH_MS, and on exit.
+      const log = pino({ level: config.logLevel, base: { pid: process.pid } }, pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH }));
+      setInterval(() => log.flush(), LOG_FLUSH_MS).unref();
       const gw = await Gateway.start(config, log);
       log.info({ listen: gw.listenAddress, udp: gw.udpChannelTcpPort ?? null, rules: config.policy.size, config: config.file }, 'gateway listening');
       process.on('SIGHUP', () => {
