@@ -9,6 +9,7 @@ import { Forwarder, type ForwarderOptions } from '../forward/forwarder.js';
 import { loadForwardsConfig } from '../forward/forwards-config.js';
 import { parseHostPort } from '../net/host-port.js';
 import { parseForwardSpec, type ForwardKind, type ForwardSpec } from '../forward/spec.js';
+import { tuneHeapForDataPath } from './data-path-heap.js';
 
 interface ForwardFlags extends IdentitySource {
   via?: string;
@@ -44,6 +45,7 @@ export function registerForward(program: Command): void {
     .option('-v, --verbose', 'print each connection and how it ended')
     .action(async (o: ForwardFlags) => {
       const opts = o.config !== undefined ? fromConfig(o) : fromFlags(o);
+      tuneHeapForDataPath();
       const f = await Forwarder.start(opts);
       const stop = () => void f.close().then(() => process.exit(0));
       process.once('SIGTERM', stop);

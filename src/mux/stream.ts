@@ -304,11 +304,22 @@ export class MuxStream extends Duplex implements Sender {
     if (this.unreturned < this.recvWindow / 4) return;
     let inc = this.unreturned;
     this.unreturned = 0;
-    if (this.starved && this.buffered <= this.recvWindow / 4) inc += this.session.grow(this);
+    if (this.starved && this.backlog() <= this.recvWindow / 4) inc += this.session.grow(this);
     this.starved = false;
     this.recvCredit += inc;
     if (this.pendingWindow === 0) this.session.scheduler.sendWindow(this);
     this.pendingWindow += inc;
+  }
+
+  /**
+   * What our consumer has not taken yet. Spliced, that is what the local
+   * socket has not handed to the kernel: `buffered` also counts bytes the
+   * kernel took whose write callbacks have not run yet (they run a tick
+   * later), which made a pipelined transfer look like a lagging reader and
+   * kept the window at its initial size.
+   */
+  private backlog(): number {
+    return this.local !== undefined ? this.local.writableLength : this.buffered;
   }
 
   // ---- life
