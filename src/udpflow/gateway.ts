@@ -230,7 +230,10 @@ export class UdpGateway {
       }
       const c: Conn = { ch, out: new FlowSender(ch, this.dropSend), flows: new Map(), told: new Set(), denied: new Map(), release: slot.release };
       this.conns.add(c);
-      if (ch.isClosed) this.ended(c, undefined);
+      if (ch.isClosed) {
+        this.ended(c, undefined); // ended while it was accepted: nothing to deliver
+        continue;
+      }
       // A microtask later: SecServer.setTrust closes a refused channel first, then dropRefused ends it with the reason.
       ch.once('close', (err?: Error) => queueMicrotask(() => this.ended(c, err)));
       // Dropped by dropRefused: what it still sends goes nowhere.
