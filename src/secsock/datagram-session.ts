@@ -25,7 +25,7 @@ import type { UdpEndpoint } from './udp-endpoint.js';
 /** Send buffers per session: datagrams the socket may hold before sendPacket() refuses. */
 export const SEND_QUEUE_PACKETS = 256;
 /** ...and at most this many bytes of them (large datagram sizes get fewer buffers, at least 16). */
-export const SEND_QUEUE_BYTES = 1024 * 1024;
+const SEND_QUEUE_BYTES = 1024 * 1024;
 /** The most bytes sendPacket() may put before the body (inner header aside): e.g. a UDP flow's header. */
 export const MAX_HEAD = 16;
 
