@@ -1,6 +1,6 @@
 // Durations as config files and flags spell them: "500ms", "30s", "5m", "1h".
 import { z } from 'zod';
-import { configError, ConfigError } from './errors.js';
+import { configError } from './errors.js';
 import { quote } from '../errors.js';
 
 /** Longest duration accepted: far below setTimeout's 24.8-day limit, far above any sane timeout. */
@@ -19,17 +19,10 @@ export function durationMs(text: unknown): number | string {
   return ms;
 }
 
-/** "500ms", "30s", "5m", "1h" (fractions allowed: "1.5s") to milliseconds; ConfigError naming `where` otherwise. */
-export function parseDuration(text: string, where: string): number {
-  const ms = durationMs(text);
-  if (typeof ms === 'string') throw new ConfigError(`${where}: ${ms}`, { field: where });
-  return ms;
-}
-
 /** The schema of a duration key; `example` is shown when it is not a string. */
 export const durationString = (example: string) => z.string({ error: `must be a string, e.g. "${example}"` });
 
-/** A duration key in milliseconds, `dflt` when absent. */
+/** A duration key in milliseconds ("500ms", "30s", "5m", "1h"; fractions allowed: "1.5s"), `dflt` when absent; ConfigError naming file and key otherwise. */
 export function durationField(file: string, field: string, value: string | undefined, dflt: number): number {
   if (value === undefined) return dflt;
   const ms = durationMs(value);

@@ -13,7 +13,7 @@ export class ConfigError extends InselError {
 }
 
 /** `allow[3].ports[0]`: how config keys are named in messages. */
-export function formatPath(path: readonly PropertyKey[]): string {
+function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const k of path) out += typeof k === 'number' ? `[${k}]` : `${out === '' ? '' : '.'}${String(k)}`;
   return out;

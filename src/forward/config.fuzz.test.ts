@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { stringify } from 'smol-toml';
 import type { Identity } from '../pki/identity.js';
-import { parseDuration } from '../config/duration.js';
+import { durationField } from '../config/duration.js';
 import { ConfigError } from '../config/errors.js';
 import { AddressError, isHost, parseBindPort, parseHostPort } from '../net/host-port.js';
 import { ForwardError } from './errors.js';
@@ -48,14 +48,14 @@ test('fuzz: parseForwardSpec returns a sane spec or ForwardError; parsed specs a
   );
 });
 
-test('fuzz: parseHostPort, parseBindPort, parseDuration return a value or their typed error', () => {
+test('fuzz: parseHostPort, parseBindPort, durationField return a value or their typed error', () => {
   fc.assert(
     fc.property(specish, fc.boolean(), (text, zero) => {
       const hp = valueOrTypedError(() => parseHostPort(text, '--via', { allowPortZero: zero }));
       if (hp) assert.ok(isHost(hp.host) && hp.port >= (zero ? 0 : 1) && hp.port <= 65535);
       const bp = valueOrTypedError(() => parseBindPort(text, 'listen'));
       if (bp) assert.ok(isHost(bp.bind) && bp.port >= 0 && bp.port <= 65535);
-      const ms = valueOrTypedError(() => parseDuration(text, 'x'));
+      const ms = valueOrTypedError(() => durationField('f', 'x', text, 0));
       if (ms !== undefined) assert.ok(Number.isInteger(ms) && ms >= 1);
     }),
     { numRuns: RUNS },
@@ -66,7 +66,7 @@ test('fuzz: parseHostPort, parseBindPort, parseDuration return a value or their 
       valueOrTypedError(() => parseForwardSpec('L', v as string));
       valueOrTypedError(() => parseHostPort(v as string, '--via'));
       valueOrTypedError(() => parseBindPort(v as string, 'listen'));
-      valueOrTypedError(() => parseDuration(v as string, 'x'));
+      valueOrTypedError(() => durationField('f', 'x', v as string, 0));
     }),
     { numRuns: 300 },
   );

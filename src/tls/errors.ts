@@ -23,3 +23,12 @@ export class TlsError extends InselError {
     super(code, `TLS connection to ${peer}: ${reason}`, { peer, ...(cause === undefined ? {} : { cause }) });
   }
 }
+
+/** A TLS listener could not bind its address: `peer` is that address. */
+export class TlsListenError extends InselError {
+  declare readonly code: 'INSEL_TLS_LISTEN';
+
+  constructor(address: string, reason: string, cause: unknown) {
+    super('INSEL_TLS_LISTEN', `cannot listen on ${address}: ${reason}`, { peer: address, cause });
+  }
+}

@@ -6,7 +6,10 @@
 // (off the gate) or refused (a short linger to read the refusal).
 import type { Socket } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
+import { formatHostPort } from '../net/host-port.js';
+import { listenReason } from '../net/listen-reason.js';
 import { UnauthGate, type GateClose, type Peer, type UnauthLimits } from '../net/unauth-gate.js';
+import { TlsListenError } from './errors.js';
 import { serverContext, type ServerTlsOptions } from './options.js';
 
 export interface TlsListenerOptions extends ServerTlsOptions {
@@ -36,11 +39,13 @@ export class TlsListener {
     });
   }
 
+  /** Binds host:port; TlsListenError naming the address and why otherwise. */
   listen(port: number, host: string): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
+      const onError = (err: NodeJS.ErrnoException) => reject(new TlsListenError(formatHostPort(host, port), listenReason(err), err));
+      this.server.once('error', onError);
       this.server.listen(port, host, () => {
-        this.server.off('error', reject);
+        this.server.off('error', onError);
         resolve();
       });
     });

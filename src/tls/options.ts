@@ -26,7 +26,7 @@ export interface ServerTlsOptions {
 }
 
 /** SNI carries a host name only: an IP literal is never sent (RFC 6066 §3). */
-export function serverNameFor(host: string): string | undefined {
+function serverNameFor(host: string): string | undefined {
   return isIP(host) ? undefined : host;
 }
 

@@ -8,7 +8,7 @@ import type { TLSSocket } from 'node:tls';
 import { CertError } from '../pki/errors.js';
 import { makeTestPki, type TestPki } from '../pki/testing.js';
 import { connectTls } from './connect.js';
-import { TlsError } from './errors.js';
+import { TlsError, TlsListenError } from './errors.js';
 import { TlsListener } from './listen.js';
 import { verifyServer } from './verify.js';
 
@@ -93,5 +93,14 @@ test('a TLS server without ALPN is not taken for one that speaks ours', async (t
   await assert.rejects(
     connectTls({ host: '127.0.0.1', port: l.port, identity: pki.profile('alice'), alpn: ['insel/1'], timeoutMs: 5000 }),
     (err: unknown) => err instanceof TlsError && err.code === 'INSEL_TLS_PROTOCOL',
+  );
+});
+
+test('a listener on a port already taken says which address and why', async (t) => {
+  const { l } = await listener(t);
+  const second = new TlsListener({ identity: pki.profile('srv'), unauth: { perSource: 1, total: 1, timeoutMs: 1000 }, onGateClose: () => undefined, onTlsError: () => undefined });
+  await assert.rejects(
+    second.listen(l.port, '127.0.0.1'),
+    (err: unknown) => err instanceof TlsListenError && err.code === 'INSEL_TLS_LISTEN' && err.message === `cannot listen on 127.0.0.1:${l.port}: the port is already in use`,
   );
 });
