@@ -178,3 +178,27 @@ test('reload cuts an HTTP/1.1 CONNECT tunnel the new policy refuses', async (t) 
   await closed;
   await until(() => tg.logs.some((l) => l.msg === 'connection' && l.kind === 'http1-connect' && String(l.end).startsWith('policy reload')), 'the cut tunnel logged with its reason');
 });
+
+test('optimistic open, refused: a window of bytes sent before the answer is dropped, and the session serves the next forward', async (t) => {
+  const pki = await makeTestPki();
+  const p = profiles(pki, ['srv', 'alice']);
+  const denied = await echoServer();
+  const allowed = await echoServer();
+  const tg = await startGateway(p.dir, p.profile('srv'), allow(`"${allowed.port}"`));
+  const fw = await startForwarder(tg.port, p.profile('alice'), [parseForwardSpec('L', `0:127.0.0.1:${denied.port}`), parseForwardSpec('L', `0:127.0.0.1:${allowed.port}`)]);
+  t.after(async () => {
+    await fw.close();
+    await tg.close();
+    await denied.close();
+    await allowed.close();
+    p.cleanup();
+    pki.cleanup();
+  });
+  const s = await open(fw.ports[0]!);
+  s.on('error', () => undefined);
+  s.write(Buffer.alloc(128 * 1024, 0x61)); // the initial window, sent with the OPEN
+  await new Promise((r) => s.once('close', r));
+  await until(() => fw.warn.some((l) => l.includes('refused')), 'the forwarder to print the refusal');
+  assert.equal(await echo(await open(fw.ports[1]!), 'still here'), 'still here');
+  assert.equal(tg.logs.filter((l) => l.msg === 'session ended').length, 0, 'the session was not ended over the dropped bytes');
+});

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/errors.js';
+import { MAX_DATA_PAYLOAD } from '../mux/constants.js';
+import { resolveLimits } from '../mux/limits.js';
 import { gatewayConfigFromText, loadGatewayConfig } from './config.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../../examples/gateway.toml', import.meta.url));
@@ -139,4 +141,11 @@ test('[limits] per session: streams_per_session and opens_per_second, defaults a
   assert.equal(c.opensPerSecond, 50);
   assert.match(errorOf(`${MIN}[limits]\nstreams_per_session = 0\n`).message, /limits\.streams_per_session: must be at least 1/);
   assert.match(errorOf(`${MIN}[limits]\nopens_per_second = 2.5\n`).message, /limits\.opens_per_second: must be a whole number/);
+});
+
+test('[limits] queued_bytes_per_session: the smallest accepted value is one the mux accepts too', () => {
+  const c = gatewayConfigFromText(`${MIN}[limits]\nqueued_bytes_per_session = ${MAX_DATA_PAYLOAD}\n`, '/etc/insel/gw.toml').limits;
+  assert.equal(c.queuedBytesPerSession, MAX_DATA_PAYLOAD);
+  assert.equal(resolveLimits({ maxQueuedPerSession: c.queuedBytesPerSession }).maxQueuedPerSession, MAX_DATA_PAYLOAD);
+  assert.match(errorOf(`${MIN}[limits]\nqueued_bytes_per_session = ${MAX_DATA_PAYLOAD - 1}\n`).message, /limits\.queued_bytes_per_session: must be at least 262144/);
 });

@@ -91,7 +91,8 @@ const gatewaySchema = z
 
 const HINTS: Record<string, string> = {
   '': 'known keys: listen, udp_listen, profile, cert, key, ca, crl, udp_idle_timeout, connect_timeout, log_level, [limits], [dns], [[allow]]',
-  limits: 'known keys: unauthenticated_per_source, unauthenticated_total, handshake_timeout, sessions_per_identity, streams_per_identity, listeners_per_identity, lookups_per_identity, udp_channels_per_identity, udp_flows_per_identity, queued_bytes_per_session, streams_per_session, opens_per_second',
+  // from the schema, so a new [limits] key cannot be missing here
+  limits: `known keys: ${Object.keys({ ...unauthLimitsShape, ...perIdentityLimitsShape }).join(', ')}`,
   unauthenticated_per_source: 'e.g. unauthenticated_per_source = 16',
   unauthenticated_total: 'e.g. unauthenticated_total = 128',
   handshake_timeout: 'e.g. handshake_timeout = "10s"',

@@ -8,6 +8,7 @@
 // issuer's scope), role and name. Two certificates of the same user (a new
 // one issued before the old one expired, two laptops) share the limits.
 import { z } from 'zod';
+import { MAX_DATA_PAYLOAD } from '../mux/constants.js';
 import { scopedName, type Identity } from '../pki/identity.js';
 
 export type LimitKind = 'sessions' | 'streams' | 'listeners' | 'lookups' | 'udpChannels' | 'udpFlows';
@@ -66,8 +67,12 @@ export const perIdentityLimitsShape = {
   lookups_per_identity: count('lookups_per_identity').optional(),
   udp_channels_per_identity: count('udp_channels_per_identity').optional(),
   udp_flows_per_identity: count('udp_flows_per_identity').optional(),
-  // Below 64 KiB a single frame would not fit.
-  queued_bytes_per_session: z.number({ error: 'must be a number of bytes, e.g. queued_bytes_per_session = 4194304 (4 MiB)' }).int({ error: 'must be a whole number of bytes' }).min(65_536, { error: 'must be at least 65536 (64 KiB)' }).optional(),
+  // The mux's send limit must hold one DATA frame of the largest size a peer may send (its resolveLimits refuses less).
+  queued_bytes_per_session: z
+    .number({ error: 'must be a number of bytes, e.g. queued_bytes_per_session = 4194304 (4 MiB)' })
+    .int({ error: 'must be a whole number of bytes' })
+    .min(MAX_DATA_PAYLOAD, { error: `must be at least ${MAX_DATA_PAYLOAD} (${MAX_DATA_PAYLOAD / 1024} KiB, one mux frame)` })
+    .optional(),
   streams_per_session: count('streams_per_session').optional(),
   opens_per_second: count('opens_per_second').optional(),
 };

@@ -19,7 +19,6 @@ export const FrameType = {
   PING: 5,
   GOAWAY: 6,
 } as const;
-export type FrameTypeNumber = (typeof FrameType)[keyof typeof FrameType];
 
 /** DATA, OPEN, REPLY: the sender's direction of the stream ends with this frame. */
 export const FLAG_FIN = 0x1;

@@ -126,7 +126,7 @@ export class FrameDecoder {
 }
 
 /** What a frame header may say regardless of session state; throws MuxError PROTOCOL. */
-export function checkHeader(type: number, flags: number, id: number, length: number): void {
+function checkHeader(type: number, flags: number, id: number, length: number): void {
   if (type > FrameType.GOAWAY) throw protocolError(`unknown frame type ${type}`);
   if ((flags & ~FLAGS_ALLOWED[type]!) !== 0) throw protocolError(`frame type ${type} with unknown flags 0x${flags.toString(16)}`);
   const session = type === FrameType.PING || type === FrameType.GOAWAY;
