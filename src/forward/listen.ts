@@ -4,6 +4,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { ForwardError } from './errors.js';
 import { formatHostPort } from '../net/host-port.js';
+import { listenReason } from '../net/listen-reason.js';
 
 export class Listener {
   private server: Server | undefined;
@@ -31,14 +32,7 @@ export class Listener {
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => {
         const where = formatHostPort(this.bind, this.port);
-        const why =
-          err.code === 'EADDRINUSE'
-            ? 'the port is already in use; pick another, or 0 for a free one'
-            : err.code === 'EACCES'
-              ? 'permission denied (ports below 1024 need root)'
-              : err.code === 'EADDRNOTAVAIL'
-                ? 'this machine has no such address'
-                : (err.code ?? err.message);
+        const why = listenReason(err) + (err.code === 'EADDRINUSE' ? '; pick another, or 0 for a free one' : '');
         reject(new ForwardError('INSEL_FORWARD_BIND', `cannot listen on ${where} for ${this.what}: ${why}`, { cause: err }));
       });
       server.listen(this.port, this.bind, () => resolve());

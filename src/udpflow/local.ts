@@ -21,6 +21,7 @@ import { literalLookup } from '../secsock/datagram-socket.js';
 import { DecodeError } from '../secsock/errors.js';
 import { UdpChannel } from '../secsock/udp-channel.js';
 import { ForwardError } from '../forward/errors.js';
+import { listenReason } from '../net/listen-reason.js';
 import { FlowSender } from './sender.js';
 import { decodeFlowMessage, encodeClose, encodeOpen, FlowType, targetProblem } from './wire.js';
 
@@ -373,7 +374,7 @@ function bindLocal(bind: string, port: number): Promise<Socket> {
       return;
     }
     s.once('error', (err: NodeJS.ErrnoException) => {
-      const what = err.code === 'EADDRINUSE' ? 'the port is already in use' : err.code === 'EADDRNOTAVAIL' ? 'no local interface has that address' : err.code === 'EACCES' ? 'permission denied' : err.message;
+      const what = listenReason(err);
       try {
         s.close();
       } catch {
