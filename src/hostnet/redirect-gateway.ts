@@ -13,7 +13,7 @@
 // crashed run left. undo() removes the routes and the file; it is idempotent.
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { CommandError, HostnetError } from './errors.js';
+import { afterPrivilegeDrop, CommandError, HostnetError } from './errors.js';
 import { addRoute, delRoute, isDeviceName, routeGet, type IpOptions, type Route } from './ip.js';
 import { readState, removeState, stateFilePath, writeState } from './state-file.js';
 
@@ -84,21 +84,11 @@ export async function redirectGateway(server: string, dev: string, v6: boolean, 
       () => removeState(stateFile),
       (err: unknown) => {
         undone = undefined; // a later call may retry
-        throw withoutPrivilegesHint(err, stateFile);
+        throw afterPrivilegeDrop(err, 'the redirect-gateway routes (those via the tunnel device go with the device when we exit; the host route to the server stays)', stateFile);
       },
     );
     return undone;
   };
-}
-
-/** After dropPrivileges the daemon cannot delete routes: say what happens to them instead. */
-function withoutPrivilegesHint(err: unknown, stateFile: string): unknown {
-  if (!(err instanceof CommandError && /Operation not permitted/.test(err.stderr))) return err;
-  return new HostnetError(
-    'INSEL_HOSTNET_COMMAND',
-    `cannot remove the redirect-gateway routes without CAP_NET_ADMIN (privileges were dropped): the routes via the tunnel device go with the device; the host route to the server is removed at the next start from ${stateFile}`,
-    { file: stateFile, cause: err },
-  );
 }
 
 /** Deletes routes newest first; one that is already gone is fine. */
