@@ -69,8 +69,6 @@ export async function enableNat(o: NatOptions): Promise<() => Promise<void>> {
   const netns = o.netns === undefined ? {} : { netns: o.netns };
   if (!isDeviceName(name)) throw new HostnetError('INSEL_HOSTNET_MISSING', `not a device name: ${JSON.stringify(name)}`);
   if (o.outIf !== undefined && !isDeviceName(o.outIf)) throw new HostnetError('INSEL_HOSTNET_MISSING', `nat: not an interface name: ${JSON.stringify(o.outIf)}`);
-  await repairNat(stateFile, netns);
-
   const rules: NatRule[] = [];
   for (const [family, pool] of [[4, o.pool4], [6, o.pool6]] as const) {
     if (pool === undefined) continue;
@@ -78,6 +76,7 @@ export async function enableNat(o: NatOptions): Promise<() => Promise<void>> {
     rules.push({ family, pool, outIf: o.outIf ?? (await outsideInterface(family, netns)) });
   }
   if (rules.length === 0) throw new HostnetError('INSEL_HOSTNET_MISSING', 'nat: no address pool to masquerade (set `server` or `server-ipv6`)');
+  await repairNat(stateFile, netns); // before reading the forwarding settings: a crashed run's "1" is not the host's own
   const keys = rules.map((r): NatState['forwarding'][number]['key'] => (r.family === 4 ? FORWARD4 : FORWARD6));
   const forwarding = await Promise.all(keys.map(async (key) => ({ key, old: await readSysctl(key, netns) })));
   const state: NatState = { version: 1, kind: 'nat', name, backend: o.backend ?? (await pickBackend(netns)), rules, forwarding };
