@@ -20,14 +20,13 @@ export function registerTunnel(program: Command): Command {
       const cfg = loadTunnelConfig(o.config);
       const log = consoleLog(cfg.verb);
       const t = await runTunnel(cfg, log);
+      process.on('SIGHUP', () => t.reload());
       const stop = (signal: string) => {
         log.info(`${signal}: stopping`);
-        void t.stop(`peer shutting down (${signal})`);
+        void t.stop(`peer shutting down (${signal})`).then(() => process.exit(0));
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
-      await t.done;
-      process.exit(0);
     });
   return tunnel;
 }

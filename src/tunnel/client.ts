@@ -21,9 +21,11 @@ import type { Plane } from '../tun/plane.js';
 import { TunnelError } from './errors.js';
 import { connectViaProxy } from './http-proxy.js';
 import { Ladder, type Rung } from './ladder.js';
+import type { Clock } from '../secsock/clock.js';
 import type { TunnelLog } from './log.js';
 import { PeerKeys } from './peer-keys.js';
-import { Pmtu, ackFor, decodeProbeAck } from './pmtu.js';
+import { Pmtu } from './pmtu.js';
+import { ackFor, decodeProbeAck, encodeProbe } from './probe.js';
 import { TUN_ALPN, TUN_VERSION, TunFrame, decodeAccept, encodeJson, newTunDecoder, type TunAccept } from './wire.js';
 
 const PEER = 1;
@@ -49,7 +51,7 @@ export interface TunnelClientOptions {
   /** the device MTU follows the path */
   onMtu(mtu: number): void;
   log: TunnelLog;
-  now: () => number;
+  clock: Clock;
 }
 
 interface Session {
@@ -60,6 +62,7 @@ interface Session {
   remote: { host: string; port: number; tcpPort: number };
   viaProxy: boolean;
   udpHost: string;
+  ladder: Ladder;
 }
 
 export class TunnelClient {
@@ -69,30 +72,28 @@ export class TunnelClient {
   private attempt = 0;
   private lastKeepalive = 0;
   private connecting: Promise<void> | undefined;
-  readonly ladder: Ladder;
   readonly pmtu: Pmtu;
   private up: ((err?: Error) => void) | undefined;
+  private readonly now: () => number;
+  private lastTx = 0;
 
   constructor(private readonly o: TunnelClientOptions) {
     this.trust = trustFromPem(o.identity.ca, o.identity.crl);
     const stale = staleRootCrl(this.trust, new Date());
     if (stale && o.allowStaleCrl !== true) throw staleCrlError(stale, new Date(), 'refresh crl.pem from your CA (insel pki export), or start with --allow-stale-crl');
-    this.ladder = new Ladder({
-      now: o.now,
-      hasProxy: o.httpProxy !== undefined,
-      startOn: o.tcpOnly ? 'tcp' : 'udp',
-      switchTo: (rung, why) => this.switchTo(rung, why),
-      probeUdp: () => !o.tcpOnly && this.sendKeepalive(true),
-    });
+    this.now = () => o.clock.now();
     this.pmtu = new Pmtu({
-      now: o.now,
-      maxDatagram: o.maxDatagram,
-      sendProbe: (id, size) => this.o.plane.sendControl(PEER, InnerKind.PROBE, probeBody(id), size, true),
-      onChange: (size) => o.onMtu(size - TUNNEL_OVERHEAD),
+      clock: o.clock,
+      max: o.maxDatagram,
+      sendProbe: (id, size) => void this.o.plane.sendControl(PEER, InnerKind.PROBE, encodeProbe(id), size, true),
+      onChange: (size, why) => {
+        o.log.info(`path MTU: datagrams of ${size} bytes (${why})`);
+        o.onMtu(size - TUNNEL_OVERHEAD);
+      },
     });
     const p = o.plane;
     p.on('tcp', (_id: number, datagram: Buffer) => this.session?.socket.write(encodeFrame(TunFrame.PACKET, 0, datagram)));
-    p.on('promoted', () => this.session?.keys.promoted(o.now()));
+    p.on('promoted', () => this.session?.keys.promoted(this.now()));
     p.on('control', (_id: number, kind: number, body: Buffer, from: string) => this.control(kind, body, from));
   }
 
@@ -104,8 +105,20 @@ export class TunnelClient {
     });
   }
 
-  get rung(): Rung {
-    return this.ladder.rung;
+  /** The rung data takes now; undefined between sessions. */
+  get rung(): Rung | undefined {
+    const s = this.session;
+    if (s === undefined) return undefined;
+    return s.ladder.rung === 'udp' ? 'udp' : s.viaProxy ? 'http-proxy' : 'tcp';
+  }
+
+  get rungWhy(): string {
+    return this.session?.ladder.why ?? 'connecting';
+  }
+
+  /** The server's address as the data path uses it. */
+  get serverAddress(): string | undefined {
+    return this.session?.udpHost;
   }
 
   get serverName(): string | undefined {
@@ -119,16 +132,22 @@ export class TunnelClient {
   tick(): void {
     const s = this.session;
     if (s === undefined || this.closed) return;
-    const now = this.o.now();
+    const now = this.now();
     const st = this.o.plane.stats(PEER);
+    if (st === undefined) return;
     s.keys.tick(now, st.sendCounter);
-    this.ladder.tick(now, st.lastRxMs);
-    if (this.ladder.rung === 'udp') this.pmtu.tick(now);
+    if (s.ladder.rung === 'udp') {
+      // Data went out over UDP since the last tick: an answer is owed (the ladder's silence check).
+      if (st.txPackets !== this.lastTx) s.ladder.onUdpTx();
+      // Data came back recently: UDP works (DATA raises no event of its own).
+      if (st.lastRxMs >= 0 && st.lastRxMs < 500) s.ladder.onAuthenticRx('udp');
+    }
+    this.lastTx = st.txPackets;
+    s.ladder.tick();
+    this.pmtu.tick();
     const [interval, timeout] = s.accept.keepalive;
-    // On UDP, a keepalive each second while nothing comes back: the ladder must know within 3 s.
-    const every = this.ladder.rung === 'udp' && (st.lastRxMs < 0 || st.lastRxMs > 1000) ? 1000 : interval * 1000;
-    if (now - this.lastKeepalive >= every) this.sendKeepalive(false);
-    if (st.lastRxMs > timeout * 1000 && this.ladder.rung !== 'udp') this.drop(`nothing from the server for ${timeout} s (keepalive timeout)`);
+    if (now - this.lastKeepalive >= interval * 1000) this.sendKeepalive(false);
+    if (st.lastRxMs > timeout * 1000) this.drop(`nothing from the server for ${timeout} s (keepalive timeout)`);
   }
 
   close(reason = 'client shutting down'): void {
@@ -144,20 +163,24 @@ export class TunnelClient {
 
   private sendKeepalive(forceUdp: boolean): boolean {
     if (this.session === undefined) return false;
-    this.lastKeepalive = this.o.now();
+    this.lastKeepalive = this.now();
     return this.o.plane.sendControl(PEER, InnerKind.KEEPALIVE, Buffer.alloc(0), 0, forceUdp);
   }
 
   private control(kind: number, body: Buffer, from: string): void {
     const viaUdp = from !== 'tcp';
-    if (viaUdp) this.ladder.onAuthenticRx('udp');
-    if (kind === InnerKind.PROBE_ACK) {
-      const ack = decodeProbeAck(body);
-      if (ack !== undefined) this.pmtu.onAck(ack.id, ack.size);
-    } else if (kind === InnerKind.PROBE) {
-      const ack = ackFor(body);
-      if (ack !== undefined) this.o.plane.sendControl(PEER, InnerKind.PROBE_ACK, ack, 0, viaUdp);
-    } else if (kind === InnerKind.CLOSE) {
+    if (viaUdp) this.session?.ladder.onAuthenticRx('udp');
+    try {
+      if (kind === InnerKind.PROBE_ACK) {
+        const ack = decodeProbeAck(body);
+        this.pmtu.onAck(ack.id, ack.size);
+      } else if (kind === InnerKind.PROBE) {
+        this.o.plane.sendControl(PEER, InnerKind.PROBE_ACK, ackFor(body), 0, viaUdp);
+      }
+    } catch (err) {
+      this.o.log.debug(`bad probe from the server: ${(err as Error).message}`);
+    }
+    if (kind === InnerKind.CLOSE) {
       this.drop(`the server closed the session: ${body.toString('utf8').slice(0, 256)}`);
     }
   }
@@ -166,8 +189,13 @@ export class TunnelClient {
     const s = this.session;
     this.o.log.info(`transport: ${rung} (${why})`);
     if (s === undefined) return;
-    if (rung === 'udp') this.o.plane.setPath(PEER, { host: s.udpHost, port: s.accept.udpPort });
-    else this.o.plane.setPath(PEER, 'tcp');
+    if (rung === 'udp') {
+      this.o.plane.setPath(PEER, { host: s.udpHost, port: s.accept.udpPort });
+      this.pmtu.start();
+    } else {
+      this.o.plane.setPath(PEER, 'tcp');
+      this.pmtu.stop();
+    }
   }
 
   /** The control connection is gone: the device stays, a new session is dialled. */
@@ -176,6 +204,8 @@ export class TunnelClient {
     if (s === undefined) return;
     this.session = undefined;
     this.o.log.warn(`session lost: ${why}; reconnecting`);
+    s.ladder.onTcpDown(why);
+    this.pmtu.stop();
     s.socket.destroy();
     this.o.plane.removePeer(PEER);
     if (!this.closed && this.connecting === undefined) this.connecting = this.connect();
@@ -257,15 +287,22 @@ export class TunnelClient {
       await this.o.onAccept(accept, server.name);
       this.o.plane.addPeer(PEER, { recvId: accept.channelId, sendId: accept.channelId, aead: accept.aead, isDefault: true, follow: false });
       const keys = new PeerKeys(this.o.plane, PEER, chains.sendChain, chains.recvChain);
-      keys.install(this.o.now());
+      keys.install(this.now());
       // Through a proxy the socket's far end is the proxy: UDP goes to the server's own address.
       const udpHost = viaProxy || socket.remoteAddress === undefined ? (await lookup(remote.host)).address : socket.remoteAddress;
-      this.session = { socket, server, accept, keys, remote, viaProxy, udpHost };
+      const ladder = new Ladder({
+        clock: this.o.clock,
+        udpTarget: `${udpHost}:${accept.udpPort}`,
+        tcpTarget: peer,
+        ...(this.o.httpProxy === undefined ? {} : { httpProxy: `${this.o.httpProxy.host}:${this.o.httpProxy.port}` }),
+        udp: !this.o.tcpOnly,
+        switchTo: (rung, why) => this.switchTo(rung, why),
+        probeUdp: () => void this.sendKeepalive(true),
+      });
+      this.session = { socket, server, accept, keys, remote, viaProxy, udpHost, ladder };
       this.watch(socket, decoder);
       this.o.log.info(`connected to ${server.name} at ${peer}${viaProxy ? ' through the HTTP proxy' : ''}: ${[accept.ipv4?.address, accept.ipv6?.address].filter(Boolean).join(', ')}`);
-      this.ladder.reset(this.o.tcpOnly ? 'tcp' : 'udp', 'new session');
-      this.switchTo(this.ladder.rung, 'new session');
-      this.sendKeepalive(this.ladder.rung === 'udp');
+      ladder.start();
     } catch (err) {
       socket.destroy();
       throw err;
@@ -277,7 +314,7 @@ export class TunnelClient {
       decoder.push(chunk);
       try {
         for (let f = decoder.next(); f !== undefined; f = decoder.next()) {
-          if (f.type === TunFrame.PACKET) this.o.plane.input(f.payload, 'tcp');
+          if (f.type === TunFrame.PACKET) this.o.plane.input(f.payload);
           else if (f.type === TunFrame.CLOSE) return this.drop(`the server closed the session: ${f.payload.toString('utf8').slice(0, 256)}`);
           else return this.drop(`the server sent frame type ${f.type}`);
         }
@@ -289,10 +326,4 @@ export class TunnelClient {
     socket.on('error', () => undefined);
     socket.resume();
   }
-}
-
-function probeBody(id: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(id >>> 0, 0);
-  return b;
 }

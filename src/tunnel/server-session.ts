@@ -45,7 +45,7 @@ export class ServerSession {
       decoder.push(chunk);
       try {
         for (let f = decoder.next(); f !== undefined; f = decoder.next()) {
-          if (f.type === TunFrame.PACKET) plane.input(f.payload, 'tcp');
+          if (f.type === TunFrame.PACKET) plane.input(f.payload);
           else if (f.type === TunFrame.CLOSE) return this.close(`client closed: ${f.payload.toString('utf8').slice(0, 256)}`, false);
           else return this.close(`client sent frame type ${f.type} after ACCEPT`, true);
         }

@@ -20,7 +20,7 @@ import type { UnauthLimits } from '../net/unauth-gate.js';
 import type { Plane } from '../tun/plane.js';
 import type { TunnelLog } from './log.js';
 import { PeerKeys } from './peer-keys.js';
-import { ackFor } from './pmtu.js';
+import { ackFor } from './probe.js';
 import { ServerSession } from './server-session.js';
 import { TUN_ALPN, TUN_VERSION, TunFrame, decodeHello, encodeJson, newTunDecoder, type PushedRoute, type TunAccept } from './wire.js';
 import { TunnelError } from './errors.js';
@@ -119,6 +119,7 @@ export class TunnelServer {
     const [interval, timeout] = this.o.keepaliveS;
     for (const s of [...this.sessions.values()]) {
       const st = this.o.plane.stats(s.id);
+      if (st === undefined) continue;
       s.keys.tick(now, st.sendCounter);
       s.keepalive(now, interval * 1000);
       const idle = st.lastRxMs < 0 ? now - s.info.startedAt : st.lastRxMs;
@@ -135,12 +136,15 @@ export class TunnelServer {
     const s = this.sessions.get(id);
     if (s === undefined) return;
     const viaUdp = from !== 'tcp';
-    if (kind === InnerKind.KEEPALIVE && viaUdp && s.real === 'tcp') {
-      // A client on the TCP rung probing UDP: answered over UDP, so it learns UDP works again.
+    if (kind === InnerKind.KEEPALIVE && viaUdp) {
+      // Answered over UDP: a client on UDP learns its path works, one on the TCP rung that UDP works again.
       this.o.plane.sendControl(id, InnerKind.KEEPALIVE, Buffer.alloc(0), 0, true);
     } else if (kind === InnerKind.PROBE) {
-      const ack = ackFor(body);
-      if (ack !== undefined) this.o.plane.sendControl(id, InnerKind.PROBE_ACK, ack, 0, viaUdp);
+      try {
+        this.o.plane.sendControl(id, InnerKind.PROBE_ACK, ackFor(body), 0, viaUdp);
+      } catch (err) {
+        this.o.log.debug(`${s.info.key}: bad probe: ${(err as Error).message}`);
+      }
     } else if (kind === InnerKind.CLOSE) {
       s.close(`client closed: ${body.toString('utf8').slice(0, 256)}`, false);
     }

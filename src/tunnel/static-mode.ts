@@ -77,6 +77,7 @@ export class StaticTunnel {
   tick(): void {
     const now = this.o.now();
     const st = this.o.plane.stats(PEER);
+    if (st === undefined) return;
     this.keys?.tick(now, st.sendCounter);
     if (!this.peerKnown || st.lastRxMs < 0 || st.lastRxMs > this.o.keepaliveMs) {
       if (now - this.lastHello >= HELLO_MS) this.hello();
@@ -116,7 +117,7 @@ export class StaticTunnel {
     // A new id while the current one is alive is a replay of an earlier run, or noise.
     if (this.peerKnown) {
       const st = this.o.plane.stats(PEER);
-      if (st.lastRxMs >= 0 && st.lastRxMs < this.o.keepaliveMs) return;
+      if (st !== undefined && st.lastRxMs >= 0 && st.lastRxMs < this.o.keepaliveMs) return;
     }
     this.learnTokens = Math.min(LEARN_PER_SECOND, this.learnTokens + ((now - this.learnRefill) / 1000) * LEARN_PER_SECOND);
     this.learnRefill = now;
