@@ -52,6 +52,16 @@ function simulate(o: Partial<LadderOptions> = {}) {
   return sim;
 }
 
+/** Started with UDP blocked: on the TCP rung. */
+function fallen(o: Partial<LadderOptions> = {}) {
+  const sim = simulate(o);
+  sim.udpWorks = false;
+  sim.ladder.start();
+  sim.clock.advance(2_000);
+  assert.equal(sim.ladder.rung, 'tcp');
+  return sim;
+}
+
 describe('transport ladder', () => {
   it('starts on UDP and stays there while UDP answers', () => {
     const sim = simulate();
@@ -106,11 +116,7 @@ describe('transport ladder', () => {
   });
 
   it('a datagram from before the fall does not climb back; only one after a probe does', () => {
-    const sim = simulate();
-    sim.udpWorks = false;
-    sim.ladder.start();
-    sim.clock.advance(2_000);
-    assert.equal(sim.ladder.rung, 'tcp');
+    const sim = fallen();
     sim.ladder.onAuthenticRx('udp'); // late, reordered
     assert.equal(sim.ladder.rung, 'tcp');
     sim.udpWorks = true;
@@ -142,10 +148,7 @@ describe('transport ladder', () => {
   });
 
   it('a fall soon after a climb probes at the slow interval at once', () => {
-    const sim = simulate();
-    sim.udpWorks = false;
-    sim.ladder.start();
-    sim.clock.advance(2_000);
+    const sim = fallen();
     sim.udpWorks = true;
     sim.clock.advance(LADDER_TIMING.retryMs + TICK_MS + RTT_MS);
     assert.equal(sim.ladder.rung, 'udp');
@@ -161,11 +164,7 @@ describe('transport ladder', () => {
   });
 
   it('with an HTTP proxy, a lost TCP connection moves the stream rung to the proxy and back', () => {
-    const sim = simulate({ httpProxy: 'proxy.example:3128' });
-    sim.udpWorks = false;
-    sim.ladder.start();
-    sim.clock.advance(2_000);
-    assert.equal(sim.ladder.rung, 'tcp');
+    const sim = fallen({ httpProxy: 'proxy.example:3128' });
     sim.ladder.onTcpDown('connection reset');
     assert.equal(sim.ladder.rung, 'http-proxy');
     assert.equal(sim.ladder.stream, 'http-proxy');
@@ -190,10 +189,7 @@ describe('transport ladder', () => {
   });
 
   it('without a proxy, a lost TCP connection keeps the rung and says so', () => {
-    const sim = simulate();
-    sim.udpWorks = false;
-    sim.ladder.start();
-    sim.clock.advance(2_000);
+    const sim = fallen();
     sim.ladder.onTcpDown('EOF');
     assert.equal(sim.ladder.rung, 'tcp');
     assert.equal(sim.ladder.why, 'TCP to 192.0.2.1:443 lost (EOF); reconnecting');
