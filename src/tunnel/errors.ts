@@ -7,7 +7,8 @@ export type TunnelErrorCode =
   | 'INSEL_TUNNEL_AUTH'
   | 'INSEL_TUNNEL_FULL'
   | 'INSEL_TUNNEL_UNREACHABLE'
-  | 'INSEL_TUNNEL_SETUP';
+  | 'INSEL_TUNNEL_SETUP'
+  | 'INSEL_TUNNEL_STATUS';
 
 export class TunnelError extends InselError {
   constructor(code: TunnelErrorCode, message: string, ctx: ErrorContext = {}) {
