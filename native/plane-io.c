@@ -237,7 +237,17 @@ void plane_receive(plane_t *p, uint8_t *buf, size_t len, const struct sockaddr_s
     if (e != NULL && napi_create_uint32(p->env, buf[1], &e->argv[0]) == napi_ok) e->argc = 1;
   }
   uint8_t *inner = buf + HEADER_SIZE;
-  if (peer->follow && (inner[0] == KIND_DATA || (!peer->path_tcp && !peer->has_addr)) && m >= INNER_SIZE) follow(p, peer, from, q);
+  if (peer->follow && m >= INNER_SIZE) {
+    if (inner[0] == KIND_DATA || (from != NULL && !peer->path_tcp)) {
+      follow(p, peer, from, q);
+    } else if (from != NULL && !same_addr(peer, from)) {
+      // A control packet over UDP while data goes over TCP (a client probing UDP): its address is
+      // kept for replies sent with forceUdp, and the data path stays where DATA last came from.
+      peer->has_addr = 1;
+      peer->addr = *from;
+      peer->addrlen = from->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    }
+  }
   if (m < INNER_SIZE || inner[1] != 0) return plane_drop(p, peer, D_MALFORMED); // no flags on the tunnel (no compression)
   size_t body = (size_t)m - INNER_SIZE;
   if (inner[0] != KIND_DATA) {

@@ -136,13 +136,15 @@ export class TunnelClient {
     const st = this.o.plane.stats(PEER);
     if (st === undefined) return;
     s.keys.tick(now, st.sendCounter);
+    // Sends the kernel refused (a firewall's EPERM) are attempts too: an answer is owed all the same.
+    const attempts = st.txPackets + (st.drops['send_failed'] ?? 0);
     if (s.ladder.rung === 'udp') {
       // Data went out over UDP since the last tick: an answer is owed (the ladder's silence check).
-      if (st.txPackets !== this.lastTx) s.ladder.onUdpTx();
+      if (attempts !== this.lastTx) s.ladder.onUdpTx();
       // Data came back recently: UDP works (DATA raises no event of its own).
       if (st.lastRxMs >= 0 && st.lastRxMs < 500) s.ladder.onAuthenticRx('udp');
     }
-    this.lastTx = st.txPackets;
+    this.lastTx = attempts;
     s.ladder.tick();
     this.pmtu.tick();
     const [interval, timeout] = s.accept.keepalive;

@@ -31,7 +31,6 @@ export class ServerSession {
   real = 'tcp';
   tcpDropped = 0;
   private closed = false;
-  private lastKeepalive = 0;
 
   constructor(
     readonly info: SessionInfo,
@@ -70,12 +69,6 @@ export class ServerSession {
       return;
     }
     this.socket.write(encodeFrame(TunFrame.PACKET, 0, datagram));
-  }
-
-  keepalive(now: number, intervalMs: number): void {
-    if (now - this.lastKeepalive < intervalMs) return;
-    this.lastKeepalive = now;
-    this.plane.sendControl(this.id, InnerKind.KEEPALIVE, Buffer.alloc(0), 0, false);
   }
 
   /** Ends the session: tells the client why (CLOSE on the control connection and on the data path) when `tell`. */

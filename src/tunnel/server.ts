@@ -116,12 +116,13 @@ export class TunnelServer {
 
   tick(): void {
     const now = this.o.now();
-    const [interval, timeout] = this.o.keepaliveS;
+    // Clients send the keepalives (every interval, and probes of their own) and we answer each:
+    // an answer then proves to a client that its UDP path works both ways.
+    const timeout = this.o.keepaliveS[1];
     for (const s of [...this.sessions.values()]) {
       const st = this.o.plane.stats(s.id);
       if (st === undefined) continue;
       s.keys.tick(now, st.sendCounter);
-      s.keepalive(now, interval * 1000);
       const idle = st.lastRxMs < 0 ? now - s.info.startedAt : st.lastRxMs;
       if (idle > timeout * 1000) s.close(`nothing from you for ${timeout} s (keepalive timeout)`, true);
     }
@@ -189,7 +190,14 @@ export class TunnelServer {
       const id = this.freeId();
       const nonceS = freshNonce();
       const chains = udpChains(socket, choice.hash, Buffer.from(hello.nonce, 'hex'), nonceS, id, 'server');
-      this.o.plane.addPeer(id, { recvId: id, sendId: id, aead: choice.aead, follow: true, ...lease });
+      this.o.plane.addPeer(id, {
+        recvId: id,
+        sendId: id,
+        aead: choice.aead,
+        follow: true,
+        ...(lease.ipv4 === undefined ? {} : { vip4: lease.ipv4 }),
+        ...(lease.ipv6 === undefined ? {} : { vip6: lease.ipv6 }),
+      });
       this.o.plane.setPath(id, 'tcp'); // until its first UDP datagram arrives
       const keys = new PeerKeys(this.o.plane, id, chains.sendChain, chains.recvChain);
       keys.install(this.o.now());

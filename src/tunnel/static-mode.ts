@@ -84,7 +84,7 @@ export class StaticTunnel {
     } else if (now - this.lastKeepalive >= this.o.keepaliveMs) {
       this.keepalive();
     }
-    const silent = this.peerKnown && (st.lastRxMs < 0 || st.lastRxMs > this.o.timeoutMs);
+    const silent = this.peerKnown && st.lastRxMs > this.o.timeoutMs;
     if (silent && this.silentSince === 0) {
       this.silentSince = now;
       this.o.log.warn(`nothing from the peer for ${Math.round(this.o.timeoutMs / 1000)} s (keepalive timeout); still trying`);
