@@ -8,6 +8,7 @@ import { registerGenkey } from './genkey.js';
 import { registerQuickstart } from './quickstart.js';
 import { registerGateway } from './gateway.js';
 import { registerForward } from './forward.js';
+import { registerVerify } from './verify.js';
 
 const program = new Command();
 program
@@ -21,6 +22,7 @@ registerGenkey(program);
 registerQuickstart(program);
 registerGateway(program);
 registerForward(program);
+registerVerify(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof InselError) {

@@ -149,3 +149,24 @@ test('verifyChecks for a client needs no port and no firewall tool', async () =>
   const fw = (await verifyChecks({ mode: 'client', proto: 'udp', port: 1194, tcpPort: 443, push: [] }))[3]!;
   assert.deepEqual([fw.ok, fw.detail], [true, 'not needed (no `nat`)']);
 });
+
+test("verifyChecks reads a profile dir's key, certificate and CA", async () => {
+  const pki = await makeTestPki();
+  const dir = tempDir();
+  try {
+    const carol = pki.profile('carol');
+    writeFileSync(join(dir, 'cert.pem'), carol.cert);
+    writeFileSync(join(dir, 'key.pem'), carol.key, { mode: 0o640 });
+    writeFileSync(join(dir, 'ca.pem'), carol.ca);
+    const checks = await verifyChecks({ mode: 'client', proto: 'udp', port: 1194, tcpPort: 443, profile: dir, push: [] });
+    const mine = checks.slice(4).map((c) => [c.name, c.ok]);
+    assert.deepEqual(mine, [
+      [`key ${join(dir, 'key.pem')}`, false],
+      [`certificate ${join(dir, 'cert.pem')}`, true],
+      [`certificate ${join(dir, 'ca.pem')}`, true],
+    ]);
+  } finally {
+    pki.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

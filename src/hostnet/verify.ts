@@ -6,6 +6,8 @@ import { X509Certificate } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { closeSync, constants, openSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { profileFiles } from '../config/identity.js';
+import type { TunnelConfig } from '../tunconfig/index.js';
 import { CommandError } from './errors.js';
 import { run } from './exec.js';
 
@@ -15,20 +17,8 @@ export interface Check {
   detail: string;
 }
 
-/** What verify reads of a TunnelConfig (src/tunconfig): a TunnelConfig is one. */
-export interface VerifyConfig {
-  mode: 'static' | 'server' | 'client';
-  proto: 'udp' | 'tcp';
-  port: number;
-  tcpPort: number;
-  local?: string;
-  secret?: string;
-  key?: string;
-  cert?: string;
-  ca?: string;
-  push: readonly { kind: string }[];
-  nat?: { outInterface?: string };
-}
+/** What verify reads of a TunnelConfig: tests give just these fields. */
+export type VerifyConfig = Pick<TunnelConfig, 'mode' | 'proto' | 'port' | 'tcpPort' | 'local' | 'secret' | 'key' | 'cert' | 'ca' | 'profile' | 'authUsers' | 'authUserPass' | 'push' | 'nat'>;
 
 /** A certificate this close to its end is reported (still OK) so it gets renewed in time. */
 export const EXPIRY_WARNING_DAYS = 30;
@@ -42,9 +32,11 @@ export async function verifyChecks(config?: VerifyConfig): Promise<Check[]> {
   const nat = config === undefined || config.nat !== undefined;
   checks.push(nat ? await checkFirewallTool() : { name: 'nft/iptables', ok: true, detail: 'not needed (no `nat`)' });
   if (config === undefined) return checks;
-  for (const file of [config.secret, config.key]) if (file !== undefined) checks.push(checkKeyFile(file));
-  if (config.cert !== undefined) checks.push(checkCertificate(config.cert, config.ca));
-  if (config.ca !== undefined) checks.push(checkCertificate(config.ca));
+  const profile = config.profile === undefined ? undefined : profileFiles(config.profile);
+  const [cert, key, ca] = [config.cert ?? profile?.certFile, config.key ?? profile?.keyFile, config.ca ?? profile?.caFile];
+  for (const file of [config.secret, key, config.authUsers, config.authUserPass]) if (file !== undefined) checks.push(checkKeyFile(file));
+  if (cert !== undefined) checks.push(checkCertificate(cert, ca));
+  if (ca !== undefined) checks.push(checkCertificate(ca));
   for (const [proto, port] of listenPorts(config)) checks.push(await checkPortFree(proto, port, config.local));
   return checks;
 }
