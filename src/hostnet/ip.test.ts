@@ -57,7 +57,8 @@ test('a program that is not installed is a CommandError without an exit code', a
 
 test('device names and state file names are checked; a malformed state file is a HostnetError', () => {
   assert.equal(isDeviceName('tun0'), true);
-  for (const bad of ['', 'a/b', 'a b', '.', '..', 'x'.repeat(16), 'eth0:1']) assert.equal(isDeviceName(bad), false, bad);
+  assert.equal(isDeviceName('eth0.100'), true);
+  for (const bad of ['', 'a/b', 'a b', '.', '..', 'x'.repeat(16), 'eth0:1', 'a"b', 'a;b', 'a{b']) assert.equal(isDeviceName(bad), false, bad);
   assert.equal(stateFilePath('redirect', 'tun0'), '/run/insel/redirect-tun0.json');
   assert.throws(() => stateFilePath('redirect', '../etc'), HostnetError);
   const dir = mkdtempSync(join(tmpdir(), 'insel-state-'));

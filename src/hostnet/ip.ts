@@ -117,7 +117,11 @@ export async function listRoutes(family: 4 | 6, opts: IpOptions = {}): Promise<s
   return parseJson(out, 'route show').map((r) => [r.dst, r.gateway === undefined ? '' : `via ${String(r.gateway)}`, r.dev === undefined ? '' : `dev ${String(r.dev)}`].filter((s) => s !== '').join(' '));
 }
 
-/** A Linux interface name: 1–15 bytes, no '/', ':' or whitespace, not "." or "..". */
+/**
+ * An interface name as insel accepts one: 1–15 of [A-Za-z0-9_.-], not "."
+ * or "..". Linux allows more (quotes, braces), but such a name would need
+ * quoting in an nft script and no real setup uses one.
+ */
 export function isDeviceName(name: string): boolean {
-  return /^[^\s/:]{1,15}$/.test(name) && name !== '.' && name !== '..';
+  return /^[A-Za-z0-9_.-]{1,15}$/.test(name) && name !== '.' && name !== '..';
 }

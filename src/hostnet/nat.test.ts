@@ -120,5 +120,6 @@ test('NAT refuses a malformed pool or interface name before changing anything', 
   await assert.rejects(enableNat({ pool4: '10.8.0.0/33', stateFile: stateFile() }), /not an IPv4 prefix/);
   await assert.rejects(enableNat({ pool4: 'fd08::/64', stateFile: stateFile() }), /not an IPv4 prefix/);
   await assert.rejects(enableNat({ pool4: '10.8.0.0/24', outIf: 'eth0"; flush ruleset', stateFile: stateFile() }), /not an interface name/);
+  await assert.rejects(enableNat({ pool4: '10.8.0.0/24', outIf: 'eth0"}', stateFile: stateFile() }), /not an interface name/);
   await assert.rejects(enableNat({ stateFile: stateFile() }), /no address pool/);
 });
