@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { CommandError, HostnetError } from './errors.js';
 import { run } from './exec.js';
-import { addAddress, addRoute, defaultRoute, delRoute, ip, isDeviceName, routeGet, setLink } from './ip.js';
+import { addAddress, addRoute, defaultRoute, delRoute, ip, isDeviceName, replaceAddress, replaceRoute, routeGet, setLink } from './ip.js';
 import { NetnsLab, netnsMissing } from './netns-testing.js';
 import { readState, stateFilePath } from './state-file.js';
 
@@ -31,9 +31,12 @@ test('a TUN device: MTU and up, "ifconfig L R" as a point-to-point address, IPv6
       [['10.0.0.1', '10.0.0.2', 32], ['fd00:14::1', undefined, 64]],
     );
 
+    await replaceAddress('tun0', 'fd00:14::1/64', undefined, { netns }); // applied again: no error
     assert.equal(await defaultRoute(4, { netns }), undefined, 'no default route yet');
     await addRoute({ dst: '192.0.2.0/24', via: '10.0.0.2', dev: 'tun0' }, { netns });
     await addRoute({ dst: 'default', dev: 'tun0' }, { netns });
+    await assert.rejects(addRoute({ dst: '192.0.2.0/24', via: '10.0.0.2', dev: 'tun0' }, { netns }), /File exists/);
+    await replaceRoute({ dst: '192.0.2.0/24', via: '10.0.0.2', dev: 'tun0' }, { netns });
     assert.deepEqual(await routeGet('192.0.2.9', { netns }), { gateway: '10.0.0.2', dev: 'tun0', src: '10.0.0.1' });
     assert.deepEqual(await defaultRoute(4, { netns }), { dev: 'tun0' });
     assert.equal(await delRoute({ dst: '192.0.2.0/24', via: '10.0.0.2', dev: 'tun0' }, { netns }), true);

@@ -32,10 +32,17 @@ export async function setLink(dev: string, o: { mtu?: number; up?: boolean }, op
  * unusable for a second or two after start.
  */
 export async function addAddress(dev: string, cidr: string, peer?: string, opts: IpOptions = {}): Promise<void> {
+  await ip(addressArgs('add', dev, cidr, peer), opts);
+}
+
+/** addAddress that is fine when the address is there already (a client's reconnect applies its ACCEPT again). */
+export async function replaceAddress(dev: string, cidr: string, peer?: string, opts: IpOptions = {}): Promise<void> {
+  await ip(addressArgs('replace', dev, cidr, peer), opts);
+}
+
+function addressArgs(verb: 'add' | 'replace', dev: string, cidr: string, peer: string | undefined): string[] {
   const v6 = cidr.includes(':');
-  const args = [...(v6 ? ['-6'] : []), 'addr', 'add', cidr, ...(peer === undefined ? [] : ['peer', peer]), 'dev', dev];
-  if (v6) args.push('nodad');
-  await ip(args, opts);
+  return [...(v6 ? ['-6'] : []), 'addr', verb, cidr, ...(peer === undefined ? [] : ['peer', peer]), 'dev', dev, ...(v6 ? ['nodad'] : [])];
 }
 
 /** A route as `ip route` takes it: destination (CIDR, a bare address = host route), and a gateway and/or device. */
@@ -45,12 +52,17 @@ export interface Route {
   dev?: string;
 }
 
-function routeArgs(verb: 'add' | 'del', r: Route): string[] {
+function routeArgs(verb: 'add' | 'replace' | 'del', r: Route): string[] {
   return [...(r.dst.includes(':') ? ['-6'] : []), 'route', verb, r.dst, ...(r.via === undefined ? [] : ['via', r.via]), ...(r.dev === undefined ? [] : ['dev', r.dev])];
 }
 
 export async function addRoute(r: Route, opts: IpOptions = {}): Promise<void> {
   await ip(routeArgs('add', r), opts);
+}
+
+/** addRoute that changes a route of the same destination instead of failing (pushed routes applied again). */
+export async function replaceRoute(r: Route, opts: IpOptions = {}): Promise<void> {
+  await ip(routeArgs('replace', r), opts);
 }
 
 /** Deletes a route; resolves false when it was not there (already gone: its device vanished, or undone before). */
