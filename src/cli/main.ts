@@ -9,6 +9,7 @@ import { registerQuickstart } from './quickstart.js';
 import { registerGateway } from './gateway.js';
 import { registerForward } from './forward.js';
 import { registerTunnel } from './tunnel.js';
+import { registerVerify } from './verify.js';
 
 const program = new Command();
 program
@@ -23,6 +24,7 @@ registerQuickstart(program);
 registerGateway(program);
 registerForward(program);
 registerTunnel(program);
+registerVerify(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof InselError) {

@@ -32,10 +32,17 @@ export async function setLink(dev: string, o: { mtu?: number; up?: boolean }, op
  * unusable for a second or two after start.
  */
 export async function addAddress(dev: string, cidr: string, peer?: string, opts: IpOptions = {}): Promise<void> {
+  await ip(addressArgs('add', dev, cidr, peer), opts);
+}
+
+/** addAddress that is fine when the address is there already (a client's reconnect applies its ACCEPT again). */
+export async function replaceAddress(dev: string, cidr: string, peer?: string, opts: IpOptions = {}): Promise<void> {
+  await ip(addressArgs('replace', dev, cidr, peer), opts);
+}
+
+function addressArgs(verb: 'add' | 'replace', dev: string, cidr: string, peer: string | undefined): string[] {
   const v6 = cidr.includes(':');
-  const args = [...(v6 ? ['-6'] : []), 'addr', 'add', cidr, ...(peer === undefined ? [] : ['peer', peer]), 'dev', dev];
-  if (v6) args.push('nodad');
-  await ip(args, opts);
+  return [...(v6 ? ['-6'] : []), 'addr', verb, cidr, ...(peer === undefined ? [] : ['peer', peer]), 'dev', dev, ...(v6 ? ['nodad'] : [])];
 }
 
 /** A route as `ip route` takes it: destination (CIDR, a bare address = host route), and a gateway and/or device. */
@@ -45,12 +52,17 @@ export interface Route {
   dev?: string;
 }
 
-function routeArgs(verb: 'add' | 'del', r: Route): string[] {
+function routeArgs(verb: 'add' | 'replace' | 'del', r: Route): string[] {
   return [...(r.dst.includes(':') ? ['-6'] : []), 'route', verb, r.dst, ...(r.via === undefined ? [] : ['via', r.via]), ...(r.dev === undefined ? [] : ['dev', r.dev])];
 }
 
 export async function addRoute(r: Route, opts: IpOptions = {}): Promise<void> {
   await ip(routeArgs('add', r), opts);
+}
+
+/** addRoute that changes a route of the same destination instead of failing (pushed routes applied again). */
+export async function replaceRoute(r: Route, opts: IpOptions = {}): Promise<void> {
+  await ip(routeArgs('replace', r), opts);
 }
 
 /** Deletes a route; resolves false when it was not there (already gone: its device vanished, or undone before). */
@@ -117,7 +129,11 @@ export async function listRoutes(family: 4 | 6, opts: IpOptions = {}): Promise<s
   return parseJson(out, 'route show').map((r) => [r.dst, r.gateway === undefined ? '' : `via ${String(r.gateway)}`, r.dev === undefined ? '' : `dev ${String(r.dev)}`].filter((s) => s !== '').join(' '));
 }
 
-/** A Linux interface name: 1–15 bytes, no '/', ':' or whitespace, not "." or "..". */
+/**
+ * An interface name as insel accepts one: 1–15 of [A-Za-z0-9_.-], not "."
+ * or "..". Linux allows more (quotes, braces), but such a name would need
+ * quoting in an nft script and no real setup uses one.
+ */
 export function isDeviceName(name: string): boolean {
-  return /^[^\s/:]{1,15}$/.test(name) && name !== '.' && name !== '..';
+  return /^[A-Za-z0-9_.-]{1,15}$/.test(name) && name !== '.' && name !== '..';
 }

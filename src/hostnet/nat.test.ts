@@ -8,7 +8,8 @@
 // before (no route back to 10.8.0.0/24, forwarding off).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { iptablesMissing, NetnsLab, netnsMissing, nftMissing, waitForLine } from './netns-testing.js';
@@ -116,9 +117,34 @@ test('NAT crash repair: a SIGKILLed server leaves its table and forwarding; repa
   }
 });
 
+test('where nft is not installed, NAT falls back to iptables by itself', { skip }, async () => {
+  const lab = await NetnsLab.create('nat');
+  const bin = mkdtempSync(join(tmpdir(), 'insel-no-nft-'));
+  try {
+    const t = await topology(lab);
+    for (const tool of ['ip', 'iptables', 'ip6tables', 'sysctl']) symlinkSync(execFileSync('which', [tool], { encoding: 'utf8' }).trim(), join(bin, tool));
+    const file = stateFile();
+    const mod = new URL('./nat.js', import.meta.url).href;
+    const code = `const m = await import(${JSON.stringify(mod)}); await m.enableNat({ pool4: '10.8.0.0/24', name: 'tun0', stateFile: ${JSON.stringify(file)} }); console.log('applied'); setInterval(() => {}, 1e6);`;
+    const child = lab.node(t.router, '--input-type=module', ['-e', code], { ...process.env, PATH: bin });
+    await waitForLine(child, 'applied');
+    assert.equal((JSON.parse(readFileSync(file, 'utf8')) as { backend: string }).backend, 'iptables');
+    assert.match(await lab.run(t.router, 'iptables', ['-t', 'nat', '-S', 'POSTROUTING']), /--comment insel-tun0 -j MASQUERADE/);
+    assert.equal(await lab.tcpRead(t.client, '203.0.113.2', 8080), '::ffff:203.0.113.1');
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    assert.equal(await repairNat(file, { netns: t.router }), true);
+    assert.doesNotMatch(await lab.run(t.router, 'iptables', ['-t', 'nat', '-S', 'POSTROUTING']), /MASQUERADE/);
+  } finally {
+    await lab.cleanup();
+    rmSync(bin, { recursive: true, force: true });
+  }
+});
+
 test('NAT refuses a malformed pool or interface name before changing anything', async () => {
   await assert.rejects(enableNat({ pool4: '10.8.0.0/33', stateFile: stateFile() }), /not an IPv4 prefix/);
   await assert.rejects(enableNat({ pool4: 'fd08::/64', stateFile: stateFile() }), /not an IPv4 prefix/);
   await assert.rejects(enableNat({ pool4: '10.8.0.0/24', outIf: 'eth0"; flush ruleset', stateFile: stateFile() }), /not an interface name/);
+  await assert.rejects(enableNat({ pool4: '10.8.0.0/24', outIf: 'eth0"}', stateFile: stateFile() }), /not an interface name/);
   await assert.rejects(enableNat({ stateFile: stateFile() }), /no address pool/);
 });
