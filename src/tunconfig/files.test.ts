@@ -95,22 +95,23 @@ test('a profile directory: cert.pem, ca.pem and a private key.pem', (t) => {
   assert.equal(loadTunnelConfig(conf).profile, p);
 });
 
-test('password files must be private; the verify script executable', (t) => {
+test('password files must exist (their mode is checked where they are read); the verify script must be executable', (t) => {
   const dir = tempDir(t);
   for (const f of ['ca.pem', 'server.pem']) write(dir, f, 'x');
   write(dir, 'server.key', 'x', 0o600);
-  const users = write(dir, 'users.txt', 'alice:x\n', 0o644);
-  const script = write(dir, 'check.sh', '#!/bin/sh\nexit 0\n', 0o644);
   const conf = write(dir, 'server.conf', `${SERVER}auth-users users.txt\nauth-user-pass-verify check.sh via-env\n`);
-  loadError(conf, 6, /auth-users: .*mode 0644.*chmod 600/);
-  chmodSync(users, 0o600);
+  loadError(conf, 6, /auth-users: .*users\.txt: no such file; create it with insel tunnel passwd/);
+  write(dir, 'users.txt', 'alice:x\n', 0o640);
+  loadError(conf, 7, /auth-user-pass-verify: .*check\.sh: no such file/);
+  const script = write(dir, 'check.sh', '#!/bin/sh\nexit 0\n', 0o644);
   loadError(conf, 7, new RegExp(`auth-user-pass-verify: ${script} is not executable; chmod \\+x ${script}`));
   chmodSync(script, 0o755);
   assert.equal(loadTunnelConfig(conf).authUserPassVerify?.script, script);
 
-  write(dir, 'pass.txt', 'alice\nsecret\n', 0o604);
   const client = write(dir, 'client.conf', 'client\ndev tun\nremote vpn.example.com\nca ca.pem\ncert server.pem\nkey server.key\nauth-user-pass pass.txt\n');
-  loadError(client, 7, /auth-user-pass: .*mode 0604.*chmod 600/);
+  loadError(client, 7, /auth-user-pass: .*pass\.txt: no such file; write the username and the password on two lines/);
+  write(dir, 'pass.txt', 'alice\nsecret\n', 0o600);
+  assert.equal(loadTunnelConfig(client).authUserPass, join(dir, 'pass.txt'));
 });
 
 test('an unreadable config file is an error at line 1; so is a huge one', (t) => {
