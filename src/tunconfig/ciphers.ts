@@ -28,9 +28,9 @@ export function aead(name: string, fail: Fail): Aead {
 export function aeadList(text: string, fail: Fail): Aead[] {
   const out: Aead[] = [];
   for (const name of text.split(':')) {
-    if (name === '') fail(`empty cipher name in ${JSON.stringify(text)}`, 'e.g. AES-256-GCM:CHACHA20-POLY1305');
+    if (name === '') fail(`empty cipher name in ${JSON.stringify(text)}`, `${MODERN}, separated by ":", e.g. AES-256-GCM:CHACHA20-POLY1305`);
     const a = aead(name, fail);
-    if (out.includes(a)) fail(`${name} is listed twice`, 'list each cipher once');
+    if (out.includes(a)) fail(`${name} is listed twice`, `list each once: ${MODERN}, or both`);
     out.push(a);
   }
   return out;

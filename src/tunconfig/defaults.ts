@@ -1,6 +1,6 @@
 // insel tunnel's defaults (docs/TUNNEL-CONFIG.md lists them).
 import { basename, extname } from 'node:path';
-import { AEADS } from '../secsock/algorithms.js';
+import { AEADS, type Aead } from '../secsock/algorithms.js';
 
 /** OpenVPN's IANA port: a config written for OpenVPN keeps working. */
 export const DEFAULT_UDP_PORT = 1194;
@@ -11,7 +11,7 @@ export const DEFAULT_KEEPALIVE = { intervalS: 10, timeoutS: 60 } as const;
 export const DEFAULT_TUN_MTU = 1420;
 export const DEFAULT_MAX_CLIENTS = 1024;
 export const DEFAULT_VERB = 1;
-export const DEFAULT_AEADS = [...AEADS];
+export const DEFAULT_AEADS: readonly Aead[] = AEADS;
 /** OpenVPN's defaults for `status FILE [SECONDS]` and `ifconfig-pool-persist FILE [SECONDS]`. */
 export const DEFAULT_STATUS_SECONDS = 60;
 export const DEFAULT_POOL_PERSIST_SECONDS = 600;

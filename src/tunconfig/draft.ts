@@ -2,7 +2,8 @@
 // known and defaults are filled in (finish.ts).
 import type { Aead } from '../secsock/algorithms.js';
 import type { TunnelConfig } from './types.js';
-import type { Source } from './where.js';
+import type { Fail } from './addresses.js';
+import { lineError, type Source, type Where } from './where.js';
 
 /** One directive as read from a file: its name (canonical, kebab-case), arguments and line. */
 export interface Directive {
@@ -30,4 +31,16 @@ export interface Draft {
 
 export function newDraft(src: Source, dir: string): Draft {
   return { src, dir, seen: new Map(), cfg: { push: [], routes: [], routesIpv6: [], warnings: [] }, remotes: [] };
+}
+
+/** Where `directive` first appeared (line 1 if it did not: a whole-file problem). */
+export function lineOf(d: Draft, directive: string): Where {
+  return { src: d.src, line: d.seen.get(directive) ?? 1 };
+}
+
+/** A Fail that reports at `directive`'s line, naming it. */
+export function failAt(d: Draft, directive: string): Fail {
+  return (problem, hint) => {
+    throw lineError(lineOf(d, directive), directive, problem, hint);
+  };
 }

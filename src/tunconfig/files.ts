@@ -1,6 +1,6 @@
 // The files a tunnel config names, checked at load: those read at start
-// must exist, and keys and passwords must be private to their owner (mode
-// & 0o077 == 0), as OpenVPN warns and ssh refuses. Errors point at the
+// must exist, and private keys must be their owner's alone (mode & 0o077
+// == 0), as OpenVPN warns and ssh refuses. Errors point at the
 // directive's line and say the fix.
 import { accessSync, constants, statSync, type Stats } from 'node:fs';
 import { ioReason } from '../config/toml.js';
@@ -43,8 +43,9 @@ export function checkFiles(cfg: TunnelConfig, seen: ReadonlyMap<string, number>,
     exists(f.caFile, 'profile', hint);
     secret(f.keyFile, 'profile', hint);
   }
-  if (cfg.authUsers !== undefined) secret(cfg.authUsers, 'auth-users', `create it, or check the path (${RELATIVE})`);
-  if (cfg.authUserPass !== undefined) secret(cfg.authUserPass, 'auth-user-pass', `write the username and the password on two lines, or check the path (${RELATIVE})`);
+  // Password files: their mode is checked where they are read (src/tunnel/private-file.ts allows group read, as /etc/shadow).
+  if (cfg.authUsers !== undefined) exists(cfg.authUsers, 'auth-users', `create it with insel tunnel passwd, or check the path (${RELATIVE})`);
+  if (cfg.authUserPass !== undefined) exists(cfg.authUserPass, 'auth-user-pass', `write the username and the password on two lines, or check the path (${RELATIVE})`);
   if (cfg.authUserPassVerify !== undefined) {
     const { script } = cfg.authUserPassVerify;
     exists(script, 'auth-user-pass-verify', `check the path (${RELATIVE})`);

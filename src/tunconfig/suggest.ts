@@ -13,7 +13,7 @@ function distance(a: string, b: string, max: number): number {
   return prev[b.length]!;
 }
 
-/** The known name closest to `name` if it is close (at most 2 edits, and fewer than a third of its length), else undefined. */
+/** The known name closest to `name` if it is close (at most 2 edits, and at most a third of its length), else undefined. */
 export function closest(name: string, known: readonly string[]): string | undefined {
   const max = Math.min(2, Math.floor(name.length / 3));
   let best: string | undefined;

@@ -8,6 +8,7 @@
 // one entry (of the forms above) per directive line. A key's line is found
 // in the text, so errors name file:line as for a directive file.
 import { z } from 'zod';
+import { ConfigError } from '../config/errors.js';
 import { parseToml } from '../config/toml.js';
 import { quote } from '../errors.js';
 import { DIRECTIVES } from './directives.js';
@@ -43,7 +44,14 @@ function args(v: Occurrence, several: boolean): string[] | undefined {
 }
 
 export function readTomlDirectives(text: string, src: Source): Directive[] {
-  const doc = parseToml(text, src.file);
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(text, src.file);
+  } catch (err) {
+    // parseToml names file:line:column for syntax errors; anything else still gets a line.
+    if (err instanceof ConfigError && !err.message.startsWith(`${src.file}:`)) throw lineError({ src, line: 1 }, '', err.message.slice(src.file.length + 2), 'check the TOML syntax', err);
+    throw err;
+  }
   const lines = text.split('\n');
   const out: Directive[] = [];
   for (const [key, raw] of Object.entries(doc)) {
