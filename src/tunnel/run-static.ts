@@ -8,6 +8,9 @@ import { StaticTunnel } from './static-mode.js';
 
 export async function runStatic(c: ModeContext): Promise<RunningMode> {
   const { cfg, device, log } = c;
+  if (cfg.proto === 'tcp') {
+    throw new TunnelError('INSEL_TUNNEL_SETUP', `${cfg.file}: proto tcp: static-key mode runs over UDP only; remove "proto tcp", or use CA mode (server/client), whose clients fall back to TLS over TCP by themselves`, { file: cfg.file });
+  }
   await addressesFromIfconfig(cfg, device);
   await addConfiguredRoutes(cfg, device);
   const remote = cfg.remotes[0];
