@@ -105,14 +105,34 @@ export function openTs(k: Keys, datagram: Buffer): { epoch: number; channelId: n
   return { epoch: h.epoch, channelId: h.channelId, counter: h.counter, kind: inner[0]!, body: Buffer.from(inner.subarray(2)) };
 }
 
+export interface Remote {
+  sock: Socket;
+  port: number;
+  /** Datagrams it received, in order. */
+  got: Buffer[];
+}
+
 /** A UDP socket playing the remote peer. */
-export async function remote(): Promise<{ sock: Socket; port: number; got: Buffer[] }> {
+export async function remote(): Promise<Remote> {
   const sock = createSocket('udp4');
   const got: Buffer[] = [];
   sock.on('message', (m) => got.push(m));
   sock.bind(0, '127.0.0.1');
   await once(sock, 'listening');
   return { sock, port: sock.address().port, got };
+}
+
+/** Runs `body` with a rig and `n` remote peers, and closes them all whatever happens. */
+export async function withRig(init: Partial<PlaneInit>, n: number, body: (r: Rig, remotes: Remote[]) => Promise<void> | void): Promise<void> {
+  const r = rig(init);
+  const remotes: Remote[] = [];
+  try {
+    for (let i = 0; i < n; i++) remotes.push(await remote());
+    await body(r, remotes);
+  } finally {
+    for (const x of remotes) x.sock.close();
+    r.close();
+  }
 }
 
 // ---- IP packets ---------------------------------------------------------------

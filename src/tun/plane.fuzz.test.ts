@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ReplayWindow } from '../secsock/replay.js';
 import { TunKind } from './plane.js';
-import { drain, ipPacket, readPackets, remote, rig, sealTs, type Keys, type Rig } from './plane-testing.js';
+import { drain, ipPacket, readPackets, rig, sealTs, withRig, type Keys, type Rig } from './plane-testing.js';
 
 const K: Keys = { aead: 'aes-256-gcm', key: Buffer.alloc(32, 5), iv: Buffer.alloc(12, 6) };
 
@@ -93,9 +93,7 @@ test('planeInput: garbage and mutated datagrams are dropped; authentic ones deli
 });
 
 test('over real UDP: mutated datagrams, then a marker; only authentic packets before it', async () => {
-  const r = rig();
-  const peer = await remote();
-  try {
+  await withRig({}, 1, async (r, [peer]) => {
     setup(r);
     let base = 0;
     await fc.assert(
@@ -114,10 +112,7 @@ test('over real UDP: mutated datagrams, then a marker; only authentic packets be
       }),
       { numRuns: 60 },
     );
-  } finally {
-    peer.sock.close();
-    r.close();
-  }
+  });
 });
 
 test('replay decisions match src/secsock/replay.ts for random counter sequences', () => {

@@ -9,7 +9,7 @@ import { createCipheriv } from 'node:crypto';
 import { closeSync as closeFd } from 'node:fs';
 import { addon } from '../native/addon.js';
 import { PLANE_OVERHEAD, TunKind, parseFrom } from './plane.js';
-import { drain, ipPacket, openTs, readPackets, remote, rig, sealTs, synMss, tcpChecksumOk, tcpSyn, until, writePacket, type Keys, type Rig } from './plane-testing.js';
+import { drain, ipPacket, openTs, readPackets, rig, sealTs, withRig, synMss, tcpChecksumOk, tcpSyn, until, writePacket, type Keys, type Rig } from './plane-testing.js';
 
 const keys = (seed: number, aead: Keys['aead'] = 'aes-256-gcm'): Keys => ({ aead, key: Buffer.alloc(32, seed), iv: Buffer.alloc(12, seed + 1) });
 const SEND = keys(0x11);
@@ -43,9 +43,7 @@ test('known answers: the C plane, secsock and node:crypto seal the same bytes', 
     assert.deepEqual(Buffer.concat([want.subarray(0, 14), c.update(Buffer.concat([Buffer.from([0, 0]), PKT])), c.final(), c.getAuthTag()]), want);
     assert.deepEqual(sealTs(k, 3, 0x01020304, 2 ** 40 + 5, 0, PKT), want);
 
-    const r = rig();
-    const peer = await remote();
-    try {
+    await withRig({}, 1, async (r, [peer]) => {
       r.plane.addPeer(7, { recvId: 9, sendId: 0x01020304, aead, isDefault: true, follow: false });
       r.plane.setSendKey(7, 3, k.key, k.iv, 2 ** 40 + 5);
       r.plane.setPath(7, { host: '127.0.0.1', port: peer.port });
@@ -59,17 +57,12 @@ test('known answers: the C plane, secsock and node:crypto seal the same bytes', 
       r.plane.setRecvKey(7, 'cur', 3, k.key, k.iv);
       r.plane.input(want);
       assert.deepEqual(drain(r.tun), [PKT]);
-    } finally {
-      peer.sock.close();
-      r.close();
-    }
+    });
   }
 });
 
 test('interop: C seals, secsock opens; secsock seals, C opens (over real UDP)', async () => {
-  const r = rig();
-  const peer = await remote();
-  try {
+  await withRig({}, 1, async (r, [peer]) => {
     onePeer(r);
     r.plane.setPath(1, { host: '127.0.0.1', port: peer.port });
     const pkts = [64, 29, 1400, 1500].map((n, i) => ipPacket('10.0.0.1', '10.0.0.2', 17, Buffer.alloc(n - 28, i + 1)));
@@ -88,10 +81,7 @@ test('interop: C seals, secsock opens; secsock seals, C opens (over real UDP)', 
     assert.equal(s.txPackets, pkts.length);
     assert.ok(s.lastRxMs >= 0);
     assert.deepEqual(r.events, [], 'the peer sent from the path already set: no path event');
-  } finally {
-    peer.sock.close();
-    r.close();
-  }
+  });
 });
 
 test('receive checks: replay, too old, stale epoch, forged, short, garbage: counted, never delivered', () => {
@@ -173,10 +163,7 @@ test('epochs: next promotes (event), previous still opens, older is stale, a dro
 });
 
 test('server peers: anti-spoof, routes by vip4/vip6, client-to-client off then on', async () => {
-  const r = rig({ mss: 0 });
-  const a = await remote();
-  const b = await remote();
-  try {
+  await withRig({ mss: 0 }, 2, async (r, [a, b]) => {
     const KB = keys(0x77);
     // follow off: the datagrams come by input() (the TCP rung), the replies should still go by UDP.
     onePeer(r, { vip4: '10.8.0.2', vip6: 'fd00::2', isDefault: false, follow: false });
@@ -210,17 +197,11 @@ test('server peers: anti-spoof, routes by vip4/vip6, client-to-client off then o
     writePacket(r.tun, ipPacket('192.0.2.1', '10.8.0.99', 17, Buffer.from('nowhere')));
     await until(() => a.got.length === 2 && (r.plane.stats().drops.no_route ?? 0) === 1, 'routed packets');
     assert.deepEqual(a.got.map((d) => openTs(SEND, d)!.body), [in4, in6]);
-  } finally {
-    a.sock.close();
-    b.sock.close();
-    r.close();
-  }
+  });
 });
 
 test('MSS clamp: SYNs both ways, v4 and v6 (odd offset too), checksums stay valid', async () => {
-  const r = rig({ mss: 1360 });
-  const peer = await remote();
-  try {
+  await withRig({ mss: 1360 }, 1, async (r, [peer]) => {
     onePeer(r);
     r.plane.setPath(1, { host: '127.0.0.1', port: peer.port });
     // TUN → UDP.
@@ -242,20 +223,14 @@ test('MSS clamp: SYNs both ways, v4 and v6 (odd offset too), checksums stay vali
     r.plane.setMss(0);
     r.plane.input(sealTs(RECV, 0, 100, 2, TunKind.DATA, tcpSyn('10.0.0.2', '10.0.0.1', 1460)));
     assert.equal(synMss(drain(r.tun)[0]!), 1460);
-  } finally {
-    peer.sock.close();
-    r.close();
-  }
+  });
 });
 
 const mac = (n: number) => Buffer.from([2, 0, 0, 0, 0, n]);
 const frame = (dst: Buffer, src: Buffer, text: string) => Buffer.concat([dst, src, Buffer.from([0x88, 0xb5]), Buffer.from(text)]);
 
 test('TAP: broadcast floods, learned MACs are switched, client-to-client between peers', async () => {
-  const r = rig({ tap: true, clientToClient: true });
-  const a = await remote();
-  const b = await remote();
-  try {
+  await withRig({ tap: true, clientToClient: true }, 2, async (r, [a, b]) => {
     const KB = keys(0x77);
     onePeer(r, { isDefault: false, follow: false });
     onePeer(r, { isDefault: false, follow: false }, 2, KB, KB);
@@ -277,17 +252,11 @@ test('TAP: broadcast floods, learned MACs are switched, client-to-client between
     assert.equal(b.got.length, 1);
     r.plane.input(sealTs(RECV, 0, 100, 1, TunKind.DATA, Buffer.alloc(10))); // shorter than an Ethernet header
     assert.equal(r.plane.stats(1)!.drops.malformed, 1);
-  } finally {
-    a.sock.close();
-    b.sock.close();
-    r.close();
-  }
+  });
 });
 
 test('TCP rung: tcp events, input from tcp, follow switches the path both ways, control packets, forceUdp, padding', async () => {
-  const r = rig();
-  const peer = await remote();
-  try {
+  await withRig({}, 1, async (r, [peer]) => {
     onePeer(r);
     r.plane.setPath(1, 'tcp');
     writePacket(r.tun, PKT);
@@ -315,16 +284,11 @@ test('TCP rung: tcp events, input from tcp, follow switches the path both ways, 
     const before = r.events.length;
     assert.equal(r.plane.sendControl(1, TunKind.PROBE_ACK, Buffer.from([0, 0, 0, 42, 4, 176])), true);
     assert.equal(r.events.length, before + 1, 'on the tcp path: a tcp event');
-  } finally {
-    peer.sock.close();
-    r.close();
-  }
+  });
 });
 
 test('a send counter never passes 2^53; no key or no path: counted drops', async () => {
-  const r = rig();
-  const peer = await remote();
-  try {
+  await withRig({}, 1, async (r, [peer]) => {
     r.plane.addPeer(1, { recvId: 100, sendId: 200, aead: 'aes-256-gcm', isDefault: true, follow: false });
     writePacket(r.tun, PKT);
     await until(() => r.plane.stats().drops.no_key === 1, 'no_key');
@@ -336,10 +300,7 @@ test('a send counter never passes 2^53; no key or no path: counted drops', async
     writePacket(r.tun, PKT);
     await until(() => peer.got.length === 1 && r.plane.stats().drops.no_key === 2, 'the last counter');
     assert.equal(openTs(SEND, peer.got[0]!)!.counter, 2 ** 53 - 1);
-  } finally {
-    peer.sock.close();
-    r.close();
-  }
+  });
 });
 
 test('a throwing listener neither crashes nor stops the plane; misuse throws typed errors; close is final', () => {
