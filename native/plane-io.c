@@ -165,6 +165,7 @@ static void deliver_frame(plane_t *p, peer_t *peer, uint8_t *buf, size_t len, ev
   mac_entry_t *m = plane_mac_slot(p, frame);
   if (m->peer != NULL && m->peer != peer && memcmp(m->mac, frame, 6) == 0) {
     if (!p->c2c) return plane_drop(p, peer, D_C2C_DENIED);
+    clamp(p, frame, len);
     plane_send(p, m->peer, buf, INNER_SIZE + len, q, SEND_BATCH);
     return;
   }
@@ -237,7 +238,8 @@ void plane_receive(plane_t *p, uint8_t *buf, size_t len, const struct sockaddr_s
     if (e != NULL && napi_create_uint32(p->env, buf[1], &e->argv[0]) == napi_ok) e->argc = 1;
   }
   uint8_t *inner = buf + HEADER_SIZE;
-  if (peer->follow && (inner[0] == KIND_DATA || (!peer->path_tcp && !peer->has_addr)) && m >= INNER_SIZE) follow(p, peer, from, q);
+  // Follow DATA only: a probe or keepalive forced over UDP while on the TCP rung must not pull the path.
+  if (peer->follow && m >= INNER_SIZE && (inner[0] == KIND_DATA || (!peer->path_tcp && !peer->has_addr))) follow(p, peer, from, q);
   if (m < INNER_SIZE || inner[1] != 0) return plane_drop(p, peer, D_MALFORMED); // no flags on the tunnel (no compression)
   size_t body = (size_t)m - INNER_SIZE;
   if (inner[0] != KIND_DATA) {
@@ -271,7 +273,13 @@ void plane_on_tun(uv_poll_t *h, int status, int events) {
   for (int i = 0; i < p->batch; i++) {
     uint8_t *buf = p->tun_bufs + (size_t)i * p->tun_buf_size;
     ssize_t n = read(p->tun_fd, buf + HEADER_SIZE + INNER_SIZE, p->max_packet + 1); // + 1: tells too big from full size
-    if (n <= 0) break; // EAGAIN: drained; the rest waits for the next wake-up
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) break; // drained; the rest waits for the next wake-up
+    if (n <= 0) { // the device is gone (EOF, EIO, EBADFD): stop, or the poll would spin
+      uv_poll_stop(h);
+      event_t *e = plane_event(p, &p->evq, "down", 0);
+      if (e != NULL && napi_create_string_utf8(p->env, n == 0 ? "end of file" : strerror(errno), NAPI_AUTO_LENGTH, &e->argv[0]) == napi_ok) e->argc = 1;
+      break;
+    }
     from_tun(p, buf, (size_t)n, &p->evq);
   }
   plane_flush(p);

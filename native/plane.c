@@ -28,23 +28,23 @@ void key_u32(uint8_t key[16], uint32_t v) {
 static size_t hash(const plane_t *p, const uint8_t *k, size_t n) {
   uint64_t h = p->seed;
   for (size_t i = 0; i < n; i++) h = (h ^ k[i]) * 0x100000001b3ULL;
-  return (size_t)(h ^ h >> 32) & (HASH_SIZE - 1);
+  return (size_t)(h ^ h >> 32);
 }
 
 peer_t *plane_find(const plane_t *p, int t, const uint8_t key[16]) {
-  for (peer_t *e = p->table[t][hash(p, key, 16)]; e != NULL; e = e->chain[t])
+  for (peer_t *e = p->table[t][hash(p, key, 16) & (HASH_SIZE - 1)]; e != NULL; e = e->chain[t])
     if (memcmp(e->key[t], key, 16) == 0) return e;
   return NULL;
 }
 
 static void link_peer(plane_t *p, int t, peer_t *e) {
-  size_t b = hash(p, e->key[t], 16);
+  size_t b = hash(p, e->key[t], 16) & (HASH_SIZE - 1);
   e->chain[t] = p->table[t][b], p->table[t][b] = e, e->in[t] = 1;
 }
 
 static void unlink_peer(plane_t *p, int t, peer_t *e) {
   if (!e->in[t]) return;
-  peer_t **pp = &p->table[t][hash(p, e->key[t], 16)];
+  peer_t **pp = &p->table[t][hash(p, e->key[t], 16) & (HASH_SIZE - 1)];
   while (*pp != e) pp = &(*pp)->chain[t];
   *pp = e->chain[t];
 }
@@ -273,8 +273,10 @@ static napi_value create(napi_env env, napi_callback_info info) {
     return NULL;
   }
   CALL(env, napi_type_tag_object(env, out, &PLANE_TAG));
-  uv_poll_start(&p->tun_poll, UV_READABLE, plane_on_tun);
-  uv_poll_start(&p->udp_poll, UV_READABLE, plane_on_udp);
+  if (uv_poll_start(&p->tun_poll, UV_READABLE, plane_on_tun) != 0 || uv_poll_start(&p->udp_poll, UV_READABLE, plane_on_udp) != 0) {
+    plane_close(p); // the external's finalizer drops the last reference
+    return fail(env, 1, "tunFd and udpFd must be pollable (a TUN/TAP device or packet socket, and a UDP socket)");
+  }
   return out;
 }
 

@@ -23,7 +23,7 @@ export interface Rig {
   close(): void;
 }
 
-const EVENTS = ['control', 'promoted', 'path', 'tcp', 'unknown'] as const;
+const EVENTS = ['control', 'promoted', 'path', 'tcp', 'unknown', 'down'] as const;
 
 export function rig(init: Partial<PlaneInit> = {}, host = '127.0.0.1'): Rig {
   const [mine, theirs] = addon.testPacketPair();

@@ -9,7 +9,7 @@ import { createCipheriv } from 'node:crypto';
 import { closeSync as closeFd } from 'node:fs';
 import { addon } from '../native/addon.js';
 import { PLANE_OVERHEAD, TunKind, parseFrom } from './plane.js';
-import { drain, ipPacket, openTs, readPackets, rig, sealTs, withRig, synMss, tcpChecksumOk, tcpSyn, until, writePacket, type Keys, type Rig } from './plane-testing.js';
+import { drain, ipPacket, openTs, readPackets, rig, sealTs, synMss, tcpChecksumOk, tcpSyn, until, withRig, writePacket, type Keys, type Rig } from './plane-testing.js';
 
 const keys = (seed: number, aead: Keys['aead'] = 'aes-256-gcm'): Keys => ({ aead, key: Buffer.alloc(32, seed), iv: Buffer.alloc(12, seed + 1) });
 const SEND = keys(0x11);
@@ -350,5 +350,21 @@ test('the raw addon: onEvent that throws is cleared, the next event still comes'
     addon.planeClose(p);
     addon.planeClose(p);
     for (const fd of [mine, theirs, udp.fd]) closeFd(fd);
+  }
+});
+
+test("the TUN side gone (end of file): one 'down' event, and the plane no longer polls it", async () => {
+  const [mine, theirs] = addon.testPacketPair();
+  const udp = addon.udpOpen('127.0.0.1', 0);
+  const seen: unknown[][] = [];
+  const p = addon.planeCreate({ tunFd: mine, udpFd: udp.fd, tap: false, maxPacket: 1500, batch: 8, mss: 0, clientToClient: false, onEvent: (...a) => seen.push(a) });
+  try {
+    closeFd(theirs);
+    await until(() => seen.length > 0, 'the down event');
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(seen, [['down', 0, 'end of file']]);
+  } finally {
+    addon.planeClose(p);
+    for (const fd of [mine, udp.fd]) closeFd(fd);
   }
 });
