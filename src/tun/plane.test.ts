@@ -368,3 +368,33 @@ test("the TUN side gone (end of file): one 'down' event, and the plane no longer
     for (const fd of [mine, udp.fd]) closeFd(fd);
   }
 });
+
+test("unknown channel ids: every one counted, at most 64 'unknown' events a second", () => {
+  const r = rig();
+  try {
+    for (let i = 0; i < 100; i++) r.plane.input(sealTs(RECV, 0, 1000 + i, 0, TunKind.DATA, PKT));
+    assert.equal(r.plane.stats().drops.unknown_channel, 100);
+    const n = r.events.filter((e) => e[0] === 'unknown').length;
+    assert.ok(n >= 1 && n <= 64, `${n} events`);
+  } finally {
+    r.close();
+  }
+});
+
+test("a dual-stack socket ('::') talks to an IPv4 peer; its address reads as IPv4", async () => {
+  const r = rig({}, '::');
+  try {
+    await withRig({}, 1, async (_, [peer]) => {
+      onePeer(r);
+      r.plane.setPath(1, { host: '127.0.0.1', port: peer!.port });
+      writePacket(r.tun, PKT);
+      await until(() => peer!.got.length === 1, 'the datagram');
+      assert.deepEqual(openTs(SEND, peer!.got[0]!)!.body, PKT);
+      peer!.sock.send(sealTs(RECV, 0, 100, 0, TunKind.KEEPALIVE, Buffer.alloc(0)), r.udp.port, '127.0.0.1');
+      await until(() => r.events.length === 1, 'the keepalive');
+      assert.equal(r.events[0]![4], `127.0.0.1:${peer!.port}`);
+    });
+  } finally {
+    r.close();
+  }
+});
