@@ -177,16 +177,18 @@ static int same_addr(const peer_t *peer, const struct sockaddr_storage *a) {
   return memcmp(a, &peer->addr, a->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) == 0;
 }
 
-// Follow mode: the send path goes where the peer's last authentic DATA came from.
+static void set_addr(peer_t *peer, const struct sockaddr_storage *from) {
+  peer->has_addr = 1;
+  peer->addr = *from;
+  peer->addrlen = from->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+}
+
+// Follow mode: the send path goes where the peer's authentic datagrams come from: DATA from
+// either rung (UDP <-> TCP), any datagram over UDP while not on the TCP rung (roaming).
 static void follow(plane_t *p, peer_t *peer, const struct sockaddr_storage *from, evq_t *q) {
   if (from == NULL ? peer->path_tcp : !peer->path_tcp && same_addr(peer, from)) return;
-  if (from == NULL) {
-    peer->path_tcp = 1;
-  } else {
-    peer->path_tcp = 0, peer->has_addr = 1;
-    peer->addr = *from;
-    peer->addrlen = from->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-  }
+  peer->path_tcp = from == NULL;
+  if (from != NULL) set_addr(peer, from);
   event_t *e = plane_event(p, q, "path", peer->id);
   if (e != NULL && (e->argv[0] = plane_from(p, from)) != NULL) e->argc = 1;
 }
@@ -238,8 +240,15 @@ void plane_receive(plane_t *p, uint8_t *buf, size_t len, const struct sockaddr_s
     if (e != NULL && napi_create_uint32(p->env, buf[1], &e->argv[0]) == napi_ok) e->argc = 1;
   }
   uint8_t *inner = buf + HEADER_SIZE;
-  // Follow DATA only: a probe or keepalive forced over UDP while on the TCP rung must not pull the path.
-  if (peer->follow && m >= INNER_SIZE && (inner[0] == KIND_DATA || (!peer->path_tcp && !peer->has_addr))) follow(p, peer, from, q);
+  if (peer->follow && m >= INNER_SIZE) {
+    if (inner[0] == KIND_DATA || (from != NULL && !peer->path_tcp)) {
+      follow(p, peer, from, q);
+    } else if (from != NULL && !same_addr(peer, from)) {
+      // A control packet over UDP while data goes over TCP (a client probing UDP): its address is
+      // kept for replies sent with forceUdp, and the data path stays where DATA last came from.
+      set_addr(peer, from);
+    }
+  }
   if (m < INNER_SIZE || inner[1] != 0) return plane_drop(p, peer, D_MALFORMED); // no flags on the tunnel (no compression)
   size_t body = (size_t)m - INNER_SIZE;
   if (inner[0] != KIND_DATA) {

@@ -1,7 +1,7 @@
 // Test program (run by plane-netns.test.ts inside a network namespace): one
 // end of a point-to-point tunnel over real TUN/TAP. Opens the device and the
 // UDP socket, starts a Plane with one default peer, prints the device name,
-// and runs until stdin closes.
+// and on SIGTERM prints the peer's stats as JSON and exits.
 //   node netns-peer.js tun|tap LISTEN_PORT PEER_HOST PEER_PORT SEND_KEY_HEX RECV_KEY_HEX
 import { openTun, openUdp } from './device.js';
 import { Plane } from './plane.js';
@@ -16,8 +16,7 @@ plane.setSendKey(1, 0, Buffer.from(sendKey, 'hex'), iv, 0);
 plane.setRecvKey(1, 'cur', 0, Buffer.from(recvKey, 'hex'), iv);
 plane.setPath(1, { host: peerHost, port: Number(peerPort) });
 process.stdout.write(`${dev.name}\n`);
-process.stdin.resume();
-process.stdin.on('end', () => {
+process.on('SIGTERM', () => {
   process.stdout.write(`${JSON.stringify(plane.stats(1))}\n`);
   plane.close();
   udp.close();
