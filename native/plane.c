@@ -1,6 +1,7 @@
 // The data plane's JS face (plane.h): create and close, peers and their
 // keys and paths, stats, and the events it sends to JS. The per-packet work
 // is in plane-io.c. All of it runs on Node's main thread: no locks.
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -252,6 +253,11 @@ static napi_value create(napi_env env, napi_callback_info info) {
   if (getsockname((int)udp_fd, (struct sockaddr *)&ss, &sl) < 0 || (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
     return fail(env, 1, "udpFd must be a UDP socket from udpOpen()");
 
+  // The pipeline must never block Node's loop, whoever opened the fds.
+  for (int i = 0; i < 2; i++) {
+    int fd = (int)(i ? udp_fd : tun_fd), fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return fail(env, 1, "tunFd and udpFd must be open file descriptors");
+  }
   plane_t *p = calloc(1, sizeof *p);
   if (p == NULL) return fail(env, 1, "out of memory");
   p->env = env, p->tun_fd = (int)tun_fd, p->udp_fd = (int)udp_fd, p->udp_family = ss.ss_family;
