@@ -1,0 +1,76 @@
+// Helpers the tunnel-<topic>.test.ts end-to-end files share on top of
+// tunnel-testing.ts: a byte-exact TCP transfer between namespaces, the
+// tunnel device's addresses as the kernel has them, and a TCP connect that
+// is expected to fail.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { NetnsLab } from '../hostnet/netns-testing.js';
+import { waitForLine } from '../hostnet/netns-testing.js';
+
+/** A fresh temporary directory `insel-<name>-XXXX`. */
+export function tempDir(name: string): string {
+  return mkdtempSync(join(tmpdir(), `insel-${name}-`));
+}
+
+/** The tunnel device a daemon's start line names ("server on insel0: …", "static-key tunnel on tun0, …"). */
+export function deviceIn(line: string): string {
+  const m = / on ([^\s:,]+)[:,]/.exec(line);
+  if (m === null) throw new Error(`no device in the line: ${line}`);
+  return m[1] as string;
+}
+
+/** The global addresses of `dev` in `ns` from `ip -j addr` (without prefix length). */
+export async function deviceAddresses(lab: NetnsLab, ns: string, dev: string): Promise<{ v4: string[]; v6: string[] }> {
+  const out = await lab.run(ns, 'ip', ['-j', 'addr', 'show', 'dev', dev]);
+  const links = JSON.parse(out) as { addr_info?: { family: string; local: string; scope: string }[] }[];
+  const infos = links.flatMap((l) => l.addr_info ?? []).filter((a) => a.scope === 'global');
+  return { v4: infos.filter((a) => a.family === 'inet').map((a) => a.local), v6: infos.filter((a) => a.family === 'inet6').map((a) => a.local) };
+}
+
+export interface TransferResult {
+  sentSha: string;
+  receivedSha: string;
+  receivedBytes: number;
+}
+
+/**
+ * Sends `bytes` random bytes over TCP from `fromNs` to host:port, served by a
+ * sink in `toNs` that hashes what it gets; resolves both SHA-256s. Bounded
+ * by `timeoutMs` on each side.
+ */
+export async function tcpTransfer(lab: NetnsLab, fromNs: string, toNs: string, host: string, port: number, bytes: number, timeoutMs = 20_000): Promise<TransferResult> {
+  const sinkCode = [
+    `const h=require('crypto').createHash('sha256');let n=0;`,
+    `const s=require('net').createServer(c=>{c.on('data',b=>{h.update(b);n+=b.length});c.on('end',()=>{console.log(h.digest('hex')+' '+n);c.end();s.close()})});`,
+    `s.listen(${port},'::',()=>console.log('listening'));setTimeout(()=>process.exit(3),${timeoutMs}).unref()`,
+  ].join('');
+  const sink = lab.node(toNs, '-e', [sinkCode]);
+  let sinkOut = '';
+  sink.stdout?.on('data', (b: Buffer) => (sinkOut += b.toString()));
+  await waitForLine(sink, 'listening');
+  const done = new Promise<string>((resolve, reject) => {
+    sink.once('exit', (code) => {
+      const line = sinkOut.split('\n').find((l) => /^[0-9a-f]{64} \d+$/.test(l));
+      if (line === undefined) reject(new Error(`the sink exited (${code}) without a hash: ${sinkOut}`));
+      else resolve(line);
+    });
+  });
+  const sourceCode = [
+    `const d=require('crypto').randomBytes(${bytes});const sha=require('crypto').createHash('sha256').update(d).digest('hex');`,
+    `const c=require('net').connect({host:${JSON.stringify(host)},port:${port}},()=>c.end(d));`,
+    `c.resume();c.on('close',()=>console.log(sha));c.on('error',e=>{console.error(e.message);process.exit(1)});`,
+    `setTimeout(()=>{console.error('timeout');process.exit(2)},${timeoutMs}).unref()`,
+  ].join('');
+  const sentSha = (await lab.runNode(fromNs, ['-e', sourceCode], { timeoutMs: timeoutMs + 5000, hint: `is ${host}:${port} reachable from ${fromNs}?` })).trim();
+  const [receivedSha, n] = (await done).split(' ') as [string, string];
+  return { sentSha, receivedSha, receivedBytes: Number(n) };
+}
+
+/** Whether a TCP connection from `ns` to host:port succeeds within timeoutMs (false on refusal, unreachability or timeout). */
+export async function tcpConnects(lab: NetnsLab, ns: string, host: string, port: number, timeoutMs = 2000): Promise<boolean> {
+  return lab.tcpRead(ns, host, port, timeoutMs).then(
+    () => true,
+    () => false,
+  );
+}
