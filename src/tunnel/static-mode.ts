@@ -60,7 +60,10 @@ export class StaticTunnel {
       }
     });
     o.plane.on('control', (peerId: number, kind: number, body: Buffer) => {
-      if (peerId === PEER && kind === InnerKind.CLOSE) this.o.log.info(`peer closed: ${body.toString('utf8').slice(0, 256)}`);
+      if (peerId !== PEER || kind !== InnerKind.CLOSE) return;
+      this.o.log.info(`peer closed: ${body.toString('utf8').slice(0, 256)}`);
+      // An authentic CLOSE ends its session: the restarted peer's new id is learned at once, not after a silent keepalive interval.
+      this.peerSid = 0;
     });
     this.hello();
   }
