@@ -12,6 +12,8 @@ import type { ModeContext, RunningMode } from './mode.js';
 
 /** The underlay's largest datagram when nothing better is known (Ethernet). */
 const UNDERLAY_MTU = 1500;
+/** The smallest MTU a link carrying IPv6 may have (RFC 8200). */
+const IPV6_MIN_MTU = 1280;
 
 export async function runClient(c: ModeContext): Promise<RunningMode> {
   const { cfg, device, log, plane } = c;
@@ -44,7 +46,10 @@ export async function runClient(c: ModeContext): Promise<RunningMode> {
     },
     onMtu: (m) => {
       mtu = Math.min(m, cfg.tunMtu);
-      void setLink(device, { mtu }).catch((err: Error) => log.warn(`cannot set the MTU of ${device} to ${mtu}: ${err.message}`));
+      // Below 1280 the kernel drops the device's IPv6 addresses for good (PMTU restarts at 1232-byte datagrams
+      // at each reconnect): with IPv6 the device keeps 1280, and TCP still gets the path's MSS below.
+      const devMtu = client.accepted?.ipv6 === undefined ? mtu : Math.max(mtu, IPV6_MIN_MTU);
+      void setLink(device, { mtu: devMtu }).catch((err: Error) => log.warn(`cannot set the MTU of ${device} to ${devMtu}: ${err.message}`));
       if (cfg.mssfix !== 0) plane.setMss(Math.min(cfg.mssfix, mtu) - 40);
     },
     log,
