@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NetnsLab } from '../hostnet/netns-testing.js';
 import { waitForLine } from '../hostnet/netns-testing.js';
+import type { TunnelProc } from './tunnel-testing.js';
 
 /** A fresh temporary directory `insel-<name>-XXXX`. */
 export function tempDir(name: string): string {
@@ -18,6 +19,25 @@ export function deviceIn(line: string): string {
   const m = / on ([^\s:,]+)[:,]/.exec(line);
   if (m === null) throw new Error(`no device in the line: ${line}`);
   return m[1] as string;
+}
+
+/** The TUN or TAP device in `ns` (a namespace runs one tunnel); throws if there is none. */
+export async function tunDevice(lab: NetnsLab, ns: string): Promise<string> {
+  const links = JSON.parse(await lab.run(ns, 'ip', ['-j', '-d', 'link', 'show'])) as { ifname: string; linkinfo?: { info_kind?: string } }[];
+  const dev = links.find((l) => l.linkinfo?.info_kind === 'tun');
+  if (dev === undefined) throw new Error(`no TUN/TAP device in ${ns}`);
+  return dev.ifname;
+}
+
+/** Resolves when `proc` has printed `n` lines matching `re` (a second connect, a reconnect); bounded by timeoutMs. */
+export async function waitForCount(proc: TunnelProc, re: RegExp, n: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const count = proc.output().split('\n').filter((l) => re.test(l)).length;
+    if (count >= n) return;
+    if (Date.now() > deadline) throw new Error(`${count} of ${n} lines matching ${re} within ${timeoutMs} ms; the tunnel printed:\n${proc.output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** The global addresses of `dev` in `ns` from `ip -j addr` (without prefix length). */
