@@ -12,7 +12,7 @@ import { checkFiles } from './files.js';
 import { finish } from './finish.js';
 import { readTomlDirectives } from './toml-file.js';
 import type { TunnelConfig } from './types.js';
-import { lineError, type Source } from './where.js';
+import { lineError, located, type Source } from './where.js';
 
 export type { PushOption, TunnelConfig, TunnelMode } from './types.js';
 export { DEFAULT_KEEPALIVE, DEFAULT_MAX_CLIENTS, DEFAULT_TCP_PORT, DEFAULT_TUN_MTU, DEFAULT_UDP_PORT, DEFAULT_AEADS, defaultStatusSocket } from './defaults.js';
@@ -55,4 +55,14 @@ export function loadTunnelConfig(file: string): TunnelConfig {
   const { config, seen, src } = parse(readBounded(file), file);
   checkFiles(config, seen, src);
   return config;
+}
+
+/**
+ * `file:line: directive: problem; hint` for a problem found after the config
+ * loaded (a port another program holds): the line of `directive`'s first
+ * occurrence, or line 1 when the file leaves it at its default.
+ */
+export function configProblem(file: string, directive: string, problem: string, hint?: string): string {
+  const { seen, src } = parse(readBounded(file), file);
+  return located({ src, line: seen.get(directive) ?? 1 }, directive, problem, hint);
 }

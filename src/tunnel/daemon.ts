@@ -10,7 +10,9 @@ import { dropPrivileges } from '../hostnet/privileges.js';
 import { realClock, type Clock } from '../secsock/clock.js';
 import { openTun, openUdp } from '../tun/device.js';
 import { Plane } from '../tun/plane.js';
-import type { TunnelConfig } from '../tunconfig/index.js';
+import { ConfigError } from '../config/errors.js';
+import { TunDeviceError } from '../tun/errors.js';
+import { configProblem, type TunnelConfig } from '../tunconfig/index.js';
 import { consoleLog, type TunnelLog } from './log.js';
 import type { ModeContext, RunningMode, Undo } from './mode.js';
 import { runClient } from './run-client.js';
@@ -52,7 +54,7 @@ export async function runTunnel(cfg: TunnelConfig, log: TunnelLog = consoleLog(c
     }
     // A server and a static responder listen on `port`; a client and a static initiator take any port.
     const listens = cfg.mode === 'server' || (cfg.mode === 'static' && cfg.remotes.length === 0);
-    const udp = openUdp(cfg.local ?? '::', listens ? cfg.port : 0);
+    const udp = openDataSocket(cfg, listens);
     undo.push(() => udp.close());
     const plane = new Plane({
       tunFd: dev.fd,
@@ -97,5 +99,17 @@ export async function runTunnel(cfg: TunnelConfig, log: TunnelLog = consoleLog(c
   } catch (err) {
     await unwind();
     throw err;
+  }
+}
+
+/** The data plane's UDP socket; a listening port another program holds is the config's `port` line's problem. */
+function openDataSocket(cfg: TunnelConfig, listens: boolean): ReturnType<typeof openUdp> {
+  const host = cfg.local ?? '::';
+  try {
+    return openUdp(host, listens ? cfg.port : 0);
+  } catch (err) {
+    if (!listens || !(err instanceof TunDeviceError)) throw err;
+    const hint = `is another tunnel running? (ss -lunp 'sport = :${cfg.port}' names the program); stop it or choose another port`;
+    throw new ConfigError(configProblem(cfg.file, 'port', `${err.message} (UDP ${cfg.port})`, hint), { file: cfg.file, field: 'port', cause: err });
   }
 }
