@@ -1,15 +1,15 @@
 // A CA server and three clients, each in its own namespace on one bridged
-// underlay (sw holds the bridge; srv 192.168.77.1, c1..c3 .11-.13), run by
-// the real CLI: distinct v4 and v6 pool addresses, the same ones after a
-// client reconnects and after a server restart (ifconfig-pool-persist, with
-// one client reconnecting on its own and the others in another order), and client-to-client off
-// (a client cannot reach another's pool address) and on (it can).
+// underlay (starUnderlay), run by the real CLI: distinct v4 and v6 pool
+// addresses, the same ones after a client reconnects and after a server
+// restart (ifconfig-pool-persist; one client reconnects on its own, the
+// others start again in another order), and client-to-client off (a client
+// cannot reach another's pool address) and on (it can).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { NetnsLab, netnsMissing } from '../hostnet/netns-testing.js';
-import { startTunnel, tunnelPki, writeConfig, type TunnelPki, type TunnelProc } from './tunnel-testing.js';
-import { deviceAddresses, tcpConnects, tempDir, tunDevice, waitForCount } from './tunnel-e2e-testing.js';
+import { tunnelPki, type TunnelPki, type TunnelProc } from './tunnel-testing.js';
+import { caClientConfig, caServerConfig, startCaClient, startCaServer, deviceAddresses, starUnderlay, tcpConnects, tempDir, tunDevice, waitForCount } from './tunnel-e2e-testing.js';
 
 const skip = netnsMissing();
 const NAMES = ['alice', 'bob', 'carol'] as const;
@@ -19,29 +19,16 @@ let lab: NetnsLab;
 let dir: string;
 let pki: TunnelPki;
 let srvNs: string;
-const ns = {} as Record<Name, string>;
+let ns: Record<Name, string>;
 const clientConf = {} as Record<Name, string>;
 
 before(async () => {
   if (skip !== undefined) return;
   lab = await NetnsLab.create('tunca');
-  const sw = await lab.ns('sw');
-  await lab.bridge(sw, 'br0');
-  srvNs = await lab.ns('srv');
-  await lab.veth({ ns: srvNs, dev: 'eth0', addr4: '192.168.77.1/24' }, { ns: sw, dev: 'p0', bridge: 'br0' });
+  ({ srv: srvNs, clients: ns } = await starUnderlay(lab, NAMES));
   dir = tempDir('tun-ca');
   pki = await tunnelPki(dir, { serverHosts: ['192.168.77.1'], clients: [...NAMES] });
-  for (const [i, name] of NAMES.entries()) {
-    ns[name] = await lab.ns(name);
-    await lab.veth({ ns: ns[name], dev: 'eth0', addr4: `192.168.77.${11 + i}/24` }, { ns: sw, dev: `p${i + 1}`, bridge: 'br0' });
-    clientConf[name] = writeConfig(join(dir, name), 'client.conf', [
-      'client',
-      'dev tun',
-      'remote 192.168.77.1',
-      `profile ${pki.profile[name]}`,
-      `status-socket ${join(dir, name, 'status.sock')}`,
-    ]);
-  }
+  for (const name of NAMES) clientConf[name] = caClientConfig(dir, name, pki.profile[name] as string);
 });
 
 after(async () => {
@@ -49,27 +36,15 @@ after(async () => {
 });
 
 function serverConf(clientToClient: boolean): string {
-  return writeConfig(join(dir, 'server'), 'server.conf', [
-    'dev tun',
-    'server 10.8.0.0 255.255.255.0',
-    'server-ipv6 fd00:8::/64',
-    `profile ${pki.profile['vpn']}`,
-    `ifconfig-pool-persist ${join(dir, 'server', 'ipp.txt')}`,
-    `status-socket ${join(dir, 'server', 'status.sock')}`,
-    ...(clientToClient ? ['client-to-client'] : []),
-  ]);
+  return caServerConfig(dir, pki.profile['vpn'] as string, [`ifconfig-pool-persist ${join(dir, 'server', 'ipp.txt')}`, ...(clientToClient ? ['client-to-client'] : [])]);
 }
 
-async function startServer(clientToClient: boolean): Promise<TunnelProc> {
-  const s = startTunnel(lab, srvNs, serverConf(clientToClient));
-  await s.waitFor(/server on /);
-  return s;
+function startServer(clientToClient: boolean): Promise<TunnelProc> {
+  return startCaServer(lab, srvNs, serverConf(clientToClient));
 }
 
-async function startClient(name: Name): Promise<TunnelProc> {
-  const c = startTunnel(lab, ns[name], clientConf[name]);
-  await c.waitFor(/connected to /);
-  return c;
+function startClient(name: Name): Promise<TunnelProc> {
+  return startCaClient(lab, ns[name], clientConf[name]);
 }
 
 /** Each client's pool addresses as its device has them, as "v4 v6". */

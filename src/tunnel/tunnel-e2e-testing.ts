@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NetnsLab } from '../hostnet/netns-testing.js';
 import { waitForLine } from '../hostnet/netns-testing.js';
-import type { TunnelProc } from './tunnel-testing.js';
+import { startTunnel, writeConfig, type TunnelProc } from './tunnel-testing.js';
 
 /** A fresh temporary directory `insel-<name>-XXXX`. */
 export function tempDir(name: string): string {
@@ -19,6 +19,46 @@ export function deviceIn(line: string): string {
   const m = / on ([^\s:,]+)[:,]/.exec(line);
   if (m === null) throw new Error(`no device in the line: ${line}`);
   return m[1] as string;
+}
+
+/** A bridged underlay: `srv` 192.168.77.1/24 and one namespace per client name (.11, .12, …), all on bridge br0 in a switch namespace. */
+export async function starUnderlay<N extends string>(lab: NetnsLab, names: readonly N[]): Promise<{ srv: string; clients: Record<N, string> }> {
+  const sw = await lab.ns('sw');
+  await lab.bridge(sw, 'br0');
+  const srv = await lab.ns('srv');
+  await lab.veth({ ns: srv, dev: 'eth0', addr4: '192.168.77.1/24' }, { ns: sw, dev: 'p0', bridge: 'br0' });
+  const clients = {} as Record<N, string>;
+  for (const [i, name] of names.entries()) {
+    clients[name] = await lab.ns(name);
+    await lab.veth({ ns: clients[name], dev: 'eth0', addr4: `192.168.77.${11 + i}/24` }, { ns: sw, dev: `p${i + 1}`, bridge: 'br0' });
+  }
+  return { srv, clients };
+}
+
+/** A CA server's config in dir/server (pools 10.8.0.0/24 and fd00:8::/64, profile `profile`) plus `extra` lines. */
+export function caServerConfig(dir: string, profile: string, extra: readonly string[] = []): string {
+  const sd = join(dir, 'server');
+  return writeConfig(sd, 'server.conf', ['dev tun', 'server 10.8.0.0 255.255.255.0', 'server-ipv6 fd00:8::/64', `profile ${profile}`, `status-socket ${join(sd, 'status.sock')}`, ...extra]);
+}
+
+/** A CA client's config in dir/name for the server at 192.168.77.1 plus `extra` lines. */
+export function caClientConfig(dir: string, name: string, profile: string, extra: readonly string[] = []): string {
+  const cd = join(dir, name);
+  return writeConfig(cd, 'client.conf', ['client', 'dev tun', 'remote 192.168.77.1', `profile ${profile}`, `status-socket ${join(cd, 'status.sock')}`, ...extra]);
+}
+
+/** Starts a CA server and resolves once it serves. */
+export async function startCaServer(lab: NetnsLab, ns: string, conf: string): Promise<TunnelProc> {
+  const s = startTunnel(lab, ns, conf);
+  await s.waitFor(/server on /);
+  return s;
+}
+
+/** Starts a CA client and resolves once its first session is up. */
+export async function startCaClient(lab: NetnsLab, ns: string, conf: string): Promise<TunnelProc> {
+  const c = startTunnel(lab, ns, conf);
+  await c.waitFor(/connected to /);
+  return c;
 }
 
 /** The TUN or TAP device in `ns` (a namespace runs one tunnel); throws if there is none. */
