@@ -2,12 +2,12 @@
 // tunnel-testing.ts: a byte-exact TCP transfer between namespaces, the
 // tunnel device's addresses as the kernel has them, and a TCP connect that
 // is expected to fail.
-import { mkdtempSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NetnsLab } from '../hostnet/netns-testing.js';
 import { waitForLine } from '../hostnet/netns-testing.js';
-import { startTunnel, writeConfig, type TunnelProc } from './tunnel-testing.js';
+import { insel, startTunnel, writeConfig, type TunnelProc } from './tunnel-testing.js';
 
 /** A fresh temporary directory `insel-<name>-XXXX`. */
 export function tempDir(name: string): string {
@@ -19,6 +19,16 @@ export function deviceIn(line: string): string {
   const m = / on ([^\s:,]+)[:,]/.exec(line);
   if (m === null) throw new Error(`no device in the line: ${line}`);
   return m[1] as string;
+}
+
+/** A static-key pair's configs, dir/server/server.conf and dir/client/client.conf, each beside its copy of one `insel genkey --secret` static.key. */
+export async function staticPair(dir: string, server: readonly string[], client: readonly string[]): Promise<{ server: string; client: string }> {
+  const [sd, cd] = [join(dir, 'server'), join(dir, 'client')];
+  mkdirSync(sd, { recursive: true });
+  mkdirSync(cd, { recursive: true });
+  await insel(['genkey', '--secret', join(sd, 'static.key')]);
+  copyFileSync(join(sd, 'static.key'), join(cd, 'static.key'));
+  return { server: writeConfig(sd, 'server.conf', server), client: writeConfig(cd, 'client.conf', client) };
 }
 
 /** A bridged underlay: `srv` 192.168.77.1/24 and one namespace per client name (.11, .12, …), all on bridge br0 in a switch namespace. */
@@ -45,6 +55,13 @@ export function caServerConfig(dir: string, profile: string, extra: readonly str
 export function caClientConfig(dir: string, name: string, profile: string, extra: readonly string[] = []): string {
   const cd = join(dir, name);
   return writeConfig(cd, 'client.conf', ['client', 'dev tun', 'remote 192.168.77.1', `profile ${profile}`, `status-socket ${join(cd, 'status.sock')}`, ...extra]);
+}
+
+/** Starts one end of a static-key pair and resolves once its device is up (the peer may come later). */
+export async function startStatic(lab: NetnsLab, ns: string, conf: string): Promise<TunnelProc> {
+  const t = startTunnel(lab, ns, conf);
+  await t.waitFor(/static-key tunnel on /);
+  return t;
 }
 
 /** Starts a CA server and resolves once it serves. */

@@ -4,11 +4,9 @@
 // end that restarts (SIGTERM, start again) brings the tunnel back.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { NetnsLab, netnsMissing } from '../hostnet/netns-testing.js';
-import { insel, startTunnel, underlay, writeConfig, type TunnelProc } from './tunnel-testing.js';
-import { tcpTransfer, tempDir } from './tunnel-e2e-testing.js';
+import { underlay, type TunnelProc } from './tunnel-testing.js';
+import { startStatic, staticPair, tcpTransfer, tempDir } from './tunnel-e2e-testing.js';
 
 const skip = netnsMissing();
 
@@ -25,24 +23,15 @@ before(async () => {
   if (skip !== undefined) return;
   lab = await NetnsLab.create('tunstatic');
   ({ a, b } = await underlay(lab));
-  const dir = tempDir('tun-static');
-  const [sd, cd] = [join(dir, 'server'), join(dir, 'client')];
-  mkdirSync(sd);
-  mkdirSync(cd);
-  await insel(['genkey', '--secret', join(sd, 'static.key')]);
-  copyFileSync(join(sd, 'static.key'), join(cd, 'static.key'));
-  serverConf = writeConfig(sd, 'server.conf', SERVER_CONF);
-  clientConf = writeConfig(cd, 'client.conf', CLIENT_CONF);
+  ({ server: serverConf, client: clientConf } = await staticPair(tempDir('tun-static'), SERVER_CONF, CLIENT_CONF));
 });
 
 after(async () => {
   if (lab !== undefined) await lab.cleanup();
 });
 
-async function start(ns: string, conf: string): Promise<TunnelProc> {
-  const t = startTunnel(lab, ns, conf);
-  await t.waitFor(/static-key tunnel on /);
-  return t;
+function start(ns: string, conf: string): Promise<TunnelProc> {
+  return startStatic(lab, ns, conf);
 }
 
 test('static key (seed 004 files): reachable across, byte-exact 5 MiB, and back after one end restarts', { skip, timeout: 60_000 }, async () => {
