@@ -9,25 +9,21 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../hostnet/exec.js';
-import { NetnsLab, netnsMissing } from '../hostnet/netns-testing.js';
-import { CLI, startTunnel, tunnelPki, type TunnelPki } from './tunnel-testing.js';
-import { caClientConfig, caServerConfig, starUnderlay, startCaClient, startCaServer, tempDir } from './tunnel-e2e-testing.js';
+import { type NetnsLab, netnsMissing } from '../hostnet/netns-testing.js';
+import { CLI, startTunnel, type TunnelPki } from './tunnel-testing.js';
+import { caClientConfig, caLab, caServerConfig, startCaClient, startCaServer } from './tunnel-e2e-testing.js';
 
 const skip = netnsMissing();
 const NAMES = ['alice', 'bob'] as const;
 
 let lab: NetnsLab;
-let dir: string;
-let pki: TunnelPki;
 let srv: string;
 let ns: Record<(typeof NAMES)[number], string>;
+let dir: string;
+let pki: TunnelPki;
 
 before(async () => {
-  if (skip !== undefined) return;
-  lab = await NetnsLab.create('tunauth');
-  ({ srv, clients: ns } = await starUnderlay(lab, NAMES));
-  dir = tempDir('tun-auth');
-  pki = await tunnelPki(dir, { serverHosts: ['192.168.77.1'], clients: [...NAMES] });
+  if (skip === undefined) ({ lab, srv, clients: ns, dir, pki } = await caLab('tunauth', NAMES));
 });
 
 after(async () => {

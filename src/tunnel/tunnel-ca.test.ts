@@ -7,27 +7,24 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { NetnsLab, netnsMissing } from '../hostnet/netns-testing.js';
-import { tunnelPki, type TunnelPki, type TunnelProc } from './tunnel-testing.js';
-import { caClientConfig, caServerConfig, startCaClient, startCaServer, deviceAddresses, starUnderlay, tcpConnects, tempDir, tunDevice, waitForCount } from './tunnel-e2e-testing.js';
+import { type NetnsLab, netnsMissing } from '../hostnet/netns-testing.js';
+import { type TunnelPki, type TunnelProc } from './tunnel-testing.js';
+import { caClientConfig, caLab, caServerConfig, deviceAddresses, startCaClient, startCaServer, tcpConnects, tunDevice, waitForCount } from './tunnel-e2e-testing.js';
 
 const skip = netnsMissing();
 const NAMES = ['alice', 'bob', 'carol'] as const;
 type Name = (typeof NAMES)[number];
 
 let lab: NetnsLab;
-let dir: string;
-let pki: TunnelPki;
 let srvNs: string;
 let ns: Record<Name, string>;
+let dir: string;
+let pki: TunnelPki;
 const clientConf = {} as Record<Name, string>;
 
 before(async () => {
   if (skip !== undefined) return;
-  lab = await NetnsLab.create('tunca');
-  ({ srv: srvNs, clients: ns } = await starUnderlay(lab, NAMES));
-  dir = tempDir('tun-ca');
-  pki = await tunnelPki(dir, { serverHosts: ['192.168.77.1'], clients: [...NAMES] });
+  ({ lab, srv: srvNs, clients: ns, dir, pki } = await caLab('tunca', NAMES));
   for (const name of NAMES) clientConf[name] = caClientConfig(dir, name, pki.profile[name] as string);
 });
 

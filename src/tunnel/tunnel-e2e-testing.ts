@@ -5,9 +5,8 @@
 import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { NetnsLab } from '../hostnet/netns-testing.js';
-import { waitForLine } from '../hostnet/netns-testing.js';
-import { insel, startTunnel, writeConfig, type TunnelProc } from './tunnel-testing.js';
+import { NetnsLab, waitForLine } from '../hostnet/netns-testing.js';
+import { insel, startTunnel, tunnelPki, writeConfig, type TunnelPki, type TunnelProc } from './tunnel-testing.js';
 
 /** A fresh temporary directory `insel-<name>-XXXX`. */
 export function tempDir(name: string): string {
@@ -43,6 +42,28 @@ export async function starUnderlay<N extends string>(lab: NetnsLab, names: reado
     await lab.veth({ ns: clients[name], dev: 'eth0', addr4: `192.168.77.${11 + i}/24` }, { ns: sw, dev: `p${i + 1}`, bridge: 'br0' });
   }
   return { srv, clients };
+}
+
+/** A lab for CA-mode tests: starUnderlay's namespaces, a temporary directory and a PKI with a client per name. */
+export interface CaLab<N extends string> {
+  lab: NetnsLab;
+  srv: string;
+  clients: Record<N, string>;
+  dir: string;
+  pki: TunnelPki;
+}
+
+export async function caLab<N extends string>(part: string, names: readonly N[]): Promise<CaLab<N>> {
+  const lab = await NetnsLab.create(part);
+  try {
+    const { srv, clients } = await starUnderlay(lab, names);
+    const dir = tempDir(part);
+    const pki = await tunnelPki(dir, { serverHosts: ['192.168.77.1'], clients: [...names] });
+    return { lab, srv, clients, dir, pki };
+  } catch (err) {
+    await lab.cleanup();
+    throw err;
+  }
 }
 
 /** A CA server's config in dir/server (pools 10.8.0.0/24 and fd00:8::/64, profile `profile`) plus `extra` lines. */

@@ -8,26 +8,22 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NetnsLab, netnsMissing } from '../hostnet/netns-testing.js';
-import { insel, startTunnel, tunnelPki, type TunnelPki } from './tunnel-testing.js';
-import { caClientConfig, caServerConfig, starUnderlay, startCaClient, startCaServer, tcpConnects, tempDir, waitForCount } from './tunnel-e2e-testing.js';
+import { type NetnsLab, netnsMissing } from '../hostnet/netns-testing.js';
+import { insel, startTunnel, type TunnelPki } from './tunnel-testing.js';
+import { caClientConfig, caLab, caServerConfig, startCaClient, startCaServer, tcpConnects, waitForCount } from './tunnel-e2e-testing.js';
 
 const skip = netnsMissing();
 const NAMES = ['alice', 'bob', 'carol'] as const;
 type Name = (typeof NAMES)[number];
 
 let lab: NetnsLab;
-let dir: string;
-let pki: TunnelPki;
 let srv: string;
 let ns: Record<Name, string>;
+let dir: string;
+let pki: TunnelPki;
 
 before(async () => {
-  if (skip !== undefined) return;
-  lab = await NetnsLab.create('tunrevoke');
-  ({ srv, clients: ns } = await starUnderlay(lab, NAMES));
-  dir = tempDir('tun-revoke');
-  pki = await tunnelPki(dir, { serverHosts: ['192.168.77.1'], clients: [...NAMES] });
+  if (skip === undefined) ({ lab, srv, clients: ns, dir, pki } = await caLab('tunrevoke', NAMES));
 });
 
 after(async () => {

@@ -4,27 +4,24 @@
 // counters in both namespaces).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { NetnsLab, netnsMissing, nftMissing } from '../hostnet/netns-testing.js';
-import { tunnelPki, type TunnelPki } from './tunnel-testing.js';
-import { caClientConfig, caServerConfig, deviceAddresses, starUnderlay, startCaClient, startCaServer, tcpTransfer, tempDir, tunDevice } from './tunnel-e2e-testing.js';
+import { type NetnsLab, netnsMissing, nftMissing } from '../hostnet/netns-testing.js';
+import type { TunnelPki } from './tunnel-testing.js';
+import { caClientConfig, caLab, caServerConfig, deviceAddresses, startCaClient, startCaServer, tcpTransfer, tunDevice } from './tunnel-e2e-testing.js';
 
 const skip = netnsMissing() ?? nftMissing();
 const TABLE = 'e2ecount';
 
 let lab: NetnsLab;
-let dir: string;
-let pki: TunnelPki;
 let srv: string;
 let cli: string;
+let dir: string;
+let pki: TunnelPki;
 
 before(async () => {
   if (skip !== undefined) return;
-  lab = await NetnsLab.create('tuntcp');
   let clients: Record<'alice', string>;
-  ({ srv, clients } = await starUnderlay(lab, ['alice'] as const));
+  ({ lab, srv, clients, dir, pki } = await caLab('tuntcp', ['alice'] as const));
   cli = clients.alice;
-  dir = tempDir('tun-tcp');
-  pki = await tunnelPki(dir, { serverHosts: ['192.168.77.1'], clients: ['alice'] });
 });
 
 after(async () => {
