@@ -9,6 +9,8 @@ import { registerQuickstart } from './quickstart.js';
 import { registerGateway } from './gateway.js';
 import { registerForward } from './forward.js';
 import { registerTunnel } from './tunnel.js';
+import { registerTunnelPasswd } from './tunnel-passwd.js';
+import { registerStatus } from './status.js';
 
 const program = new Command();
 program
@@ -22,7 +24,8 @@ registerGenkey(program);
 registerQuickstart(program);
 registerGateway(program);
 registerForward(program);
-registerTunnel(program);
+registerTunnelPasswd(registerTunnel(program));
+registerStatus(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof InselError) {
