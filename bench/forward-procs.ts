@@ -34,8 +34,9 @@ export class Proc {
     cmd: string,
     args: readonly string[],
     env?: NodeJS.ProcessEnv,
+    cwd?: string,
   ) {
-    this.child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
+    this.child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env, cwd });
     live.add(this);
     this.exited = new Promise((resolve) => {
       this.child.once('exit', (code, signal) => {

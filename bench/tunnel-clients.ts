@@ -1,0 +1,102 @@
+// The memory row of the tunnel bench: the CA-mode server's resident memory
+// with many clients connected (issue 14 §10: 100 clients < 64 MiB).
+//
+// connectClients() is the hook: today it connects real `insel tunnel`
+// clients, one process and one namespace each (a veth of its own into the
+// server's namespace, a certificate of its own so the server sees distinct
+// identities), a few at a time, for as long as CLIENTS_MS allows and memory
+// lasts. That costs ~one Node process per client, so it may stop short of n:
+// the row then says how many it got and extrapolates. When the daemon offers
+// a cheaper way to hold n client sessions, only this function changes.
+import { readFileSync } from 'node:fs';
+import type { Proc } from './forward-procs.js';
+import { why } from './report.js';
+import { CA, type InselCaHandle } from './tunnel-insel.js';
+import { rssBytes } from './tunnel-iperf.js';
+import { UP_MS, type Lab } from './tunnel-lab.js';
+import { createNetns, linkVeth, removeNetns, type Netns } from './tunnel-netns.js';
+
+const CLIENTS_MS = 60_000;
+/** Clients started at once. */
+const PARALLEL = 4;
+/** Stop adding clients when the machine has less memory available than this. */
+const MIN_AVAILABLE = 2 * 1024 ** 3;
+/** Let the server settle (allocations after the handshakes) before reading its RSS. */
+const SETTLE_MS = 1000;
+
+export interface Clients {
+  connected: number;
+  /** Why it stopped before n, if it did. */
+  stopped?: string;
+  stop(): Promise<void>;
+}
+
+function memAvailable(): number {
+  const m = /^MemAvailable:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'));
+  return m ? Number(m[1]) * 1024 : Infinity;
+}
+
+/** Client i's own underlay: a /30 from 172.16.0.0/12 between the server's namespace and its own. */
+function underlay(i: number): { server: string; client: string } {
+  const base = `172.16.${i >> 6}.${(i & 63) * 4}`.split('.').map(Number) as [number, number, number, number];
+  const at = (k: number) => `${base[0]}.${base[1]}.${base[2]}.${base[3] + k}`;
+  return { server: at(1), client: at(2) };
+}
+
+/** Connects up to `n` more clients to `ca`'s server; see the file header. */
+export async function connectClients(n: number, lab: Lab, ca: InselCaHandle): Promise<Clients> {
+  const spaces: Netns[] = [];
+  const procs: Proc[] = [];
+  const stop = async () => {
+    await Promise.all(procs.map((p) => p.stop()));
+    for (const ns of spaces) await removeNetns(ns);
+  };
+  const one = async (i: number) => {
+    const ns = await createNetns(`i14-bench-${lab.tag}-c${i}`);
+    spaces.push(ns);
+    const addr = underlay(i);
+    await linkVeth({ ns: lab.server, dev: `ib${lab.tag}s${i}`, cidr: `${addr.server}/30` }, { ns, dev: `ib${lab.tag}c${i}`, cidr: `${addr.client}/30` });
+    const p = await ca.spawnClient(ns, addr.server, `client${i}`);
+    procs.push(p);
+    await ns.waitPing(`${CA.net}.1`, UP_MS, [p]);
+  };
+  const deadline = Date.now() + CLIENTS_MS;
+  let connected = 0;
+  let stopped: string | undefined;
+  while (connected < n && stopped === undefined) {
+    if (Date.now() > deadline) stopped = `time (${CLIENTS_MS / 1000} s)`;
+    else if (memAvailable() < MIN_AVAILABLE) stopped = `memory (< ${MIN_AVAILABLE / 1024 ** 3} GiB available)`;
+    if (stopped !== undefined) break;
+    const batch = Array.from({ length: Math.min(PARALLEL, n - connected) }, (_, k) => connected + k + 1);
+    const results = await Promise.allSettled(batch.map(one));
+    connected += results.filter((r) => r.status === 'fulfilled').length;
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) stopped = `a client failed: ${why(failed.reason)}`;
+  }
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
+  return { connected, stopped, stop };
+}
+
+export interface MemoryRow {
+  /** Clients connected when RSS was read (the bench's own one included). */
+  clients: number;
+  rss: number;
+  /** With the bench's own client alone. */
+  rssOne: number;
+  note?: string;
+}
+
+/** The server's RSS with its one client, then with up to `total` clients. */
+export async function serverMemory(total: number, lab: Lab, ca: InselCaHandle): Promise<MemoryRow> {
+  const pid = ca.serverPid ?? 0;
+  const rssOne = rssBytes(pid);
+  if (rssOne === undefined) throw new Error('the CA-mode server is gone');
+  const more = await connectClients(total - 1, lab, ca);
+  try {
+    const rss = rssBytes(pid);
+    if (rss === undefined) throw new Error(`the CA-mode server exited with ${more.connected + 1} clients`);
+    return { clients: more.connected + 1, rss, rssOne, note: more.stopped && `stopped at ${more.connected + 1} clients: ${more.stopped}` };
+  } finally {
+    await more.stop();
+  }
+}
