@@ -14,7 +14,7 @@ import { why } from './report.js';
 import { CA, type InselCaHandle } from './tunnel-insel.js';
 import { rssBytes } from './tunnel-iperf.js';
 import { UP_MS, type Lab } from './tunnel-lab.js';
-import { createNetns, linkVeth, removeNetns, type Netns } from './tunnel-netns.js';
+import { Netns } from './tunnel-netns.js';
 
 const CLIENTS_MS = 60_000;
 /** Clients started at once. */
@@ -45,17 +45,13 @@ function underlay(i: number): { server: string; client: string } {
 
 /** Connects up to `n` more clients to `ca`'s server; see the file header. */
 export async function connectClients(n: number, lab: Lab, ca: InselCaHandle): Promise<Clients> {
-  const spaces: Netns[] = [];
   const procs: Proc[] = [];
-  const stop = async () => {
-    await Promise.all(procs.map((p) => p.stop()));
-    for (const ns of spaces) await removeNetns(ns);
-  };
+  // The namespaces stay until the lab's cleanup.
+  const stop = async () => void (await Promise.all(procs.map((p) => p.stop())));
   const one = async (i: number) => {
-    const ns = await createNetns(`i14-bench-${lab.tag}-c${i}`);
-    spaces.push(ns);
+    const ns = new Netns(await lab.netns.ns(`c${i}`));
     const addr = underlay(i);
-    await linkVeth({ ns: lab.server, dev: `ib${lab.tag}s${i}`, cidr: `${addr.server}/30` }, { ns, dev: `ib${lab.tag}c${i}`, cidr: `${addr.client}/30` });
+    await lab.netns.veth({ ns: lab.server.name, dev: `to-c${i}`, addr4: `${addr.server}/30` }, { ns: ns.name, dev: 'under0', addr4: `${addr.client}/30` });
     const p = await ca.spawnClient(ns, addr.server, `client${i}`);
     procs.push(p);
     await ns.waitPing(`${CA.net}.1`, UP_MS, [p]);

@@ -3,9 +3,10 @@
 // is up. All tunnels run over this same veth at the same time, each on its
 // own UDP port and its own tunnel subnet, and are measured in turn.
 //
-//   ns …-srv  [veth 192.168.214.1/24] ====== [veth 192.168.214.2/24]  ns …-cli
-//   tunnel server ends, iperf3 -s                  tunnel client ends, iperf3 -c
-import { createNetns, linkVeth, type Netns } from './tunnel-netns.js';
+//   ns i14-bench-PID-N-srv [veth 192.168.214.1/24] ====== [veth 192.168.214.2/24] ns i14-bench-PID-N-cli
+//   tunnel server ends, iperf3 -s                                tunnel client ends, iperf3 -c
+import { NetnsLab } from '../src/hostnet/netns-testing.js';
+import { Netns } from './tunnel-netns.js';
 
 export const UNDERLAY = { server: '192.168.214.1', client: '192.168.214.2', prefix: 24 } as const;
 /** Every tunnel's inner MTU, so that the rows compare data planes, not packet sizes (wg's and insel's default). */
@@ -14,7 +15,9 @@ export const TUN_MTU = 1420;
 export const UP_MS = 10_000;
 
 export interface Lab {
-  /** Unique per run: part of namespace, device and socket names. */
+  /** The namespaces; its cleanup removes them all. */
+  netns: NetnsLab;
+  /** Unique per run: part of device and socket names that live outside the namespaces. */
   tag: string;
   server: Netns;
   client: Netns;
@@ -36,14 +39,10 @@ export interface TunnelHandle {
   stop(): Promise<void>;
 }
 
-export async function createLab(tmp: string, root: string): Promise<Lab> {
-  const tag = String(process.pid);
-  const server = await createNetns(`i14-bench-${tag}-srv`);
-  const client = await createNetns(`i14-bench-${tag}-cli`);
-  await linkVeth(
-    { ns: server, dev: `ib${tag}s`, cidr: `${UNDERLAY.server}/${UNDERLAY.prefix}` },
-    { ns: client, dev: `ib${tag}c`, cidr: `${UNDERLAY.client}/${UNDERLAY.prefix}` },
-  );
+export async function createLab(netns: NetnsLab, tmp: string, root: string): Promise<Lab> {
+  const server = new Netns(await netns.ns('srv'));
+  const client = new Netns(await netns.ns('cli'));
+  await netns.veth({ ns: server.name, dev: 'under0', addr4: `${UNDERLAY.server}/${UNDERLAY.prefix}` }, { ns: client.name, dev: 'under0', addr4: `${UNDERLAY.client}/${UNDERLAY.prefix}` });
   await client.waitPing(UNDERLAY.server, UP_MS);
-  return { tag, server, client, tmp, root };
+  return { netns, tag: String(process.pid), server, client, tmp, root };
 }

@@ -2,9 +2,9 @@
 // none (the plain veth), wireguard-go, and OpenVPN 2.6. Each start function
 // returns a TunnelHandle once a ping crosses the tunnel, or throws with the
 // reason (then the row says "not available: <why>").
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { run as runInput } from '../src/hostnet/exec.js';
 import { starting, stopAll } from './forward-paths.js';
 import { ensureTool, run, runOk, type Proc } from './forward-procs.js';
 import { TUN_MTU, UNDERLAY, UP_MS, type Lab, type TunnelHandle } from './tunnel-lab.js';
@@ -49,7 +49,7 @@ export function startWireguard(lab: Lab): Promise<TunnelHandle> {
       const priv = (await runOk(wg, ['genkey'], 5000)).stdout.trim();
       const file = join(dir, `${e.dev}.key`);
       writeFileSync(file, `${priv}\n`, { mode: 0o600 });
-      keys.push({ file, pub: execFileSync(wg, ['pubkey'], { input: `${priv}\n`, timeout: 5000 }).toString().trim() });
+      keys.push({ file, pub: (await runInput(wg, ['pubkey'], { input: `${priv}\n` })).trim() });
     }
     const sockets = ends.map((e) => join(WG_SOCKETS, `${e.dev}.sock`));
     const removeSockets = () => sockets.forEach((s) => rmSync(s, { force: true }));

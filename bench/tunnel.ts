@@ -30,13 +30,13 @@ import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NetnsLab } from '../src/hostnet/netns-testing.js';
 import { ensureTool, killAllSync, run } from './forward-procs.js';
 import { why } from './report.js';
 import { serverMemory, type MemoryRow } from './tunnel-clients.js';
 import { startInselCa, startInselStatic, type InselCaHandle } from './tunnel-insel.js';
 import { maxSmallRate, rssBytes, SEARCH_SECS, SEARCH_STEPS, SMALL, tcpGbps, udpSmall, withCpu } from './tunnel-iperf.js';
 import { createLab, TUN_MTU, type Lab, type TunnelHandle } from './tunnel-lab.js';
-import { removeAllNetnsSync } from './tunnel-netns.js';
 import { openvpnVersion, startOpenvpn, startVeth, startWireguard, wireguardVersion } from './tunnel-peers.js';
 import { figuresTable, targetsTable, type Row } from './tunnel-report.js';
 
@@ -119,10 +119,11 @@ export async function tunnel(argv: readonly string[] = []): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the tunnel bench needs root (network namespaces, TUN devices)');
   const load = loadavg()[0] ?? 0;
   if (load > 0.5) process.stderr.write(`note: load average ${load.toFixed(2)}: other work on this machine will lower every row\n`);
+  const netns = await NetnsLab.create('bench');
   const tmp = mkdtempSync(join(tmpdir(), 'insel-bench-tunnel-'));
   const cleanupSync = () => {
     killAllSync();
-    removeAllNetnsSync();
+    netns.cleanupSync();
     rmSync(tmp, { recursive: true, force: true });
   };
   process.on('exit', cleanupSync);
@@ -133,7 +134,7 @@ export async function tunnel(argv: readonly string[] = []): Promise<void> {
   const handles = new Map<Row, TunnelHandle>();
   let memory: MemoryRow | string = o.clients === 0 ? 'not measured (--clients 0)' : 'insel (CA) not available';
   try {
-    const lab = await createLab(tmp, ROOT);
+    const lab = await createLab(netns, tmp, ROOT);
     for (const [key, peer, start] of PEERS.filter(([k]) => o.peers.includes(k))) {
       const row: Row = { key, peer, protection: '-', tcp1: [], tcp4: [], full: [], max: [], cpuTcp: [], cpuSmall: [] };
       rows.push(row);
