@@ -1,19 +1,19 @@
-// The memory row of the tunnel bench: the CA-mode server's resident memory
-// with many clients connected (issue 14 §10: 100 clients < 64 MiB).
+// The memory row of the tunnel bench: a server's resident memory with many
+// clients connected (issue 14 §10: insel's CA-mode server, 100 clients,
+// < 64 MiB), next to OpenVPN's server with as many.
 //
-// connectClients() is the hook: today it connects real `insel tunnel`
-// clients, one process and one namespace each (a veth of its own into the
-// server's namespace, a certificate of its own so the server sees distinct
-// identities), a few at a time, for as long as CLIENTS_MS allows and memory
-// lasts. That costs ~one Node process per client, so it may stop short of n:
-// the row then says how many it got and extrapolates. When the daemon offers
-// a cheaper way to hold n client sessions, only this function changes.
+// connectClients() is the hook: today it connects real clients, one process
+// and one namespace each (a veth of its own into the server's namespace; for
+// insel a certificate of its own, so the server sees distinct identities), a
+// few at a time, for as long as CLIENTS_MS allows and memory lasts. An insel
+// client is a Node process, so it may stop short of n: the row then says how
+// many it got and extrapolates. When the daemon offers a cheaper way to hold
+// n client sessions, only this function changes.
 import { readFileSync } from 'node:fs';
 import type { Proc } from './forward-procs.js';
 import { why } from './report.js';
-import { CA, type InselCaHandle } from './tunnel-insel.js';
 import { rssBytes } from './tunnel-iperf.js';
-import { UP_MS, type Lab } from './tunnel-lab.js';
+import { UP_MS, type Lab, type MultiClientHandle } from './tunnel-lab.js';
 import { Netns } from './tunnel-netns.js';
 
 const CLIENTS_MS = 60_000;
@@ -36,25 +36,27 @@ function memAvailable(): number {
   return m ? Number(m[1]) * 1024 : Infinity;
 }
 
-/** Client i's own underlay: a /30 from 172.16.0.0/12 between the server's namespace and its own. */
-function underlay(i: number): { server: string; client: string } {
-  const base = `172.16.${i >> 6}.${(i & 63) * 4}`.split('.').map(Number) as [number, number, number, number];
-  const at = (k: number) => `${base[0]}.${base[1]}.${base[2]}.${base[3] + k}`;
+/** Client i's own underlay: a /30 from 172.(16 + block).0.0/16 between the server's namespace and its own. */
+function underlay(block: number, i: number): { server: string; client: string } {
+  const at = (k: number) => `172.${16 + block}.${i >> 6}.${(i & 63) * 4 + k}`;
   return { server: at(1), client: at(2) };
 }
 
-/** Connects up to `n` more clients to `ca`'s server; see the file header. */
-export async function connectClients(n: number, lab: Lab, ca: InselCaHandle): Promise<Clients> {
+/**
+ * Connects up to `n` more clients to `host`'s server; see the file header.
+ * `name` (a-z, ≤ 5) and `block` keep the namespaces, devices and addresses of
+ * one server's clients apart from another's (they stay until the lab's cleanup).
+ */
+export async function connectClients(n: number, lab: Lab, host: MultiClientHandle, name: string, block: number): Promise<Clients> {
   const procs: Proc[] = [];
-  // The namespaces stay until the lab's cleanup.
   const stop = async () => void (await Promise.all(procs.map((p) => p.stop())));
   const one = async (i: number) => {
-    const ns = new Netns(await lab.netns.ns(`c${i}`));
-    const addr = underlay(i);
-    await lab.netns.veth({ ns: lab.server.name, dev: `to-c${i}`, addr4: `${addr.server}/30` }, { ns: ns.name, dev: 'under0', addr4: `${addr.client}/30` });
-    const p = await ca.spawnClient(ns, addr.server, `client${i}`);
+    const ns = new Netns(await lab.netns.ns(`${name}${i}`));
+    const addr = underlay(block, i);
+    await lab.netns.veth({ ns: lab.server.name, dev: `${name}-${i}`, addr4: `${addr.server}/30` }, { ns: ns.name, dev: 'under0', addr4: `${addr.client}/30` });
+    const p = await host.spawnClient(ns, addr.server, `${name}${i}`);
     procs.push(p);
-    await ns.waitPing(`${CA.net}.1`, UP_MS, [p]);
+    await ns.waitPing(host.addr, UP_MS, [p]);
   };
   const deadline = Date.now() + CLIENTS_MS;
   let connected = 0;
@@ -83,14 +85,14 @@ export interface MemoryRow {
 }
 
 /** The server's RSS with its one client, then with up to `total` clients. */
-export async function serverMemory(total: number, lab: Lab, ca: InselCaHandle): Promise<MemoryRow> {
-  const pid = ca.serverPid ?? 0;
+export async function serverMemory(total: number, lab: Lab, host: MultiClientHandle, name: string, block: number): Promise<MemoryRow> {
+  const pid = host.serverPid ?? 0;
   const rssOne = rssBytes(pid);
-  if (rssOne === undefined) throw new Error('the CA-mode server is gone');
-  const more = await connectClients(total - 1, lab, ca);
+  if (rssOne === undefined) throw new Error('the server is gone');
+  const more = await connectClients(total - 1, lab, host, name, block);
   try {
     const rss = rssBytes(pid);
-    if (rss === undefined) throw new Error(`the CA-mode server exited with ${more.connected + 1} clients`);
+    if (rss === undefined) throw new Error(`the server exited with ${more.connected + 1} clients`);
     return { clients: more.connected + 1, rss, rssOne, note: more.stopped && `stopped at ${more.connected + 1} clients: ${more.stopped}` };
   } finally {
     await more.stop();

@@ -16,7 +16,7 @@ import { initCa, issueCert } from '../src/pki/index.js';
 import { exportProfile } from '../src/pki/export.js';
 import { starting, stopAll } from './forward-paths.js';
 import { run, runOk, type Proc } from './forward-procs.js';
-import { UNDERLAY, UP_MS, type Lab, type TunnelHandle } from './tunnel-lab.js';
+import { UNDERLAY, UP_MS, type Lab, type MultiClientHandle, type TunnelHandle } from './tunnel-lab.js';
 import type { Netns } from './tunnel-netns.js';
 
 /** Seed 004's tunnel addresses. */
@@ -72,13 +72,8 @@ export function startInselStatic(lab: Lab): Promise<TunnelHandle> {
   });
 }
 
-/** The CA-mode server of the bench, with what it takes to connect more clients to it (tunnel-clients.ts). */
-export interface InselCaHandle extends TunnelHandle {
-  /** Starts one more CA-mode client with a certificate of its own in `ns`, dialling the server at `remote`. */
-  spawnClient(ns: Netns, remote: string, name: string): Promise<Proc>;
-}
-
-export function startInselCa(lab: Lab): Promise<InselCaHandle> {
+/** The CA-mode pair; each further client gets a certificate of its own. */
+export function startInselCa(lab: Lab): Promise<MultiClientHandle> {
   return starting(async (procs) => {
     const cli = await tunnelCli(lab.root);
     const dir = join(lab.tmp, 'insel-ca');

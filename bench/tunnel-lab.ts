@@ -6,6 +6,7 @@
 //   ns i14-bench-PID-N-srv [veth 192.168.214.1/24] ====== [veth 192.168.214.2/24] ns i14-bench-PID-N-cli
 //   tunnel server ends, iperf3 -s                                tunnel client ends, iperf3 -c
 import { NetnsLab } from '../src/hostnet/netns-testing.js';
+import type { Proc } from './forward-procs.js';
 import { Netns } from './tunnel-netns.js';
 
 export const UNDERLAY = { server: '192.168.214.1', client: '192.168.214.2', prefix: 24 } as const;
@@ -37,6 +38,12 @@ export interface TunnelHandle {
   serverPid?: number;
   clientPid?: number;
   stop(): Promise<void>;
+}
+
+/** A tunnel server that takes more clients (the memory row, tunnel-clients.ts). */
+export interface MultiClientHandle extends TunnelHandle {
+  /** Starts one more client in `ns`, dialling the server at `remote` (an address of the server namespace); `name` is unique. */
+  spawnClient(ns: Netns, remote: string, name: string): Promise<Proc>;
 }
 
 export async function createLab(netns: NetnsLab, tmp: string, root: string): Promise<Lab> {

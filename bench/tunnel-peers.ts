@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { run as runInput } from '../src/hostnet/exec.js';
 import { starting, stopAll } from './forward-paths.js';
 import { ensureTool, run, runOk, type Proc } from './forward-procs.js';
-import { TUN_MTU, UNDERLAY, UP_MS, type Lab, type TunnelHandle } from './tunnel-lab.js';
+import { TUN_MTU, UNDERLAY, UP_MS, type Lab, type MultiClientHandle, type TunnelHandle } from './tunnel-lab.js';
 import type { Netns } from './tunnel-netns.js';
 
 const WG = { net: '10.201.0', port: 51820 } as const;
@@ -113,31 +113,31 @@ function writeConf(file: string, lines: string[]): string {
  * topology subnet) and a client with certificates, UDP, AES-256-GCM only, no
  * compression, the same inner MTU as the others. DCO off (`disable-dco`): the
  * ovpn-dco kernel module is not part of Debian's kernel, so this is the
- * userspace data path.
+ * userspace data path. The server listens on every address and lets the
+ * memory row's further clients share the client certificate (duplicate-cn).
  */
-export function startOpenvpn(lab: Lab): Promise<TunnelHandle> {
+export function startOpenvpn(lab: Lab): Promise<MultiClientHandle> {
   return starting(async (procs) => {
     const openvpn = await ensureTool(['openvpn'], 'openvpn');
     const dir = join(lab.tmp, 'openvpn');
     mkdirSync(dir, { mode: 0o700 });
     const pki = await opensslPki(dir);
-    const common = ['dev ' + OVPN.dev, 'dev-type tun', 'proto udp', 'data-ciphers AES-256-GCM', 'allow-compression no', `tun-mtu ${TUN_MTU}`, 'disable-dco', 'verb 3'];
+    const common = ['dev ' + OVPN.dev, 'dev-type tun', 'proto udp', 'data-ciphers AES-256-GCM', 'allow-compression no', `tun-mtu ${TUN_MTU}`, 'disable-dco', 'verb 3', `ca ${pki.ca}`];
     const server = writeConf(join(dir, 'server.conf'), [
-      ...common, `local ${UNDERLAY.server}`, `port ${OVPN.port}`, `server ${OVPN.net}.0 255.255.255.0`, 'topology subnet', 'dh none', 'keepalive 10 60',
-      `ca ${pki.ca}`, `cert ${pki.serverCert}`, `key ${pki.serverKey}`,
+      ...common, `port ${OVPN.port}`, `server ${OVPN.net}.0 255.255.255.0`, 'topology subnet', 'dh none', 'keepalive 10 60', 'duplicate-cn',
+      `cert ${pki.serverCert}`, `key ${pki.serverKey}`,
     ]);
-    const client = writeConf(join(dir, 'client.conf'), [
-      ...common, 'client', `remote ${UNDERLAY.server} ${OVPN.port}`, 'nobind', 'remote-cert-tls server',
-      `ca ${pki.ca}`, `cert ${pki.clientCert}`, `key ${pki.clientKey}`,
-    ]);
-    const start = async (ns: Netns, name: string, conf: string) => {
-      const p = ns.spawn(name, openvpn, ['--config', conf, '--cd', dir]);
-      procs.push(p);
-      return p;
+    const spawnClient = async (ns: Netns, remote: string, name: string) => {
+      const conf = writeConf(join(dir, `${name}.conf`), [
+        ...common, 'client', `remote ${remote} ${OVPN.port}`, 'nobind', 'remote-cert-tls server', `cert ${pki.clientCert}`, `key ${pki.clientKey}`,
+      ]);
+      return ns.spawn(`openvpn ${name}`, openvpn, ['--config', conf, '--cd', dir]);
     };
-    const s = await start(lab.server, 'openvpn server', server);
+    const s = lab.server.spawn('openvpn server', openvpn, ['--config', server, '--cd', dir]);
+    procs.push(s);
     await s.waitLine(/Initialization Sequence Completed/, UP_MS);
-    const c = await start(lab.client, 'openvpn client', client);
+    const c = await spawnClient(lab.client, UNDERLAY.server, 'client');
+    procs.push(c);
     const control = c.waitLine(/Control Channel: (TLSv[\d.]+), cipher \S+ ([A-Z0-9_]+)/, UP_MS);
     const data = c.waitLine(/Data Channel: [Cc]ipher '([^']+)'/, UP_MS);
     control.catch(() => undefined);
@@ -151,6 +151,7 @@ export function startOpenvpn(lab: Lab): Promise<TunnelHandle> {
       serverPid: s.child.pid,
       clientPid: c.child.pid,
       stop: stopAll(procs),
+      spawnClient,
     };
   });
 }

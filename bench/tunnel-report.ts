@@ -80,17 +80,22 @@ function memoryAtTarget(m: MemoryRow): { mib: number; extrapolated: boolean } | 
   return { mib: (m.rssOne + perClient * (MEMORY_TARGET_CLIENTS - 1)) / MIB, extrapolated: true };
 }
 
-function memoryRow(m: MemoryRow | string): string[] {
-  const name = 'server RSS @ N clients';
-  if (typeof m === 'string') return [name, 'insel (CA)', '-', '-', '-', '-', '-', `< ${MEMORY_TARGET_MIB} MiB @ ${MEMORY_TARGET_CLIENTS}`, `- (${m})`];
-  const at = memoryAtTarget(m);
+const memoryCell = (m: MemoryRow | string) => {
+  if (typeof m === 'string') return m;
   const perClient = m.clients > 1 ? `, ${fmt((m.rss - m.rssOne) / (m.clients - 1) / 1024)} KiB per client` : '';
-  const measured = `${fmt(m.rss / MIB, 1)} MiB @ ${m.clients} (${fmt(m.rssOne / MIB, 1)} MiB @ 1${perClient})`;
-  const judged = at === undefined ? '-' : `${at.mib < MEMORY_TARGET_MIB ? 'met' : 'missed'}${at.extrapolated ? ` (extrapolated: ${fmt(at.mib, 1)} MiB @ ${MEMORY_TARGET_CLIENTS})` : ''}`;
-  return [name, 'insel (CA)', measured, '-', '-', '-', '-', `< ${MEMORY_TARGET_MIB} MiB @ ${MEMORY_TARGET_CLIENTS}`, m.note ? `${judged}; ${m.note}` : judged];
+  return `${fmt(m.rss / MIB, 1)} MiB @ ${m.clients} (${fmt(m.rssOne / MIB, 1)} MiB @ 1${perClient}${m.note ? `; ${m.note}` : ''})`;
+};
+
+const atTarget = (m: MemoryRow | string) => (typeof m === 'string' ? undefined : memoryAtTarget(m));
+
+function memoryRow(insel: MemoryRow | string, ovpn: MemoryRow | string): string[] {
+  const [a, o] = [atTarget(insel), atTarget(ovpn)];
+  const judged = a === undefined ? '-' : `${a.mib < MEMORY_TARGET_MIB ? 'met' : 'missed'}${a.extrapolated ? ` (extrapolated: ${fmt(a.mib, 1)} MiB @ ${MEMORY_TARGET_CLIENTS})` : ''}`;
+  return ['server RSS @ N clients', 'insel (CA)', memoryCell(insel), '-', memoryCell(ovpn), '-', ratio(a?.mib, o?.mib), `< ${MEMORY_TARGET_MIB} MiB @ ${MEMORY_TARGET_CLIENTS}`, judged];
 }
 
-export function targetsTable(rows: readonly Row[], memory: MemoryRow | string): string[] {
+/** `inselMem`, `ovpnMem`: the servers' RSS with many clients (tunnel-clients.ts), or why there is none. */
+export function targetsTable(rows: readonly Row[], inselMem: MemoryRow | string, ovpnMem: MemoryRow | string): string[] {
   const by = (key: string) => rows.find((r) => r.key === key);
   const [wg, ovpn] = [by('wireguard-go'), by('openvpn')];
   const insels = rows.filter((r) => r.key.startsWith('insel'));
@@ -104,5 +109,5 @@ export function targetsTable(rows: readonly Row[], memory: MemoryRow | string): 
       return [label, r.peer, r.note === undefined ? cell(a, digits) : 'not available', cell(w, digits), cell(o, digits), ratio(a, w), ratio(a, o), `≥ ${TARGETS[f]}×`, verdict([rw, ro], TARGETS[f])];
     }),
   );
-  return markdown(head, [...body, memoryRow(memory)]);
+  return markdown(head, [...body, memoryRow(inselMem, ovpnMem)]);
 }
