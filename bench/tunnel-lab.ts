@@ -14,6 +14,8 @@ export const UNDERLAY = { server: '192.168.214.1', client: '192.168.214.2', pref
 export const TUN_MTU = 1420;
 /** A tunnel must carry a ping within this long after its processes start, or its row is "not available". */
 export const UP_MS = 10_000;
+/** Unique per run: part of device and socket names that live outside the namespaces. */
+export const TAG = String(process.pid);
 
 export interface Lab {
   /** The namespaces; its cleanup removes them all. */
@@ -51,5 +53,5 @@ export async function createLab(netns: NetnsLab, tmp: string, root: string): Pro
   const client = new Netns(await netns.ns('cli'));
   await netns.veth({ ns: server.name, dev: 'under0', addr4: `${UNDERLAY.server}/${UNDERLAY.prefix}` }, { ns: client.name, dev: 'under0', addr4: `${UNDERLAY.client}/${UNDERLAY.prefix}` });
   await client.waitPing(UNDERLAY.server, UP_MS);
-  return { netns, tag: String(process.pid), server, client, tmp, root };
+  return { netns, tag: TAG, server, client, tmp, root };
 }

@@ -32,6 +32,14 @@ export async function wireguardVersion(): Promise<string> {
   return r.stdout.split('\n')[0]?.trim() || 'wireguard-go (version unknown)';
 }
 
+/** The UAPI sockets live in one directory for all namespaces: the device names carry the run's tag. */
+const wgDevices = (tag: string) => [`wgb${tag}s`, `wgb${tag}c`] as const;
+
+/** What a SIGKILLed wireguard-go leaves behind (for exit handlers too: synchronous). */
+export function removeWireguardSockets(tag: string): void {
+  for (const dev of wgDevices(tag)) rmSync(join(WG_SOCKETS, `${dev}.sock`), { force: true });
+}
+
 /** wireguard-go at both ends: `wireguard-go -f`, keys from `wg genkey`, set up with `wg set` and `ip`. */
 export function startWireguard(lab: Lab): Promise<TunnelHandle> {
   return starting(async (procs) => {
@@ -39,10 +47,10 @@ export function startWireguard(lab: Lab): Promise<TunnelHandle> {
     const wg = await ensureTool(['wg'], 'wireguard-tools');
     const dir = join(lab.tmp, 'wg');
     mkdirSync(dir, { mode: 0o700 });
-    // The UAPI sockets live in one directory for all namespaces: the names must be unique per run.
+    const [serverDev, clientDev] = wgDevices(lab.tag);
     const ends = [
-      { ns: lab.server, dev: `wgb${lab.tag}s`, addr: `${WG.net}.1`, underlay: UNDERLAY.server },
-      { ns: lab.client, dev: `wgb${lab.tag}c`, addr: `${WG.net}.2`, underlay: UNDERLAY.client },
+      { ns: lab.server, dev: serverDev, addr: `${WG.net}.1`, underlay: UNDERLAY.server },
+      { ns: lab.client, dev: clientDev, addr: `${WG.net}.2`, underlay: UNDERLAY.client },
     ];
     const keys = [];
     for (const e of ends) {
@@ -52,7 +60,6 @@ export function startWireguard(lab: Lab): Promise<TunnelHandle> {
       keys.push({ file, pub: (await runInput(wg, ['pubkey'], { input: `${priv}\n` })).trim() });
     }
     const sockets = ends.map((e) => join(WG_SOCKETS, `${e.dev}.sock`));
-    const removeSockets = () => sockets.forEach((s) => rmSync(s, { force: true }));
     const pids: number[] = [];
     for (const [i, e] of ends.entries()) {
       const p = e.ns.spawn(`wireguard-go ${e.dev}`, wgGo, ['-f', e.dev]);
@@ -77,7 +84,7 @@ export function startWireguard(lab: Lab): Promise<TunnelHandle> {
       clientPid: pids[1],
       stop: async () => {
         await stopProcs();
-        removeSockets();
+        removeWireguardSockets(lab.tag);
       },
     };
   });

@@ -26,18 +26,18 @@
 //   server RSS @ N clients: insel's CA-mode server with up to --clients (default 100) clients (tunnel-clients.ts).
 // The second table puts insel's figures over wireguard-go's and OpenVPN's next to
 // issue 14 §10's targets (≥ 1.5× TCP, ≥ 2× 64 B, < 64 MiB @ 100 clients).
-import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
-import { cpus, loadavg, release, tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NetnsLab } from '../src/hostnet/netns-testing.js';
-import { ensureTool, killAllSync, run } from './forward-procs.js';
+import { benchRun, ensureTool, run } from './forward-procs.js';
 import { why } from './report.js';
 import { serverMemory, type MemoryRow } from './tunnel-clients.js';
 import { startInselCa, startInselStatic } from './tunnel-insel.js';
 import { maxSmallRate, rssBytes, SEARCH_SECS, SEARCH_STEPS, SMALL, tcpGbps, udpSmall, withCpu } from './tunnel-iperf.js';
-import { createLab, TUN_MTU, type Lab, type MultiClientHandle, type TunnelHandle } from './tunnel-lab.js';
-import { openvpnVersion, startOpenvpn, startVeth, startWireguard, wireguardVersion } from './tunnel-peers.js';
+import { createLab, TAG, TUN_MTU, type Lab, type MultiClientHandle, type TunnelHandle } from './tunnel-lab.js';
+import { openvpnVersion, removeWireguardSockets, startOpenvpn, startVeth, startWireguard, wireguardVersion } from './tunnel-peers.js';
 import { figuresTable, targetsTable, type Row } from './tunnel-report.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -126,16 +126,10 @@ export async function tunnel(argv: readonly string[] = []): Promise<void> {
   const load = loadavg()[0] ?? 0;
   if (load > 0.5) process.stderr.write(`note: load average ${load.toFixed(2)}: other work on this machine will lower every row\n`);
   const netns = await NetnsLab.create('bench');
-  const tmp = mkdtempSync(join(tmpdir(), 'insel-bench-tunnel-'));
-  const cleanupSync = () => {
-    killAllSync();
+  const { tmp, done } = benchRun('tunnel', () => {
     netns.cleanupSync();
-    rmSync(tmp, { recursive: true, force: true });
-  };
-  process.on('exit', cleanupSync);
-  const onSignal = () => process.exit(130);
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+    removeWireguardSockets(TAG);
+  });
   const rows: Row[] = [];
   const handles = new Map<Row, TunnelHandle>();
   const memory = new Map<string, MemoryRow | string>();
@@ -167,10 +161,7 @@ export async function tunnel(argv: readonly string[] = []): Promise<void> {
     }
   } finally {
     for (const h of [...handles.values()].reverse()) await h.stop();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    process.off('exit', cleanupSync);
-    cleanupSync();
+    done();
   }
   const cpu = cpus();
   console.log(
