@@ -18,6 +18,8 @@ export const SEARCH_SECS = 3;
 /** Linux's USER_HZ: /proc/PID/stat counts CPU time in these ticks. */
 const TICKS_PER_S = 100;
 const START_MS = 10_000;
+/** A tunnel that went down fails its run at once, not after the whole run's time. */
+const CONNECT_MS = 5000;
 
 interface Sum {
   seconds: number;
@@ -36,7 +38,7 @@ async function iperf(lab: Lab, addr: string, secs: number, args: string[]): Prom
   const server = lab.server.spawn('iperf3 server', bin, ['-s', '-1', '--forceflush', '-p', String(PORT)]);
   try {
     await server.waitLine(/Server listening on/, START_MS);
-    const r = await lab.client.exec(bin, ['-c', addr, '-p', String(PORT), '-J', '-t', String(secs), ...args], (secs + 30) * 1000);
+    const r = await lab.client.exec(bin, ['-c', addr, '-p', String(PORT), '--connect-timeout', String(CONNECT_MS), '-J', '-t', String(secs), ...args], (secs + 30) * 1000);
     let j: IperfJson;
     try {
       j = JSON.parse(r.stdout) as IperfJson;

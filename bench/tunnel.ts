@@ -79,12 +79,23 @@ const MEMORY = [
 
 const pidsOf = (h: TunnelHandle) => [h.serverPid, h.clientPid].filter((p): p is number => p !== undefined);
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Runs `f` on each available row in turn; a row that fails is marked and skipped later; veth failing means the bench is broken. */
 async function inTurn(rows: Row[], handles: Map<Row, TunnelHandle>, what: string, f: (r: Row, h: TunnelHandle) => Promise<void>): Promise<void> {
   for (const r of rows) {
     const h = handles.get(r);
     if (r.note !== undefined || h === undefined) continue;
     try {
+      const gone = pidsOf(h).find((pid) => !alive(pid));
+      if (gone !== undefined) throw new Error(`its process ${gone} has exited`);
       await f(r, h);
       process.stderr.write(`${r.peer}: ${what} done\n`);
     } catch (err) {
