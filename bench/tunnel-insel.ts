@@ -6,7 +6,8 @@
 //   / `comp-lzo`, the client with `remote SERVER`), static.key from
 //   `insel genkey --secret`, on the default port;
 // - CA mode: `server 10.8.0.0 255.255.255.0` with certificates from insel's
-//   PKI, a `client` with `remote SERVER 1196`, AES-256-GCM.
+//   PKI, a `client` with `remote SERVER 1196`, AES-256-GCM, the TLS control
+//   connection on `tcp-port 8443` (insel's directive; default 443).
 //
 // A row whose tunnel does not carry a ping within UP_MS of starting is "not
 // available" with the reason (e.g. no `insel tunnel` command in this build).
@@ -21,8 +22,11 @@ import type { Netns } from './tunnel-netns.js';
 
 /** Seed 004's tunnel addresses. */
 const STATIC = { server: '10.0.0.1', client: '10.0.0.2' } as const;
-/** CA mode: the pool (the server takes .1) and a port apart from the static-key pair's default one. */
-export const CA = { net: '10.8.0', port: 1196 } as const;
+/**
+ * CA mode: the pool (the server takes .1), and UDP and TLS/TCP ports apart
+ * from whatever the static-key pair binds by default in the same namespace.
+ */
+const CA = { net: '10.8.0', port: 1196, tcpPort: 8443 } as const;
 
 const cliPath = (root: string) => join(root, 'dist', 'src', 'cli', 'main.js');
 
@@ -53,10 +57,10 @@ export function startInselStatic(lab: Lab): Promise<TunnelHandle> {
     const dir = join(lab.tmp, 'insel-static');
     mkdirSync(dir, { mode: 0o700 });
     await runOk(process.execPath, [cli, 'genkey', '--secret', join(dir, 'static.key')], 30_000);
-    // Seed 004's files, line for line; only the file names carry the run's tag, because the
-    // daemon's status socket is named after the config file.
-    const server = writeConf(dir, `bench-${lab.tag}-server.conf`, ['dev tun', `ifconfig ${STATIC.server} ${STATIC.client}`, 'secret static.key', 'comp-lzo']);
-    const client = writeConf(dir, `bench-${lab.tag}-client.conf`, [`remote ${UNDERLAY.server}`, 'dev tun', `ifconfig ${STATIC.client} ${STATIC.server}`, 'secret static.key', 'comp-lzo']);
+    // Seed 004's files, line for line; only the file names are unique (run's tag, mode, end),
+    // because the daemon's status socket is named after the config file.
+    const server = writeConf(dir, `bench-${lab.tag}-static-server.conf`, ['dev tun', `ifconfig ${STATIC.server} ${STATIC.client}`, 'secret static.key', 'comp-lzo']);
+    const client = writeConf(dir, `bench-${lab.tag}-static-client.conf`, [`remote ${UNDERLAY.server}`, 'dev tun', `ifconfig ${STATIC.client} ${STATIC.server}`, 'secret static.key', 'comp-lzo']);
     const s = spawnTunnel(lab.server, 'insel tunnel (static, server)', cli, server, dir);
     procs.push(s);
     const c = spawnTunnel(lab.client, 'insel tunnel (static, client)', cli, client, dir);
@@ -88,12 +92,12 @@ export function startInselCa(lab: Lab): Promise<MultiClientHandle> {
     const pem = (p: string) => [`ca ${join(p, 'ca.pem')}`, `cert ${join(p, 'cert.pem')}`, `key ${join(p, 'key.pem')}`];
     const srv = await profile('server', 'server', [UNDERLAY.server]);
     const server = writeConf(dir, `bench-${lab.tag}-ca-server.conf`, [
-      'dev tun', 'proto udp', `port ${CA.port}`, `server ${CA.net}.0 255.255.255.0`, 'data-ciphers AES-256-GCM', 'keepalive 10 60', ...pem(srv),
+      'dev tun', 'proto udp', `port ${CA.port}`, `tcp-port ${CA.tcpPort}`, `server ${CA.net}.0 255.255.255.0`, 'data-ciphers AES-256-GCM', 'keepalive 10 60', ...pem(srv),
     ]);
     const s = spawnTunnel(lab.server, 'insel tunnel (CA, server)', cli, server, dir);
     procs.push(s);
     const spawnClient = async (ns: Netns, remote: string, name: string) => {
-      const conf = writeConf(dir, `bench-${lab.tag}-${name}.conf`, ['client', 'dev tun', 'proto udp', `remote ${remote} ${CA.port}`, 'data-ciphers AES-256-GCM', ...pem(await profile(name, 'client'))]);
+      const conf = writeConf(dir, `bench-${lab.tag}-ca-${name}.conf`, ['client', 'dev tun', 'proto udp', `remote ${remote} ${CA.port}`, `tcp-port ${CA.tcpPort}`, 'data-ciphers AES-256-GCM', ...pem(await profile(name, 'client'))]);
       return spawnTunnel(ns, `insel tunnel (CA, ${name})`, cli, conf, dir);
     };
     const c = await spawnClient(lab.client, UNDERLAY.server, 'client');
