@@ -77,6 +77,8 @@ const MEMORY = [
   { key: 'openvpn', name: 'ovpn', block: 1 },
 ];
 
+const takesClients = (h: TunnelHandle): h is MultiClientHandle => 'spawnClient' in h;
+
 const pidsOf = (h: TunnelHandle) => [h.serverPid, h.clientPid].filter((p): p is number => p !== undefined);
 
 function alive(pid: number): boolean {
@@ -164,10 +166,11 @@ export async function tunnel(argv: readonly string[] = []): Promise<void> {
     for (const m of MEMORY) {
       const [row, h] = [...handles].find(([r]) => r.key === m.key) ?? [];
       if (o.clients === 0) memory.set(m.key, 'not measured (--clients 0)');
-      else if (row?.note !== undefined || h === undefined) memory.set(m.key, 'tunnel not available');
+      else if (row === undefined || h === undefined || !takesClients(h)) memory.set(m.key, 'tunnel not available');
+      else if (row.note !== undefined) memory.set(m.key, row.note);
       else {
-        memory.set(m.key, await serverMemory(o.clients, lab, h as MultiClientHandle, m.name, m.block).catch((err: unknown) => `failed: ${why(err)}`));
-        process.stderr.write(`${row?.peer}: server memory done\n`);
+        memory.set(m.key, await serverMemory(o.clients, lab, h, m.name, m.block).catch((err: unknown) => `failed: ${why(err)}`));
+        process.stderr.write(`${row.peer}: server memory done\n`);
       }
     }
   } finally {
