@@ -31,7 +31,7 @@ import { cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NetnsLab } from '../src/hostnet/netns-testing.js';
-import { benchRun, ensureTool, run } from './forward-procs.js';
+import { benchRun, ensureTool, run, which } from './forward-procs.js';
 import { why } from './report.js';
 import { serverMemory, type MemoryRow } from './tunnel-clients.js';
 import { startInselCa, startInselStatic } from './tunnel-insel.js';
@@ -70,6 +70,16 @@ function options(argv: readonly string[]): Options {
   if (unknown !== undefined) throw new Error(`tunnel bench: unknown peer ${unknown}; one of ${PEERS.map(([k]) => k).join(', ')}`);
   return o;
 }
+
+/** The programs the bench runs, by Debian package; as root it installs them when missing. */
+const TOOLS = [
+  ['wireguard-go', 'wireguard-go'],
+  ['wg', 'wireguard-tools'],
+  ['openvpn', 'openvpn'],
+  ['iperf3', 'iperf3'],
+  ['ping', 'iputils-ping'],
+  ['openssl', 'openssl'],
+];
 
 /** The servers whose RSS with many clients is measured: insel's CA mode (the target) and OpenVPN's for reference. */
 const MEMORY = [
@@ -135,7 +145,11 @@ async function versions(): Promise<string> {
 
 export async function tunnel(argv: readonly string[] = []): Promise<void> {
   const o = options(argv);
-  if (process.getuid?.() !== 0) throw new Error('the tunnel bench needs root (network namespaces, TUN devices)');
+  if (process.getuid?.() !== 0) {
+    const missing = TOOLS.filter(([bin]) => which(bin) === undefined).map(([, pkg]) => pkg);
+    const install = missing.length > 0 ? `; missing here: apt-get install -y ${[...new Set(missing)].join(' ')}` : '';
+    throw new Error(`the tunnel bench needs root (network namespaces, TUN devices)${install}`);
+  }
   const load = loadavg()[0] ?? 0;
   if (load > 0.5) process.stderr.write(`note: load average ${load.toFixed(2)}: other work on this machine will lower every row\n`);
   const netns = await NetnsLab.create('bench');
