@@ -3,7 +3,7 @@
 #include "addon.h"
 
 static napi_value init(napi_env env, napi_value exports) {
-  if (aead_register(env, exports) != napi_ok) return NULL;
+  if (aead_register(env, exports) != napi_ok || tun_register(env, exports) != napi_ok || plane_register(env, exports) != napi_ok) return NULL;
   return exports;
 }
 

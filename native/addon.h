@@ -4,5 +4,7 @@
 #include <node_api.h>
 
 napi_status aead_register(napi_env env, napi_value exports);
+napi_status tun_register(napi_env env, napi_value exports);
+napi_status plane_register(napi_env env, napi_value exports);
 
 #endif

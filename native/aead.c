@@ -18,50 +18,74 @@
 #include <openssl/evp.h>
 #include <openssl/crypto.h>
 #include "addon.h"
+#include "aead.h"
+#include "args.h"
 
-#define KEY_SIZE 32
-#define NONCE_SIZE 12
-#define TAG_SIZE 16
 #define MAX_COUNTER 9007199254740991.0 // 2^53 - 1: a JS number stays exact
-
-typedef struct {
-  EVP_CIPHER_CTX *ctx; // NULL once freed
-  uint8_t iv[NONCE_SIZE];
-  int encrypt;
-  int integrity;
-} aead_t;
 
 // Tells our externals from anyone else's, so a foreign pointer is never cast.
 static const napi_type_tag AEAD_TAG = {0x696e73656c616561ULL, 0x6164636f6e746578ULL};
 
-#define CALL(env, call) \
-  do { if ((call) != napi_ok) return NULL; } while (0) // a JS exception is pending
-
-static napi_value fail(napi_env env, int range, const char *msg) {
-  if (range) napi_throw_range_error(env, "ERR_INSEL_NATIVE_RANGE", msg);
-  else napi_throw_type_error(env, "ERR_INSEL_NATIVE_TYPE", msg);
-  return NULL;
+const EVP_CIPHER *aead_cipher(const char *name) {
+  return strcmp(name, "aes-256-gcm") == 0         ? EVP_aes_256_gcm()
+         : strcmp(name, "chacha20-poly1305") == 0 ? EVP_chacha20_poly1305()
+                                                  : NULL;
 }
 
-static void release(aead_t *a) {
-  if (a->ctx != NULL) EVP_CIPHER_CTX_free(a->ctx);
+int aead_init(aead_t *a, const EVP_CIPHER *cipher, const uint8_t *key, const uint8_t *iv, int encrypt, int integrity) {
+  memcpy(a->iv, iv, AEAD_NONCE_SIZE);
+  a->encrypt = encrypt;
+  a->integrity = integrity;
+  a->ctx = EVP_CIPHER_CTX_new();
+  // The key schedule, once per epoch; the nonce comes with each packet.
+  if (a->ctx == NULL || EVP_CipherInit_ex(a->ctx, cipher, NULL, key, NULL, encrypt) != 1) {
+    aead_release(a);
+    return 0;
+  }
+  return 1;
+}
+
+void aead_release(aead_t *a) {
+  if (a->ctx != NULL) EVP_CIPHER_CTX_free(a->ctx); // frees the key schedule cleansed
   a->ctx = NULL;
   OPENSSL_cleanse(a->iv, sizeof a->iv);
 }
 
-static void finalize(napi_env env, void *data, void *hint) {
-  (void)env, (void)hint;
-  release(data);
-  OPENSSL_free(data);
+// Starts one packet: only the nonce changes, the key schedule is kept.
+static int set_nonce(aead_t *a, uint64_t counter) {
+  uint8_t nonce[AEAD_NONCE_SIZE];
+  memcpy(nonce, a->iv, AEAD_NONCE_SIZE);
+  for (int i = 0; i < 8; i++) nonce[AEAD_NONCE_SIZE - 1 - i] ^= (uint8_t)(counter >> (8 * i));
+  return EVP_CipherInit_ex(a->ctx, NULL, NULL, NULL, nonce, a->encrypt) == 1;
 }
 
-// Argument readers: each throws the matching JS error and returns 0 on misuse.
-static int get_buffer(napi_env env, napi_value v, uint8_t **data, size_t *len, const char *what) {
-  bool is;
-  if (napi_is_buffer(env, v, &is) != napi_ok || !is) return fail(env, 0, what), 0;
-  if (napi_get_buffer_info(env, v, (void **)data, len) != napi_ok) return 0;
-  if (*len > INT_MAX) return fail(env, 1, "buffer longer than INT_MAX"), 0; // EVP lengths are int
-  return 1;
+int aead_seal(aead_t *a, uint8_t *buf, size_t head, size_t end, uint64_t counter) {
+  int n;
+  size_t aad = a->integrity ? end : head;
+  return set_nonce(a, counter) && (aad == 0 || EVP_EncryptUpdate(a->ctx, NULL, &n, buf, (int)aad) == 1) &&
+         (a->integrity || end == head || EVP_EncryptUpdate(a->ctx, buf + head, &n, buf + head, (int)(end - head)) == 1) &&
+         EVP_EncryptFinal_ex(a->ctx, buf + end, &n) == 1 &&
+         EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_GET_TAG, AEAD_TAG_SIZE, buf + end) == 1;
+}
+
+long aead_open(aead_t *a, uint8_t *buf, size_t len, size_t head, uint64_t counter) {
+  int n;
+  if (len < AEAD_TAG_SIZE || head > len - AEAD_TAG_SIZE) return -1; // a short datagram is the peer's, not a bug
+  size_t end = len - AEAD_TAG_SIZE, aad = a->integrity ? end : head;
+  int ok = set_nonce(a, counter) && EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_SET_TAG, AEAD_TAG_SIZE, buf + end) == 1 &&
+           (aad == 0 || EVP_DecryptUpdate(a->ctx, NULL, &n, buf, (int)aad) == 1) &&
+           (a->integrity || end == head || EVP_DecryptUpdate(a->ctx, buf + head, &n, buf + head, (int)(end - head)) == 1) &&
+           EVP_DecryptFinal_ex(a->ctx, buf + end, &n) == 1;
+  if (ok) return (long)(end - head);
+  // Decryption ran before the tag was checked: wipe the unauthentic plaintext.
+  if (!a->integrity) OPENSSL_cleanse(buf + head, end - head);
+  return -1;
+}
+
+static void finalize(napi_env env, void *data, void *hint) {
+  (void)env, (void)hint;
+  aead_release(data);
+  OPENSSL_free(data);
 }
 
 static int get_index(napi_env env, napi_value v, size_t max, size_t *out, const char *what) {
@@ -93,20 +117,6 @@ static aead_t *get_aead(napi_env env, napi_value v, int live) {
   return a;
 }
 
-// Starts one packet: only the nonce changes, the key schedule is kept.
-static int set_nonce(aead_t *a, uint64_t counter) {
-  uint8_t nonce[NONCE_SIZE];
-  memcpy(nonce, a->iv, NONCE_SIZE);
-  for (int i = 0; i < 8; i++) nonce[NONCE_SIZE - 1 - i] ^= (uint8_t)(counter >> (8 * i));
-  return EVP_CipherInit_ex(a->ctx, NULL, NULL, NULL, nonce, a->encrypt) == 1;
-}
-
-static napi_value number(napi_env env, double d) {
-  napi_value out;
-  CALL(env, napi_create_double(env, d, &out));
-  return out;
-}
-
 // create(aead: "aes-256-gcm" | "chacha20-poly1305", key, iv, encrypt, integrity)
 static napi_value create(napi_env env, napi_callback_info info) {
   size_t argc = 5;
@@ -118,24 +128,17 @@ static napi_value create(napi_env env, napi_callback_info info) {
   CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 5) return fail(env, 0, "create(aead, key, iv, encrypt, integrity)");
   if (napi_get_value_string_utf8(env, argv[0], name, sizeof name, &nlen) != napi_ok) return fail(env, 0, "aead must be a string");
-  const EVP_CIPHER *cipher = strcmp(name, "aes-256-gcm") == 0         ? EVP_aes_256_gcm()
-                             : strcmp(name, "chacha20-poly1305") == 0 ? EVP_chacha20_poly1305()
-                                                                      : NULL;
+  const EVP_CIPHER *cipher = aead_cipher(name);
   if (cipher == NULL) return fail(env, 1, "aead must be aes-256-gcm or chacha20-poly1305");
   if (!get_buffer(env, argv[1], &key, &klen, "key must be a Buffer")) return NULL;
   if (!get_buffer(env, argv[2], &iv, &ivlen, "iv must be a Buffer")) return NULL;
-  if (klen != KEY_SIZE || ivlen != NONCE_SIZE) return fail(env, 1, "key must be 32 bytes and iv 12");
+  if (klen != AEAD_KEY_SIZE || ivlen != AEAD_NONCE_SIZE) return fail(env, 1, "key must be 32 bytes and iv 12");
   if (napi_get_value_bool(env, argv[3], &encrypt) != napi_ok || napi_get_value_bool(env, argv[4], &integrity) != napi_ok)
     return fail(env, 0, "encrypt and integrity must be booleans");
 
   aead_t *a = OPENSSL_zalloc(sizeof *a);
   if (a == NULL) return fail(env, 1, "out of memory");
-  memcpy(a->iv, iv, NONCE_SIZE);
-  a->encrypt = encrypt;
-  a->integrity = integrity;
-  a->ctx = EVP_CIPHER_CTX_new();
-  // The key schedule, once per epoch; the nonce comes with each packet.
-  if (a->ctx == NULL || EVP_CipherInit_ex(a->ctx, cipher, NULL, key, NULL, encrypt) != 1) {
+  if (!aead_init(a, cipher, key, iv, encrypt, integrity)) {
     finalize(env, a, NULL);
     return fail(env, 1, "OpenSSL refused the AEAD key");
   }
@@ -147,14 +150,13 @@ static napi_value create(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// free(ctx): drops the keys now, at epoch drop, not when the GC gets to it.
 static napi_value free_aead(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   aead_t *a = get_aead(env, argv[0], 0); // undefined if missing; freeing twice is harmless
   if (a == NULL) return NULL;
-  release(a);
+  aead_release(a);
   return NULL;
 }
 
@@ -180,42 +182,22 @@ static int get_call(napi_env env, napi_callback_info info, size_t want, int encr
 static napi_value seal(napi_env env, napi_callback_info info) {
   call_t c;
   size_t head, end;
-  int n;
   if (!get_call(env, info, 5, 1, "seal(ctx, buf, headerLen, end, counter)", &c)) return NULL;
-  aead_t *a = c.a;
-  uint8_t *buf = c.buf;
-  if (c.len < TAG_SIZE) return fail(env, 1, "buf shorter than a tag");
-  if (!get_index(env, c.argv[3], c.len - TAG_SIZE, &end, "end must leave room for the tag") ||
+  if (c.len < AEAD_TAG_SIZE) return fail(env, 1, "buf shorter than a tag");
+  if (!get_index(env, c.argv[3], c.len - AEAD_TAG_SIZE, &end, "end must leave room for the tag") ||
       !get_index(env, c.argv[2], end, &head, "headerLen must be in [0, end]"))
     return NULL;
-  size_t aad = a->integrity ? end : head;
-  if (!set_nonce(a, c.counter) || (aad > 0 && EVP_EncryptUpdate(a->ctx, NULL, &n, buf, (int)aad) != 1) ||
-      (!a->integrity && end > head && EVP_EncryptUpdate(a->ctx, buf + head, &n, buf + head, (int)(end - head)) != 1) ||
-      EVP_EncryptFinal_ex(a->ctx, buf + end, &n) != 1 ||
-      EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_GET_TAG, TAG_SIZE, buf + end) != 1)
-    return fail(env, 1, "OpenSSL failed to seal");
-  return number(env, (double)(end + TAG_SIZE));
+  if (!aead_seal(c.a, c.buf, head, end, c.counter)) return fail(env, 1, "OpenSSL failed to seal");
+  return number(env, (double)(end + AEAD_TAG_SIZE));
 }
 
 // open(ctx, buf, headerLen, counter) -> plaintext length, or -1 if forged or short
 static napi_value open_aead(napi_env env, napi_callback_info info) {
   call_t c;
   size_t head;
-  int n;
   if (!get_call(env, info, 4, 0, "open(ctx, buf, headerLen, counter)", &c)) return NULL;
-  aead_t *a = c.a;
-  uint8_t *buf = c.buf;
   if (!get_index(env, c.argv[2], INT_MAX, &head, "headerLen must be a non-negative integer")) return NULL;
-  if (c.len < TAG_SIZE || head > c.len - TAG_SIZE) return number(env, -1); // a short datagram is the peer's, not a bug
-  size_t end = c.len - TAG_SIZE, aad = a->integrity ? end : head;
-  int ok = set_nonce(a, c.counter) && EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_SET_TAG, TAG_SIZE, buf + end) == 1 &&
-           (aad == 0 || EVP_DecryptUpdate(a->ctx, NULL, &n, buf, (int)aad) == 1) &&
-           (a->integrity || end == head || EVP_DecryptUpdate(a->ctx, buf + head, &n, buf + head, (int)(end - head)) == 1) &&
-           EVP_DecryptFinal_ex(a->ctx, buf + end, &n) == 1;
-  if (ok) return number(env, (double)(end - head));
-  // Decryption ran before the tag was checked: wipe the unauthentic plaintext.
-  if (!a->integrity) OPENSSL_cleanse(buf + head, end - head);
-  return number(env, -1);
+  return number(env, (double)aead_open(c.a, c.buf, c.len, head, c.counter));
 }
 
 napi_status aead_register(napi_env env, napi_value exports) {

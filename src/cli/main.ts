@@ -8,11 +8,12 @@ import { registerGenkey } from './genkey.js';
 import { registerQuickstart } from './quickstart.js';
 import { registerGateway } from './gateway.js';
 import { registerForward } from './forward.js';
+import { registerTunnel } from './tunnel.js';
 
 const program = new Command();
 program
   .name('insel')
-  .description('insel: a VPN toolkit (PKI, secure channels over TCP and UDP, service tunnels)')
+  .description('insel: a VPN toolkit (PKI, secure channels over TCP and UDP, service tunnels, IP tunnel)')
   .version('0.1.0')
   .showHelpAfterError();
 
@@ -21,6 +22,7 @@ registerGenkey(program);
 registerQuickstart(program);
 registerGateway(program);
 registerForward(program);
+registerTunnel(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof InselError) {

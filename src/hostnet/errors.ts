@@ -34,3 +34,16 @@ export class CommandError extends HostnetError {
     this.exitCode = exitCode;
   }
 }
+
+/**
+ * A daemon that dropped privileges (user/group) can no longer change the
+ * host's network: an undo that fails with EPERM says what becomes of the
+ * change instead of only "Operation not permitted".
+ */
+export function afterPrivilegeDrop(err: unknown, what: string, stateFile: string): unknown {
+  if (!(err instanceof CommandError && /Operation not permitted|Permission denied/.test(err.stderr))) return err;
+  return new HostnetError('INSEL_HOSTNET_COMMAND', `cannot undo ${what} without CAP_NET_ADMIN (privileges were dropped): it is undone at the next start from ${stateFile}`, {
+    file: stateFile,
+    cause: err,
+  });
+}

@@ -16,6 +16,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { run, type RunOptions } from './exec.js';
+import { writeSysctl } from './sysctl.js';
 
 let probed: string | undefined | null = null;
 
@@ -148,7 +149,7 @@ export class NetnsLab {
 
   /** `sysctl -w key=value` inside `ns` (e.g. net.ipv4.ip_forward=1 for a router namespace). */
   async sysctl(ns: string, key: string, value: string): Promise<void> {
-    await inNetns(ns, 'sysctl', ['-q', '-w', `${key}=${value}`]);
+    await writeSysctl(key, value, { netns: ns });
   }
 
   /** Runs a program to completion inside `ns`. */

@@ -44,6 +44,10 @@ export const InnerKind = {
   FRAGMENT: 1,
   KEEPALIVE: 2,
   CLOSE: 3,
+  /** IP tunnel only: a path-MTU probe, padded to the size probed (PROTOCOL §6). */
+  PROBE: 4,
+  /** IP tunnel only: the answer to a PROBE. */
+  PROBE_ACK: 5,
 } as const;
 export const MAX_FRAGMENTS = 0xffff;
 

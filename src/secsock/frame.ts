@@ -36,7 +36,11 @@ export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
 
-  constructor(private maxPayload: number) {}
+  /** `types`: the frame types this protocol knows (SecSockets' by default); any other is a DecodeError. */
+  constructor(
+    private maxPayload: number,
+    private readonly types: ReadonlySet<number> = KNOWN_TYPES,
+  ) {}
 
   /** Changes the frame size limit, e.g. from the handshake's to the negotiated one. */
   withLimit(maxPayload: number): this {
@@ -62,7 +66,7 @@ export class FrameDecoder {
     const type = head[0]!;
     const flags = head[1]!;
     const length = head.readUInt32BE(2);
-    if (!KNOWN_TYPES.has(type)) throw new DecodeError(`unknown frame type ${type}`);
+    if (!this.types.has(type)) throw new DecodeError(`unknown frame type ${type}`);
     if ((flags & ~FRAME_FLAGS_KNOWN) !== 0) throw new DecodeError(`unknown frame flags 0x${flags.toString(16)}`);
     if (length > this.maxPayload) throw new DecodeError(`frame of ${length} bytes exceeds the limit of ${this.maxPayload}`);
     if (this.buffered < FRAME_HEADER_SIZE + length) return undefined;

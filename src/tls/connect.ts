@@ -1,6 +1,7 @@
 // A TLS client connection, handshake done within a deadline, or a TlsError
 // naming the peer and why. The peer is not verified here: that is
 // verifyServer's (verify.ts), once the caller holds its trust.
+import type { Duplex } from 'node:stream';
 import { connect, type TLSSocket } from 'node:tls';
 import { formatHostPort } from '../net/host-port.js';
 import { clientContext, type ClientTlsOptions } from './options.js';
@@ -10,6 +11,8 @@ export interface ConnectTlsOptions extends ClientTlsOptions {
   timeoutMs: number;
   /** what the peer is, in "is the … running?" (default "server") */
   what?: string;
+  /** a connection already open to the peer (e.g. through an HTTP proxy) to run TLS over */
+  socket?: Duplex;
 }
 
 /**
@@ -21,7 +24,7 @@ export interface ConnectTlsOptions extends ClientTlsOptions {
 export function connectTls(o: ConnectTlsOptions): Promise<TLSSocket> {
   const peer = formatHostPort(o.host, o.port);
   return new Promise((resolve, reject) => {
-    const socket = connect(clientContext(o));
+    const socket = connect(o.socket === undefined ? clientContext(o) : { ...clientContext(o), socket: o.socket });
     if (o.noDelay === true) socket.setNoDelay(true);
     const timer = setTimeout(() => {
       socket.destroy();
