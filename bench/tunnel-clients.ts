@@ -3,17 +3,17 @@
 // < 64 MiB), next to OpenVPN's server with as many.
 //
 // connectClients() is the hook: today it connects real clients, one process
-// and one namespace each (a veth of its own into the server's namespace; for
-// insel a certificate of its own, so the server sees distinct identities), a
-// few at a time, for as long as CLIENTS_MS allows and memory lasts. An insel
-// client is a Node process, so it may stop short of n: the row then says how
-// many it got and extrapolates. When the daemon offers a cheaper way to hold
-// n client sessions, only this function changes.
+// and one namespace each (a veth of its own into the server's namespace, see
+// clientLink(); for insel a certificate of its own, so the server sees
+// distinct identities), a few at a time, for as long as CLIENTS_MS allows and
+// memory lasts. An insel client is a Node process, so it may stop short of n:
+// the row then says how many it got and extrapolates. When the daemon offers
+// a cheaper way to hold n client sessions, only this function changes.
 import { readFileSync } from 'node:fs';
 import type { Proc } from './forward-procs.js';
 import { why } from './report.js';
 import { rssBytes } from './tunnel-iperf.js';
-import { UP_MS, type Lab, type MultiClientHandle } from './tunnel-lab.js';
+import { UNDERLAY, UP_MS, type Lab, type MultiClientHandle } from './tunnel-lab.js';
 import { Netns } from './tunnel-netns.js';
 
 const CLIENTS_MS = 60_000;
@@ -36,10 +36,18 @@ function memAvailable(): number {
   return m ? Number(m[1]) * 1024 : Infinity;
 }
 
-/** Client i's own underlay: a /30 from 172.(16 + block).0.0/16 between the server's namespace and its own. */
-function underlay(block: number, i: number): { server: string; client: string } {
-  const at = (k: number) => `172.${16 + block}.${i >> 6}.${(i & 63) * 4 + k}`;
-  return { server: at(1), client: at(2) };
+/**
+ * Client i's own link: a veth into the server's namespace whose server end
+ * holds the server's usual underlay address (UNDERLAY.server/32, peer the
+ * client's), so every client dials the address the server's certificate
+ * names, as real clients would, and replies leave from it. The client's
+ * address is 172.(16 + block).x.y.
+ */
+async function clientLink(lab: Lab, ns: Netns, dev: string, block: number, i: number): Promise<void> {
+  const client = `172.${16 + block}.${i >> 8}.${i & 255}`;
+  await lab.netns.veth({ ns: lab.server.name, dev }, { ns: ns.name, dev: 'under0' });
+  await lab.server.ip(['address', 'add', `${UNDERLAY.server}/32`, 'peer', `${client}/32`, 'dev', dev]);
+  await ns.ip(['address', 'add', `${client}/32`, 'peer', `${UNDERLAY.server}/32`, 'dev', 'under0']);
 }
 
 /**
@@ -52,9 +60,8 @@ export async function connectClients(n: number, lab: Lab, host: MultiClientHandl
   const stop = async () => void (await Promise.all(procs.map((p) => p.stop())));
   const one = async (i: number) => {
     const ns = new Netns(await lab.netns.ns(`${name}${i}`));
-    const addr = underlay(block, i);
-    await lab.netns.veth({ ns: lab.server.name, dev: `${name}-${i}`, addr4: `${addr.server}/30` }, { ns: ns.name, dev: 'under0', addr4: `${addr.client}/30` });
-    const p = await host.spawnClient(ns, addr.server, `${name}${i}`);
+    await clientLink(lab, ns, `${name}-${i}`, block, i);
+    const p = await host.spawnClient(ns, UNDERLAY.server, `${name}${i}`);
     procs.push(p);
     await ns.waitPing(host.addr, UP_MS, [p]);
   };
