@@ -1,6 +1,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import fc from 'fast-check';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TunnelError } from './errors.js';
 import { StatusServer, readStatus } from './status-socket.js';
+import type { StatusSnapshot } from './status-snapshot.js';
 import { SAMPLE } from './status-testing.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'insel-status-'));
@@ -125,5 +127,37 @@ describe('status socket', () => {
     await new Promise((r) => mute.once('listening', r));
     await assert.rejects(readStatus(path + '2', 200), /no answer within 0.2 s/);
     mute.close();
+  });
+});
+
+describe('status socket, fuzzed requests', () => {
+  it('any bytes in any chunks: the snapshot, an error line or nothing; the server keeps serving', async () => {
+    const path = sockPath();
+    const server = await StatusServer.listen(path, () => SAMPLE, { timeoutMs: 50 }); // most inputs have no newline: they end at the deadline
+    const snapshotLine = `${JSON.stringify(SAMPLE)}\n`;
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.oneof(fc.uint8Array({ maxLength: 600 }), fc.constantFrom(Buffer.from('status'), Buffer.from('\n'), Buffer.from('status\n'))), { maxLength: 12 }), async (chunks) => {
+          const reply = await new Promise<string>((resolve) => {
+            const socket = createConnection(path);
+            let data = '';
+            socket.on('connect', () => {
+              for (const c of chunks) if (socket.writable) socket.write(c);
+            });
+            socket.on('data', (d) => (data += d.toString()));
+            socket.on('error', () => undefined);
+            socket.on('close', () => resolve(data));
+          });
+          assert.ok(reply === '' || reply === snapshotLine || /^\{"error":"[^\n]*"\}\n$/.test(reply), reply.slice(0, 200));
+        }),
+        { numRuns: 100 },
+      );
+      // still serving (a few tries: under load an answer may miss the short deadline)
+      let answer: StatusSnapshot | undefined;
+      for (let i = 0; i < 20 && answer === undefined; i++) answer = await readStatus(path).catch(() => undefined);
+      assert.deepEqual(answer, SAMPLE);
+    } finally {
+      await server.close();
+    }
   });
 });
