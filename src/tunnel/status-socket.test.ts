@@ -90,7 +90,7 @@ describe('status socket', () => {
 
   it('cuts connections beyond the cap, slow ones at the deadline, and overlong requests', async () => {
     const path = sockPath();
-    const server = await StatusServer.listen(path, () => SAMPLE, { maxConnections: 3, timeoutMs: 300, maxRequest: 64 });
+    const server = await StatusServer.listen(path, () => SAMPLE, { maxConnections: 3, timeoutMs: 1000, maxRequest: 64 });
     try {
       const idle = [1, 2, 3].map(() => exchange(path)); // they send nothing
       await until(() => server.active === 3);
