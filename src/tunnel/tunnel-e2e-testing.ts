@@ -20,14 +20,19 @@ export function deviceIn(line: string): string {
   return m[1] as string;
 }
 
-/** A static-key pair's configs, dir/server/server.conf and dir/client/client.conf, each beside its copy of one `insel genkey --secret` static.key. */
+/**
+ * A static-key pair's configs, dir/server/server-PID.conf and
+ * dir/client/client-PID.conf, each beside its copy of one `insel genkey
+ * --secret` static.key. The pid in the names keeps the default status
+ * sockets (/run/insel/tunnel-NAME.sock) apart from other tests' tunnels.
+ */
 export async function staticPair(dir: string, server: readonly string[], client: readonly string[]): Promise<{ server: string; client: string }> {
   const [sd, cd] = [join(dir, 'server'), join(dir, 'client')];
   mkdirSync(sd, { recursive: true });
   mkdirSync(cd, { recursive: true });
   await insel(['genkey', '--secret', join(sd, 'static.key')]);
   copyFileSync(join(sd, 'static.key'), join(cd, 'static.key'));
-  return { server: writeConfig(sd, 'server.conf', server), client: writeConfig(cd, 'client.conf', client) };
+  return { server: writeConfig(sd, `server-${process.pid}.conf`, server), client: writeConfig(cd, `client-${process.pid}.conf`, client) };
 }
 
 /** A bridged underlay: `srv` 192.168.77.1/24 and one namespace per client name (.11, .12, …), all on bridge br0 in a switch namespace. */

@@ -1,4 +1,4 @@
-// Seed 004's static-key pair with its files unchanged, run by the real CLI
+// Seed 004's static-key pair, the files' lines unchanged (their names carry the pid: staticPair), run by the real CLI
 // in two namespaces (a = 192.168.77.1 server, b = .2 client):
 // reachability across the tunnel, a byte-exact 5 MiB TCP transfer, and an
 // end that restarts (SIGTERM, start again) brings the tunnel back.
