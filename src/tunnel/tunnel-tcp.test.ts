@@ -1,11 +1,12 @@
 // TCP transport (`proto tcp` on a CA client), by the real CLI: traffic and a
-// byte-exact transfer work, the client's log names the tcp rung, and not one
-// UDP datagram leaves the client or reaches the server's UDP port (nft
-// counters in both namespaces).
+// byte-exact transfer work, the client's log and `insel status` on both ends
+// name the tcp rung, and not one UDP datagram leaves the client or reaches
+// the server's UDP port (nft counters in both namespaces).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { type NetnsLab, netnsMissing, nftMissing } from '../hostnet/netns-testing.js';
-import type { TunnelPki } from './tunnel-testing.js';
+import { insel, type TunnelPki } from './tunnel-testing.js';
 import { caClientConfig, caLab, caServerConfig, deviceAddresses, startCaClient, startCaServer, tcpTransfer, tunDevice } from './tunnel-e2e-testing.js';
 
 const skip = netnsMissing() ?? nftMissing();
@@ -40,7 +41,7 @@ async function packets(ns: string): Promise<number> {
   return counters[0] as number;
 }
 
-test('proto tcp: traffic over the TLS connection only, the log names the tcp rung, no UDP at all', { skip, timeout: 60_000 }, async () => {
+test('proto tcp: traffic over the TLS connection only, log and status name the tcp rung, no UDP at all', { skip, timeout: 60_000 }, async () => {
   await counter(srv, 'input', 'udp dport 1194');
   await counter(cli, 'output', 'oifname "eth0" meta l4proto udp');
   await startCaServer(lab, srv, caServerConfig(dir, pki.profile['vpn'] as string));
@@ -55,6 +56,10 @@ test('proto tcp: traffic over the TLS connection only, the log names the tcp run
   const back = await tcpTransfer(lab, srv, cli, mine as string, 7402, 1024 * 1024);
   assert.equal(back.receivedSha, back.sentSha, 'and the other way');
 
+  for (const who of ['alice', 'server']) {
+    const status = JSON.parse(await insel(['status', '--json', '--socket', join(dir, who, 'status.sock')])) as { clients: { rung: string }[] };
+    assert.deepEqual(status.clients.map((c) => c.rung), ['tcp'], `insel status (${who}) shows the tcp rung: ${JSON.stringify(status)}`);
+  }
   assert.equal(await packets(srv), 0, "no datagram reached the server's UDP port");
   assert.equal(await packets(cli), 0, 'the client sent no UDP');
   assert.doesNotMatch(client.output(), /transport: udp/);
