@@ -1,0 +1,65 @@
+// The transport ladder end to end (ISSUE14 §5): a paced TCP flow through
+// the tunnel, opened before any switch; UDP to and from the server's port is
+// then dropped by nftables in the client's namespace, so the client falls to
+// the TLS/TCP rung and the flow goes on; the rule removed, the client climbs
+// back to UDP within 30 s. The same inner TCP connection lives through both
+// switches and its bytes arrive exactly as sent.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { NetnsLab, netnsMissing, nftMissing } from '../hostnet/netns-testing.js';
+import { startFlow, tempDir, uniqueDev } from './tunnel-flow-testing.js';
+import { startTunnel, tunnelPki, underlay, writeConfig } from './tunnel-testing.js';
+
+const skip = netnsMissing() ?? nftMissing();
+
+let lab: NetnsLab;
+let a: string;
+let b: string;
+let dir: string;
+
+before(async () => {
+  if (skip !== undefined) return;
+  lab = await NetnsLab.create('tunladder');
+  ({ a, b } = await underlay(lab));
+  dir = tempDir('tun-ladder');
+});
+
+after(async () => {
+  if (lab !== undefined) await lab.cleanup();
+});
+
+test('UDP blocked mid-flow: on to TCP, back on UDP once unblocked; the inner TCP connection survives both, byte-exact', { skip, timeout: 90_000 }, async () => {
+  const pki = await tunnelPki(dir, { serverHosts: ['192.168.77.1'], clients: ['alice'] });
+  const server = startTunnel(lab, a, writeConfig(join(dir, 'server'), 'server.conf', [`dev ${uniqueDev('ladds')}`, 'server 10.8.0.0 255.255.255.0', `profile ${pki.profile['vpn']}`, `status-socket ${join(dir, 's.sock')}`]));
+  await server.waitFor(/server on /);
+  const client = startTunnel(lab, b, writeConfig(join(dir, 'client'), 'client.conf', ['client', `dev ${uniqueDev('laddc')}`, 'remote 192.168.77.1', `profile ${pki.profile['alice']}`, `status-socket ${join(dir, 'c.sock')}`]));
+  await client.waitFor(/transport: udp \(starting on UDP/);
+  await server.waitFor(/alice .* connected: 10\.8\.0\./);
+
+  // 4 KiB every 100 ms: a connection that exchanges data all the time, opened before any switch.
+  const flow = await startFlow(lab, { from: b, to: a, host: '10.8.0.1', port: 7300, chunk: 4096, intervalMs: 100 });
+  await flow.reached(32 * 1024);
+
+  const out = await lab.addDrop(b, 'output', ['udp', 'dport', '1194']);
+  const inp = await lab.addDrop(b, 'input', ['udp', 'sport', '1194']);
+  const fell = await client.waitFor(/transport: tcp/, 10_000);
+  assert.match(fell, /no UDP reply/, 'the client says why it left UDP');
+  await server.waitFor(/data path now tcp/);
+  await flow.reached(32 * 1024, { fromNow: true, timeoutMs: 20_000 });
+
+  await lab.removeDrop(b, 'output', out);
+  await lab.removeDrop(b, 'input', inp);
+  await client.waitFor(/transport: udp \(UDP answered again\)/, 30_000);
+  await server.waitFor(/data path now 192\.168\.77\.2:/);
+  await flow.reached(32 * 1024, { fromNow: true, timeoutMs: 20_000 });
+
+  const r = await flow.finish();
+  assert.ok(r.sentBytes >= 96 * 1024, `the flow carried data across both switches (${r.sentBytes} bytes)`);
+  assert.equal(r.receivedBytes, r.sentBytes, 'every byte arrived');
+  assert.equal(r.receivedSha, r.sentSha, 'byte-exact: the same inner TCP connection through both switches');
+  assert.doesNotMatch(client.output(), /session lost/, 'the session itself was never lost');
+
+  assert.equal(await client.stop(), 0);
+  assert.equal(await server.stop(), 0);
+});
