@@ -194,6 +194,10 @@ export class TunnelClient {
     if (rung === 'udp') {
       this.o.plane.setPath(PEER, { host: s.udpHost, port: s.accept.udpPort });
       this.pmtu.start();
+      // Until a probe confirms more, the device carries what the base size carries (RFC 8899 §5.1.3),
+      // not tun-mtu: a path that takes less would black-hole full-sized packets until the search ends.
+      this.o.log.info(`path MTU: datagrams of ${this.pmtu.plpmtu} bytes until probes confirm more`);
+      this.o.onMtu(this.pmtu.plpmtu - TUNNEL_OVERHEAD);
     } else {
       this.o.plane.setPath(PEER, 'tcp');
       this.pmtu.stop();

@@ -18,6 +18,8 @@ export async function runClient(c: ModeContext): Promise<RunningMode> {
   let undoRedirect: (() => Promise<void>) | undefined;
   let applied: string | undefined;
   let mtu = cfg.tunMtu;
+  // MTU changes come in bursts (base, then the searched size): applied in order, the last one wins.
+  let linkSet = Promise.resolve();
   const client = new TunnelClient({
     plane,
     identity: identityOf(cfg),
@@ -43,8 +45,8 @@ export async function runClient(c: ModeContext): Promise<RunningMode> {
       }
     },
     onMtu: (m) => {
-      mtu = Math.min(m, cfg.tunMtu);
-      void setLink(device, { mtu }).catch((err: Error) => log.warn(`cannot set the MTU of ${device} to ${mtu}: ${err.message}`));
+      const next = (mtu = Math.min(m, cfg.tunMtu));
+      linkSet = linkSet.then(() => setLink(device, { mtu: next })).catch((err: Error) => log.warn(`cannot set the MTU of ${device} to ${next}: ${err.message}`));
       if (cfg.mssfix !== 0) plane.setMss(Math.min(cfg.mssfix, mtu) - 40);
     },
     log,
