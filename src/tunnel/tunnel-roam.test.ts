@@ -1,0 +1,58 @@
+// Roaming end to end (ISSUE14 §4): while a TCP flow runs through the
+// tunnel, the client's underlay address changes (192.168.77.2 → .3 on the
+// same link, as a DHCP renewal or a NAT rebinding would do it). Its next
+// datagrams come from the new address; the server follows them (the session
+// and the tunnel addresses stay), and the flow completes byte-exact.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { NetnsLab, netnsMissing } from '../hostnet/netns-testing.js';
+import { startFlow, tempDir, uniqueDev } from './tunnel-flow-testing.js';
+import { startTunnel, tunnelPki, underlay, writeConfig } from './tunnel-testing.js';
+
+const skip = netnsMissing();
+
+let lab: NetnsLab;
+let a: string;
+let b: string;
+let dir: string;
+
+before(async () => {
+  if (skip !== undefined) return;
+  lab = await NetnsLab.create('tunroam');
+  ({ a, b } = await underlay(lab));
+  // Deleting the primary address would take the secondary of its subnet with it otherwise.
+  await lab.sysctl(b, 'net.ipv4.conf.eth0.promote_secondaries', '1');
+  dir = tempDir('tun-roam');
+});
+
+after(async () => {
+  if (lab !== undefined) await lab.cleanup();
+});
+
+test('the client\'s underlay address changes mid-transfer: the server follows it and the transfer completes byte-exact', { skip, timeout: 60_000 }, async () => {
+  const pki = await tunnelPki(dir, { serverHosts: ['192.168.77.1'], clients: ['alice'] });
+  const server = startTunnel(lab, a, writeConfig(join(dir, 'server'), 'server.conf', [`dev ${uniqueDev('roams')}`, 'server 10.8.0.0 255.255.255.0', `profile ${pki.profile['vpn']}`, `status-socket ${join(dir, 's.sock')}`]));
+  await server.waitFor(/server on /);
+  const client = startTunnel(lab, b, writeConfig(join(dir, 'client'), 'client.conf', ['client', `dev ${uniqueDev('roamc')}`, 'remote 192.168.77.1', `profile ${pki.profile['alice']}`, `status-socket ${join(dir, 'c.sock')}`]));
+  await client.waitFor(/transport: udp/);
+  await server.waitFor(/data path now 192\.168\.77\.2:/);
+
+  const flow = await startFlow(lab, { from: b, to: a, host: '10.8.0.1', port: 7500, chunk: 16384, intervalMs: 20 });
+  await flow.reached(256 * 1024);
+
+  await lab.run(b, 'ip', ['addr', 'add', '192.168.77.3/24', 'dev', 'eth0']);
+  await lab.run(b, 'ip', ['addr', 'del', '192.168.77.2/24', 'dev', 'eth0']);
+  const moved = await server.waitFor(/data path now 192\.168\.77\.3:/, 10_000);
+  assert.match(moved, /alice: data path now/, 'the server names the client that moved');
+  await flow.reached(256 * 1024, { fromNow: true, timeoutMs: 20_000 });
+
+  const r = await flow.finish();
+  assert.ok(r.sentBytes >= 512 * 1024, `data flowed before and after the move (${r.sentBytes} bytes)`);
+  assert.equal(r.receivedBytes, r.sentBytes, 'every byte arrived');
+  assert.equal(r.receivedSha, r.sentSha, 'byte-exact across the move');
+  assert.doesNotMatch(server.output(), /alice .*disconnected/, 'the session was never dropped');
+
+  assert.equal(await client.stop(), 0);
+  assert.equal(await server.stop(), 0);
+});
