@@ -38,14 +38,14 @@ async function waitEchoes(ports: number[], proc: Proc): Promise<void> {
 }
 
 /** Stops every process, last started first. */
-function stopAll(procs: Proc[]): () => Promise<void> {
+export function stopAll(procs: Proc[]): () => Promise<void> {
   return async () => {
     for (const p of procs.slice().reverse()) await p.stop();
   };
 }
 
 /** Runs `body` with a list of started processes, stopping them all if it throws. */
-async function starting<H extends PathHandle>(body: (procs: Proc[]) => Promise<H>): Promise<H> {
+export async function starting<H>(body: (procs: Proc[]) => Promise<H>): Promise<H> {
   const procs: Proc[] = [];
   try {
     return await body(procs);

@@ -2,7 +2,8 @@
 // (detached), so one group kill takes it and whatever it forked. Every wait
 // is bounded; killAllSync() on exit takes down whatever is still alive.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -34,8 +35,9 @@ export class Proc {
     cmd: string,
     args: readonly string[],
     env?: NodeJS.ProcessEnv,
+    cwd?: string,
   ) {
-    this.child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
+    this.child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env, cwd });
     live.add(this);
     this.exited = new Promise((resolve) => {
       this.child.once('exit', (code, signal) => {
@@ -110,6 +112,33 @@ export class Proc {
 export function killAllSync(): void {
   for (const p of live) killGroup(p.child.pid, 'SIGKILL');
   for (const pid of running) killGroup(pid, 'SIGKILL');
+}
+
+/**
+ * A bench run's scratch directory and last-resort cleanup: on exit (also
+ * after Ctrl-C or SIGTERM) every child group still alive is killed, `more`
+ * runs, the directory goes. done() does it now and unhooks it.
+ */
+export function benchRun(name: string, more: () => void = () => {}): { tmp: string; done(): void } {
+  const tmp = mkdtempSync(join(tmpdir(), `insel-bench-${name}-`));
+  const cleanupSync = () => {
+    killAllSync();
+    more();
+    rmSync(tmp, { recursive: true, force: true });
+  };
+  const onSignal = () => process.exit(130);
+  process.on('exit', cleanupSync);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return {
+    tmp,
+    done() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      process.off('exit', cleanupSync);
+      cleanupSync();
+    },
+  };
 }
 
 export interface RunResult {

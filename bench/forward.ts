@@ -34,12 +34,12 @@
 // INSEL_BENCH_UDP_RATES (default 10000,20000,50000,75000,100000) datagrams/s,
 // INSEL_BENCH_UDP_SECS (default 1) seconds' worth per rate;
 // counts are split over the rounds.
-import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
-import { tmpdir, cpus } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { holRound, HOL_GAP_MS, HOL_STREAMS } from './forward-hol.js';
-import { Proc, killAllSync, runPeer } from './forward-procs.js';
+import { Proc, benchRun, runPeer } from './forward-procs.js';
 import { sshVersion, startInsel, startRelay, startSsh, startStunnel, stunnelVersion, type InselHandle, type PathHandle } from './forward-paths.js';
 import { startUdpPeer, startUdpRelay, udpRound, udpTable, UDP_SECS, UDP_SIZE, type UdpRow } from './forward-udp.js';
 import { fmt, markdown, median, p90, ratio, why } from './report.js';
@@ -211,15 +211,7 @@ async function startRows<R>(paths: [string, () => Promise<PathHandle>][], handle
 }
 
 export async function forward(): Promise<void> {
-  const tmp = mkdtempSync(join(tmpdir(), 'insel-bench-forward-'));
-  const cleanupSync = () => {
-    killAllSync();
-    rmSync(tmp, { recursive: true, force: true });
-  };
-  process.on('exit', cleanupSync);
-  const onSignal = () => process.exit(130);
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const { tmp, done } = benchRun('forward');
   let tcp: TcpRow[] = [];
   let hol: HolRow[] = [];
   let udp: UdpRow[] = [];
@@ -263,10 +255,7 @@ export async function forward(): Promise<void> {
   } finally {
     for (const h of handles.reverse()) await h.stop();
     for (const p of peers) await p.stop();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    process.off('exit', cleanupSync);
-    cleanupSync();
+    done();
   }
   const cpu = cpus();
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };

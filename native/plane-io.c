@@ -165,6 +165,7 @@ static void deliver_frame(plane_t *p, peer_t *peer, uint8_t *buf, size_t len, ev
   mac_entry_t *m = plane_mac_slot(p, frame);
   if (m->peer != NULL && m->peer != peer && memcmp(m->mac, frame, 6) == 0) {
     if (!p->c2c) return plane_drop(p, peer, D_C2C_DENIED);
+    clamp(p, frame, len);
     plane_send(p, m->peer, buf, INNER_SIZE + len, q, SEND_BATCH);
     return;
   }
@@ -176,16 +177,18 @@ static int same_addr(const peer_t *peer, const struct sockaddr_storage *a) {
   return memcmp(a, &peer->addr, a->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) == 0;
 }
 
-// Follow mode: the send path goes where the peer's last authentic DATA came from.
+static void set_addr(peer_t *peer, const struct sockaddr_storage *from) {
+  peer->has_addr = 1;
+  peer->addr = *from;
+  peer->addrlen = from->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+}
+
+// Follow mode: the send path goes where the peer's authentic datagrams come from: DATA from
+// either rung (UDP <-> TCP), any datagram over UDP while not on the TCP rung (roaming).
 static void follow(plane_t *p, peer_t *peer, const struct sockaddr_storage *from, evq_t *q) {
   if (from == NULL ? peer->path_tcp : !peer->path_tcp && same_addr(peer, from)) return;
-  if (from == NULL) {
-    peer->path_tcp = 1;
-  } else {
-    peer->path_tcp = 0, peer->has_addr = 1;
-    peer->addr = *from;
-    peer->addrlen = from->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-  }
+  peer->path_tcp = from == NULL;
+  if (from != NULL) set_addr(peer, from);
   event_t *e = plane_event(p, q, "path", peer->id);
   if (e != NULL && (e->argv[0] = plane_from(p, from)) != NULL) e->argc = 1;
 }
@@ -243,9 +246,7 @@ void plane_receive(plane_t *p, uint8_t *buf, size_t len, const struct sockaddr_s
     } else if (from != NULL && !same_addr(peer, from)) {
       // A control packet over UDP while data goes over TCP (a client probing UDP): its address is
       // kept for replies sent with forceUdp, and the data path stays where DATA last came from.
-      peer->has_addr = 1;
-      peer->addr = *from;
-      peer->addrlen = from->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+      set_addr(peer, from);
     }
   }
   if (m < INNER_SIZE || inner[1] != 0) return plane_drop(p, peer, D_MALFORMED); // no flags on the tunnel (no compression)
@@ -281,7 +282,13 @@ void plane_on_tun(uv_poll_t *h, int status, int events) {
   for (int i = 0; i < p->batch; i++) {
     uint8_t *buf = p->tun_bufs + (size_t)i * p->tun_buf_size;
     ssize_t n = read(p->tun_fd, buf + HEADER_SIZE + INNER_SIZE, p->max_packet + 1); // + 1: tells too big from full size
-    if (n <= 0) break; // EAGAIN: drained; the rest waits for the next wake-up
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) break; // drained; the rest waits for the next wake-up
+    if (n <= 0) { // the device is gone (EOF, EIO, EBADFD): stop, or the poll would spin
+      uv_poll_stop(h);
+      event_t *e = plane_event(p, &p->evq, "down", 0);
+      if (e != NULL && napi_create_string_utf8(p->env, n == 0 ? "end of file" : strerror(errno), NAPI_AUTO_LENGTH, &e->argv[0]) == napi_ok) e->argc = 1;
+      break;
+    }
     from_tun(p, buf, (size_t)n, &p->evq);
   }
   plane_flush(p);

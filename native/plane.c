@@ -1,6 +1,7 @@
 // The data plane's JS face (plane.h): create and close, peers and their
 // keys and paths, stats, and the events it sends to JS. The per-packet work
 // is in plane-io.c. All of it runs on Node's main thread: no locks.
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -28,23 +29,23 @@ void key_u32(uint8_t key[16], uint32_t v) {
 static size_t hash(const plane_t *p, const uint8_t *k, size_t n) {
   uint64_t h = p->seed;
   for (size_t i = 0; i < n; i++) h = (h ^ k[i]) * 0x100000001b3ULL;
-  return (size_t)(h ^ h >> 32) & (HASH_SIZE - 1);
+  return (size_t)(h ^ h >> 32);
 }
 
 peer_t *plane_find(const plane_t *p, int t, const uint8_t key[16]) {
-  for (peer_t *e = p->table[t][hash(p, key, 16)]; e != NULL; e = e->chain[t])
+  for (peer_t *e = p->table[t][hash(p, key, 16) & (HASH_SIZE - 1)]; e != NULL; e = e->chain[t])
     if (memcmp(e->key[t], key, 16) == 0) return e;
   return NULL;
 }
 
 static void link_peer(plane_t *p, int t, peer_t *e) {
-  size_t b = hash(p, e->key[t], 16);
+  size_t b = hash(p, e->key[t], 16) & (HASH_SIZE - 1);
   e->chain[t] = p->table[t][b], p->table[t][b] = e, e->in[t] = 1;
 }
 
 static void unlink_peer(plane_t *p, int t, peer_t *e) {
   if (!e->in[t]) return;
-  peer_t **pp = &p->table[t][hash(p, e->key[t], 16)];
+  peer_t **pp = &p->table[t][hash(p, e->key[t], 16) & (HASH_SIZE - 1)];
   while (*pp != e) pp = &(*pp)->chain[t];
   *pp = e->chain[t];
 }
@@ -124,10 +125,18 @@ static void free_peer(peer_t *e) {
   OPENSSL_clear_free(e, sizeof *e); // addresses and counters too
 }
 
-static void unref(plane_t *p) {
-  if (--p->refs > 0) return;
+// The batch buffers (4 MiB and more) go at close, not when the GC gets to the handle.
+static void free_buffers(plane_t *p) {
+  if (p->scratch != NULL) OPENSSL_cleanse(p->scratch, RX_BUF_SIZE); // control bodies; packets were sealed or the peer's
   free(p->tun_bufs), free(p->rx_bufs), free(p->scratch);
   free(p->rx_msgs), free(p->tx_msgs), free(p->rx_iov), free(p->tx_iov), free(p->rx_addr), free(p->tx_peer), free(p->evq.items);
+  p->tun_bufs = p->rx_bufs = p->scratch = NULL;
+  p->rx_msgs = p->tx_msgs = NULL, p->rx_iov = p->tx_iov = NULL, p->rx_addr = NULL, p->tx_peer = NULL, p->evq.items = NULL;
+}
+
+static void unref(plane_t *p) {
+  if (--p->refs > 0) return;
+  free_buffers(p);
   OPENSSL_clear_free(p, sizeof *p);
 }
 
@@ -143,6 +152,7 @@ static void plane_close(plane_t *p) {
   for (peer_t *e = p->all, *next; e != NULL; e = next) next = e->next, free_peer(e);
   p->all = p->default_peer = NULL;
   memset(p->table, 0, sizeof p->table), memset(p->macs, 0, sizeof p->macs);
+  free_buffers(p); // nothing runs the pipeline again: the polls are closing and every function checks `closed`
   napi_delete_reference(p->env, p->on_event);
   napi_async_destroy(p->env, p->async);
 }
@@ -167,12 +177,12 @@ static plane_t *get_plane(napi_env env, napi_value v) {
 }
 
 // (plane, peerId, ...rest): the plane, the peer (need = 1: must exist) and the arguments.
-static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv, plane_t **p, peer_t **peer, int need) {
+static int get_args(napi_env env, napi_callback_info info, const char *usage, size_t want, napi_value *argv, plane_t **p, peer_t **peer, int need) {
   size_t argc = want;
   uint32_t id;
   uint8_t key[16];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 0;
-  if (argc < want) return fail(env, 0, "missing arguments"), 0;
+  if (argc < want) return fail(env, 0, usage), 0;
   if ((*p = get_plane(env, argv[0])) == NULL) return 0;
   if (peer == NULL) return 1;
   if (!get_u32(env, argv[1], &id, "peerId must be a u32")) return 0;
@@ -243,6 +253,11 @@ static napi_value create(napi_env env, napi_callback_info info) {
   if (getsockname((int)udp_fd, (struct sockaddr *)&ss, &sl) < 0 || (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
     return fail(env, 1, "udpFd must be a UDP socket from udpOpen()");
 
+  // The pipeline must never block Node's loop, whoever opened the fds.
+  for (int i = 0; i < 2; i++) {
+    int fd = (int)(i ? udp_fd : tun_fd), fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return fail(env, 1, "tunFd and udpFd must be open file descriptors");
+  }
   plane_t *p = calloc(1, sizeof *p);
   if (p == NULL) return fail(env, 1, "out of memory");
   p->env = env, p->tun_fd = (int)tun_fd, p->udp_fd = (int)udp_fd, p->udp_family = ss.ss_family;
@@ -273,8 +288,10 @@ static napi_value create(napi_env env, napi_callback_info info) {
     return NULL;
   }
   CALL(env, napi_type_tag_object(env, out, &PLANE_TAG));
-  uv_poll_start(&p->tun_poll, UV_READABLE, plane_on_tun);
-  uv_poll_start(&p->udp_poll, UV_READABLE, plane_on_udp);
+  if (uv_poll_start(&p->tun_poll, UV_READABLE, plane_on_tun) != 0 || uv_poll_start(&p->udp_poll, UV_READABLE, plane_on_udp) != 0) {
+    plane_close(p); // the external's finalizer drops the last reference
+    return fail(env, 1, "tunFd and udpFd must be pollable (a TUN/TAP device or packet socket, and a UDP socket)");
+  }
   return out;
 }
 
@@ -298,7 +315,7 @@ static napi_value add_peer(napi_env env, napi_callback_info info) {
   char aead[32];
   int present, has4, has6;
   bool is_default, follow;
-  if (!get_args(env, info, 3, argv, &p, &old, 0)) return NULL;
+  if (!get_args(env, info, "planeAddPeer(plane, peerId, options)", 3, argv, &p, &old, 0)) return NULL;
   if (old != NULL) return fail(env, 1, "peerId already in use");
   get_u32(env, argv[1], &id, "peerId must be a u32");
   if (!get_int_prop(env, argv[2], "recvId", 0, UINT32_MAX, &recv_id) || !get_int_prop(env, argv[2], "sendId", 0, UINT32_MAX, &e.send_id) ||
@@ -327,7 +344,7 @@ static napi_value remove_peer(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   plane_t *p;
   peer_t *e;
-  if (!get_args(env, info, 2, argv, &p, &e, 0) || e == NULL) return NULL;
+  if (!get_args(env, info, "planeRemovePeer(plane, peerId)", 2, argv, &p, &e, 0) || e == NULL) return NULL;
   for (int t = 0; t < TABLES; t++) unlink_peer(p, t, e);
   peer_t **pp = &p->all;
   while (*pp != e) pp = &(*pp)->next;
@@ -354,7 +371,7 @@ static napi_value set_send_key(napi_env env, napi_callback_info info) {
   uint32_t epoch;
   uint8_t *k, *iv;
   double start;
-  if (!get_args(env, info, 6, argv, &p, &e, 1) || !get_u32(env, argv[2], &epoch, "epoch must be a u32") || !get_key(env, argv[3], argv[4], &k, &iv)) return NULL;
+  if (!get_args(env, info, "planeSetSendKey(plane, peerId, epoch, key, iv, counterStart)", 6, argv, &p, &e, 1) || !get_u32(env, argv[2], &epoch, "epoch must be a u32") || !get_key(env, argv[3], argv[4], &k, &iv)) return NULL;
   if (napi_get_value_double(env, argv[5], &start) != napi_ok || !(start >= 0 && start < (double)MAX_COUNTER) || start != (double)(uint64_t)start)
     return fail(env, 1, "counterStart must be an integer in [0, 2^53)");
   aead_release(&e->send);
@@ -372,7 +389,7 @@ static napi_value set_recv_key(napi_env env, napi_callback_info info) {
   uint32_t epoch;
   uint8_t *k, *iv;
   napi_valuetype t;
-  if (!get_args(env, info, 6, argv, &p, &e, 1) || !get_string(env, argv[2], slot, sizeof slot, "slot must be 'prev', 'cur' or 'next'") ||
+  if (!get_args(env, info, "planeSetRecvKey(plane, peerId, slot, epoch, key, iv)", 6, argv, &p, &e, 1) || !get_string(env, argv[2], slot, sizeof slot, "slot must be 'prev', 'cur' or 'next'") ||
       !get_u32(env, argv[3], &epoch, "epoch must be a u32"))
     return NULL;
   int s = strcmp(slot, "prev") == 0 ? SLOT_PREV : strcmp(slot, "cur") == 0 ? SLOT_CUR : strcmp(slot, "next") == 0 ? SLOT_NEXT : -1;
@@ -397,7 +414,7 @@ static napi_value set_path(napi_env env, napi_callback_info info) {
   char host[INET6_ADDRSTRLEN];
   uint32_t port;
   int present;
-  if (!get_args(env, info, 3, argv, &p, &e, 1)) return NULL;
+  if (!get_args(env, info, "planeSetPath(plane, peerId, path)", 3, argv, &p, &e, 1)) return NULL;
   CALL(env, napi_typeof(env, argv[2], &t));
   if (t == napi_string) {
     if (!get_string(env, argv[2], host, sizeof host, "path must be 'tcp' or { host, port }") || strcmp(host, "tcp") != 0)
@@ -417,7 +434,7 @@ static napi_value set_mss(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   plane_t *p;
   uint32_t mss;
-  if (!get_args(env, info, 2, argv, &p, NULL, 0) || !get_u32(env, argv[1], &mss, "mss must be an integer in [0, 65535]")) return NULL;
+  if (!get_args(env, info, "planeSetMss(plane, mss)", 2, argv, &p, NULL, 0) || !get_u32(env, argv[1], &mss, "mss must be an integer in [0, 65535]")) return NULL;
   if (mss > 65535) return fail(env, 1, "mss must be an integer in [0, 65535]");
   p->mss = (uint16_t)mss;
   return NULL;
@@ -427,7 +444,7 @@ static napi_value set_c2c(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   plane_t *p;
   bool on;
-  if (!get_args(env, info, 2, argv, &p, NULL, 0) || !get_bool(env, argv[1], &on, "clientToClient must be a boolean")) return NULL;
+  if (!get_args(env, info, "planeSetClientToClient(plane, on)", 2, argv, &p, NULL, 0) || !get_bool(env, argv[1], &on, "clientToClient must be a boolean")) return NULL;
   p->c2c = on;
   return NULL;
 }
@@ -443,7 +460,7 @@ static napi_value send_control(napi_env env, napi_callback_info info) {
   bool force_udp;
   event_t items[1];
   evq_t q = {items, 0, 1};
-  if (!get_args(env, info, 6, argv, &p, &e, 1) || !get_u32(env, argv[2], &kind, "kind must be a u8") ||
+  if (!get_args(env, info, "planeSendControl(plane, peerId, kind, body, padTo, forceUdp)", 6, argv, &p, &e, 1) || !get_u32(env, argv[2], &kind, "kind must be a u8") ||
       !get_buffer(env, argv[3], &body, &len, "body must be a Buffer") || !get_u32(env, argv[4], &pad_to, "padTo must be a u32") ||
       !get_bool(env, argv[5], &force_udp, "forceUdp must be a boolean"))
     return NULL;
@@ -468,7 +485,7 @@ static napi_value input(napi_env env, napi_callback_info info) {
   size_t len;
   event_t items[8];
   evq_t q = {items, 0, 8};
-  if (!get_args(env, info, 2, argv, &p, NULL, 0) || !get_buffer(env, argv[1], &data, &len, "datagram must be a Buffer")) return NULL;
+  if (!get_args(env, info, "planeInput(plane, datagram)", 2, argv, &p, NULL, 0) || !get_buffer(env, argv[1], &data, &len, "datagram must be a Buffer")) return NULL;
   if (len > RX_BUF_SIZE) return plane_drop(p, NULL, D_TOO_BIG), NULL;
   // The receive buffers are free between batches; the caller's Buffer stays as it was.
   memcpy(p->rx_bufs, data, len);

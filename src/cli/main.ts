@@ -10,6 +10,7 @@ import { registerGateway } from './gateway.js';
 import { registerForward } from './forward.js';
 import { registerTunnel } from './tunnel.js';
 import { registerVerify } from './verify.js';
+import { registerStatus } from './status.js';
 
 const program = new Command();
 program
@@ -25,6 +26,7 @@ registerGateway(program);
 registerForward(program);
 registerTunnel(program);
 registerVerify(program);
+registerStatus(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof InselError) {

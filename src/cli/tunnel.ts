@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { loadTunnelConfig } from '../tunconfig/index.js';
 import { runTunnel } from '../tunnel/daemon.js';
 import { consoleLog } from '../tunnel/log.js';
+import { registerTunnelPasswd } from './tunnel-passwd.js';
 
 export function registerTunnel(program: Command): Command {
   const tunnel = program
@@ -28,5 +29,6 @@ export function registerTunnel(program: Command): Command {
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
     });
+  registerTunnelPasswd(tunnel);
   return tunnel;
 }

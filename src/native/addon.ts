@@ -36,7 +36,7 @@ export interface PlanePeerOptions {
   vip6?: string;
   /** Every TUN packet without a vip match goes to this peer; any source accepted from it. */
   isDefault?: boolean;
-  /** The send path follows the path of the peer's last authentic DATA (UDP address or TCP). */
+  /** The send path follows the peer: DATA moves it to the rung it came by (UDP address or TCP); any datagram over UDP moves the UDP address while not on TCP (roaming); on TCP, a UDP control packet's address is kept for forceUdp. */
   follow: boolean;
 }
 

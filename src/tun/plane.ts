@@ -43,6 +43,8 @@ export interface PlaneEvents {
   tcp: [peerId: number, datagram: Buffer];
   /** A datagram for an unknown channel id (at most 64/s): a static-key peer may be learned from it. */
   unknown: [channelId: number, datagram: Buffer, from: string];
+  /** The TUN/TAP device failed (read error or end of file; the first argument is 0): the plane stopped reading it. */
+  down: [zero: number, reason: string];
   /** A listener threw. */
   error: [err: Error];
 }

@@ -107,8 +107,9 @@ describe('ifconfig-pool-persist', () => {
   it('reads OpenVPN files: two fields, empty fields, comments; ignores entries outside the pool with a warning', () => {
     const file = fresh();
     writeFileSync(file, '# comment\nclient1,10.8.0.9\nclient2,,fd00:8::2000\n\nold,192.168.1.5,\nboth,10.8.0.1,fd00:8::1\n', { mode: 0o600 });
-    const pool = new AddressPool(config({ poolPersist: { file, seconds: 0 } }), quiet);
-    assert.deepEqual(pool.warnings, [
+    const warnings: string[] = [];
+    const pool = new AddressPool(config({ poolPersist: { file, seconds: 0 } }), (m) => warnings.push(m));
+    assert.deepEqual(warnings, [
       `${file}:5: 192.168.1.5 of old is outside today's pool; old gets a new address`,
       `${file}:6: 10.8.0.1 of both is outside today's pool; both gets a new address`,
       `${file}:6: fd00:8::1 of both is outside today's pool; both gets a new address`,

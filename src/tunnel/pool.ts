@@ -38,8 +38,6 @@ interface Entry {
 }
 
 export class AddressPool {
-  /** Problems found at start (file entries outside the pool): for the daemon to log. */
-  readonly warnings: string[] = [];
   private readonly families: FamilyPool[] = [];
   private readonly entries = new Map<string, Entry>();
   /** identities with no holder, least recently released first: the order of reclaiming */
@@ -49,6 +47,7 @@ export class AddressPool {
 
   constructor(
     private readonly cfg: PoolConfig,
+    /** what the daemon should log: file entries outside the pool (at start), reclaimed reservations, failed writes */
     private readonly warn: (msg: string) => void = (msg) => process.stderr.write(`insel: ${msg}\n`),
   ) {
     if (cfg.server !== undefined) this.families.push(new FamilyPool(poolRange(4, cfg.server.network, cfg.server.prefix, cfg.file, 'server')));
@@ -176,7 +175,7 @@ export class AddressPool {
         const f = this.families.find((x) => x.range.family === family);
         const v = parseIp(text)!.value;
         if (f === undefined || !f.contains(v)) {
-          this.warnings.push(`${file}:${row.line}: ${text} of ${row.identity} is outside today's pool; ${row.identity} gets a new address`);
+          this.warn(`${file}:${row.line}: ${text} of ${row.identity} is outside today's pool; ${row.identity} gets a new address`);
           this.dirty = true;
           continue;
         }
