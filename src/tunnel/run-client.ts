@@ -12,6 +12,7 @@ import type { ModeContext, RunningMode } from './mode.js';
 
 /** The underlay's largest datagram when nothing better is known (Ethernet). */
 const UNDERLAY_MTU = 1500;
+const IPV6_MIN_MTU = 1280;
 
 export async function runClient(c: ModeContext): Promise<RunningMode> {
   const { cfg, device, log, plane } = c;
@@ -45,7 +46,10 @@ export async function runClient(c: ModeContext): Promise<RunningMode> {
       }
     },
     onMtu: (m) => {
-      const next = (mtu = Math.min(m, cfg.tunMtu));
+      mtu = Math.min(m, cfg.tunMtu);
+      // Below IPv6's minimum the kernel takes IPv6 (and its addresses) off the device for good:
+      // with IPv6 the device keeps 1280 and the MSS clamp alone fits TCP to the path.
+      const next = client.accepted?.ipv6 === undefined ? mtu : Math.max(mtu, IPV6_MIN_MTU);
       linkSet = linkSet.then(() => setLink(device, { mtu: next })).catch((err: Error) => log.warn(`cannot set the MTU of ${device} to ${next}: ${err.message}`));
       if (cfg.mssfix !== 0) plane.setMss(Math.min(cfg.mssfix, mtu) - 40);
     },

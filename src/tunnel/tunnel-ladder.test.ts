@@ -6,16 +6,12 @@
 // switches and its bytes arrive exactly as sent.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { NetnsLab, netnsMissing, nftMissing } from '../hostnet/netns-testing.js';
 import { startFlow, tempDir, uniqueDev } from './tunnel-flow-testing.js';
 import { insel, startTunnel, tunnelPki, underlay, writeConfig } from './tunnel-testing.js';
 
 const skip = netnsMissing() ?? nftMissing();
-
-// `insel status` arrives with the status socket (h14-ops); until it is merged the log alone says the rung.
-const statusWired = existsSync(new URL('../cli/status.js', import.meta.url));
 
 /** The rung `insel status --json` shows for the first client of the daemon behind `socket`. */
 async function statusRung(socket: string): Promise<string> {
@@ -56,17 +52,15 @@ test('UDP blocked mid-flow: on to TCP, back on UDP once unblocked; the inner TCP
   const fell = await client.waitFor(/transport: tcp/, 10_000);
   assert.match(fell, /no UDP reply/, 'the client says why it left UDP');
   await server.waitFor(/data path now tcp/);
-  if (statusWired) {
-    assert.equal(await statusRung(join(dir, 'c.sock')), 'tcp', 'insel status shows the client on the TCP rung');
-    assert.equal(await statusRung(join(dir, 's.sock')), 'tcp', 'and the server shows its client there too');
-  }
+  assert.equal(await statusRung(join(dir, 'c.sock')), 'tcp', 'insel status shows the client on the TCP rung');
+  assert.equal(await statusRung(join(dir, 's.sock')), 'tcp', 'and the server shows its client there too');
   await flow.reached(32 * 1024, { fromNow: true, timeoutMs: 20_000 });
 
   await lab.removeDrop(b, 'output', out);
   await lab.removeDrop(b, 'input', inp);
   await client.waitFor(/transport: udp \(UDP answered again\)/, 30_000);
   await server.waitFor(/data path now 192\.168\.77\.2:/);
-  if (statusWired) assert.equal(await statusRung(join(dir, 'c.sock')), 'udp', 'insel status shows the client back on UDP');
+  assert.equal(await statusRung(join(dir, 'c.sock')), 'udp', 'insel status shows the client back on UDP');
   await flow.reached(32 * 1024, { fromNow: true, timeoutMs: 20_000 });
 
   const r = await flow.finish();
