@@ -10,21 +10,15 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NetnsLab, netnsMissing, toolMissing, waitForLine } from '../hostnet/netns-testing.js';
-import { tempDir, uniqueDev } from './tunnel-flow-testing.js';
-import { startTunnel, tunnelPki, underlay, writeConfig } from './tunnel-testing.js';
+import { startCaTunnel } from './tunnel-flow-testing.js';
 
 const skip = netnsMissing() ?? toolMissing('tcpdump', ['--version'], 'tcpdump');
 
 let lab: NetnsLab;
-let a: string;
-let b: string;
-let dir: string;
 
 before(async () => {
   if (skip !== undefined) return;
   lab = await NetnsLab.create('tuncapture');
-  ({ a, b } = await underlay(lab));
-  dir = tempDir('tun-capture');
 });
 
 after(async () => {
@@ -38,12 +32,8 @@ async function echoMarker(ns: string, host: string, port: number, marker: string
 }
 
 test('a capture on the underlay holds no trace of a marker sent through the tunnel; the same capture catches one sent directly', { skip, timeout: 60_000 }, async () => {
-  const pki = await tunnelPki(dir, { serverHosts: ['192.168.77.1'], clients: ['alice'] });
-  const server = startTunnel(lab, a, writeConfig(join(dir, 'server'), 'server.conf', [`dev ${uniqueDev('caps')}`, 'server 10.8.0.0 255.255.255.0', `profile ${pki.profile['vpn']}`, `status-socket ${join(dir, 's.sock')}`]));
-  await server.waitFor(/server on /);
-  const client = startTunnel(lab, b, writeConfig(join(dir, 'client'), 'client.conf', ['client', `dev ${uniqueDev('capc')}`, 'remote 192.168.77.1', `profile ${pki.profile['alice']}`, `status-socket ${join(dir, 'c.sock')}`]));
+  const { a, b, dir, server, client } = await startCaTunnel(lab, { tag: 'cap' });
   await client.waitFor(/connected to vpn/);
-  await client.waitFor(/transport: udp/);
 
   const echo = lab.node(a, '-e', [`require('net').createServer(c=>c.pipe(c)).listen(7200,'::',()=>console.log('listening'))`]);
   await waitForLine(echo, 'listening');

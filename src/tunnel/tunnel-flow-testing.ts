@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NetnsLab } from '../hostnet/netns-testing.js';
 import { waitForLine } from '../hostnet/netns-testing.js';
+import { startTunnel, tunnelPki, underlay, writeConfig, type TunnelProc } from './tunnel-testing.js';
 
 /** A fresh temporary directory `insel-<name>-XXXX`. */
 export function tempDir(name: string): string {
@@ -174,4 +175,32 @@ function exitOf(child: ChildProcess, timeoutMs: number): Promise<number | null> 
       resolve(code);
     });
   });
+}
+
+export interface CaTunnel {
+  /** the server's namespace (192.168.77.1) and the client's (192.168.77.2) */
+  a: string;
+  b: string;
+  dir: string;
+  server: TunnelProc;
+  client: TunnelProc;
+  clientDev: string;
+}
+
+/**
+ * A CA-mode pair on lab's underlay: server `vpn` in a (pool 10.8.0.0/24,
+ * takes 10.8.0.1), client `alice` in b; resolves once the client is on UDP.
+ * `prepare` runs after the underlay is up and before anything starts (MTU, nft).
+ */
+export async function startCaTunnel(lab: NetnsLab, o: { tag: string; mtu?: number; prepare?: (a: string, b: string) => Promise<void> }): Promise<CaTunnel> {
+  const { a, b } = await underlay(lab, o.mtu === undefined ? {} : { mtu: o.mtu });
+  await o.prepare?.(a, b);
+  const dir = tempDir(`tun-${o.tag}`);
+  const pki = await tunnelPki(dir, { serverHosts: ['192.168.77.1'], clients: ['alice'] });
+  const clientDev = uniqueDev(`${o.tag}c`);
+  const server = startTunnel(lab, a, writeConfig(join(dir, 'server'), 'server.conf', [`dev ${uniqueDev(`${o.tag}s`)}`, 'server 10.8.0.0 255.255.255.0', `profile ${pki.profile['vpn']}`, `status-socket ${join(dir, 's.sock')}`]));
+  await server.waitFor(/server on /);
+  const client = startTunnel(lab, b, writeConfig(join(dir, 'client'), 'client.conf', ['client', `dev ${clientDev}`, 'remote 192.168.77.1', `profile ${pki.profile['alice']}`, `status-socket ${join(dir, 'c.sock')}`]));
+  await client.waitFor(/transport: udp \(starting on UDP/);
+  return { a, b, dir, server, client, clientDev };
 }

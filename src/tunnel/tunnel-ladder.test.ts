@@ -8,8 +8,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { NetnsLab, netnsMissing, nftMissing } from '../hostnet/netns-testing.js';
-import { startFlow, tempDir, uniqueDev } from './tunnel-flow-testing.js';
-import { insel, startTunnel, tunnelPki, underlay, writeConfig } from './tunnel-testing.js';
+import { startCaTunnel, startFlow } from './tunnel-flow-testing.js';
+import { insel } from './tunnel-testing.js';
 
 const skip = netnsMissing() ?? nftMissing();
 
@@ -20,15 +20,10 @@ async function statusRung(socket: string): Promise<string> {
 }
 
 let lab: NetnsLab;
-let a: string;
-let b: string;
-let dir: string;
 
 before(async () => {
   if (skip !== undefined) return;
   lab = await NetnsLab.create('tunladder');
-  ({ a, b } = await underlay(lab));
-  dir = tempDir('tun-ladder');
 });
 
 after(async () => {
@@ -36,11 +31,7 @@ after(async () => {
 });
 
 test('UDP blocked mid-flow: on to TCP, back on UDP once unblocked; the inner TCP connection survives both, byte-exact', { skip, timeout: 90_000 }, async () => {
-  const pki = await tunnelPki(dir, { serverHosts: ['192.168.77.1'], clients: ['alice'] });
-  const server = startTunnel(lab, a, writeConfig(join(dir, 'server'), 'server.conf', [`dev ${uniqueDev('ladds')}`, 'server 10.8.0.0 255.255.255.0', `profile ${pki.profile['vpn']}`, `status-socket ${join(dir, 's.sock')}`]));
-  await server.waitFor(/server on /);
-  const client = startTunnel(lab, b, writeConfig(join(dir, 'client'), 'client.conf', ['client', `dev ${uniqueDev('laddc')}`, 'remote 192.168.77.1', `profile ${pki.profile['alice']}`, `status-socket ${join(dir, 'c.sock')}`]));
-  await client.waitFor(/transport: udp \(starting on UDP/);
+  const { a, b, dir, server, client } = await startCaTunnel(lab, { tag: 'ladd' });
   await server.waitFor(/alice .* connected: 10\.8\.0\./);
 
   // 4 KiB every 100 ms: a connection that exchanges data all the time, opened before any switch.

@@ -9,10 +9,8 @@
 // carries exactly the base size (nothing larger is ever confirmed).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { NetnsLab, netnsMissing, nftMissing } from '../hostnet/netns-testing.js';
-import { startFlow, tempDir, uniqueDev } from './tunnel-flow-testing.js';
-import { startTunnel, tunnelPki, underlay, writeConfig } from './tunnel-testing.js';
+import { startCaTunnel, startFlow } from './tunnel-flow-testing.js';
 
 const skip = netnsMissing() ?? nftMissing();
 const TEN_MIB = 10 * 1024 * 1024;
@@ -30,23 +28,21 @@ for (const linkMtu of [1280, 1260]) {
   test(`underlay MTU ${linkMtu}, ICMP dropped: PMTU discovery sets the tunnel MTU and a 10 MiB transfer arrives byte-exact`, { skip, timeout: 90_000 }, async () => {
     const lab = await NetnsLab.create('tunmtu');
     labs.push(lab);
-    const { a, b } = await underlay(lab, { mtu: 1280 });
-    // Below 1280 (IPv6's minimum) the kernel takes IPv6 off the link, so the addresses go on first.
-    for (const ns of [a, b]) await lab.mtu(ns, 'eth0', linkMtu);
-    for (const ns of [a, b]) {
-      for (const chain of ['input', 'output'] as const) {
-        await lab.addDrop(ns, chain, ['icmp', 'type', 'destination-unreachable']);
-        await lab.addDrop(ns, chain, ['icmpv6', 'type', 'packet-too-big']);
-        await lab.addDrop(ns, chain, ['icmpv6', 'type', 'destination-unreachable']);
-      }
-    }
-    const dir = tempDir('tun-mtu');
-    const pki = await tunnelPki(dir, { serverHosts: ['192.168.77.1'], clients: ['alice'] });
-    const server = startTunnel(lab, a, writeConfig(join(dir, 'server'), 'server.conf', [`dev ${uniqueDev('mtus')}`, 'server 10.8.0.0 255.255.255.0', `profile ${pki.profile['vpn']}`, `status-socket ${join(dir, 's.sock')}`]));
-    await server.waitFor(/server on /);
-    const dev = uniqueDev('mtuc');
-    const client = startTunnel(lab, b, writeConfig(join(dir, 'client'), 'client.conf', ['client', `dev ${dev}`, 'remote 192.168.77.1', `profile ${pki.profile['alice']}`, `status-socket ${join(dir, 'c.sock')}`]));
-    await client.waitFor(/transport: udp/);
+    const { a, b, client, server, clientDev } = await startCaTunnel(lab, {
+      tag: 'mtu',
+      mtu: 1280,
+      prepare: async (a, b) => {
+        for (const ns of [a, b]) {
+          // Below 1280 (IPv6's minimum) the kernel takes IPv6 off the link, so the addresses went on first.
+          await lab.mtu(ns, 'eth0', linkMtu);
+          for (const chain of ['input', 'output'] as const) {
+            await lab.addDrop(ns, chain, ['icmp', 'type', 'destination-unreachable']);
+            await lab.addDrop(ns, chain, ['icmpv6', 'type', 'packet-too-big']);
+            await lab.addDrop(ns, chain, ['icmpv6', 'type', 'destination-unreachable']);
+          }
+        }
+      },
+    });
 
     // The transfer starts at once, while discovery still runs: it must need neither ICMP nor fragments.
     const flow = await startFlow(lab, { from: b, to: a, host: '10.8.0.1', port: 7400, chunk: 65536, intervalMs: 0, bytes: TEN_MIB });
@@ -60,7 +56,7 @@ for (const linkMtu of [1280, 1260]) {
     if (fits > 1232) await client.waitFor(new RegExp(`path MTU: datagrams of ${fits} bytes`), 30_000);
     const sizes = [...client.output().matchAll(/path MTU: datagrams of (\d+) bytes/g)].map((m) => Number(m[1]));
     assert.ok(sizes.length > 0 && sizes.every((s) => s < DEFAULT_DATAGRAM && s <= fits), `every path MTU the client logged is below the default's ${DEFAULT_DATAGRAM} and fits the link (${fits}): ${sizes.join(', ') || 'none logged'}\n${client.output()}`);
-    const link = JSON.parse(await lab.run(b, 'ip', ['-j', 'link', 'show', 'dev', dev])) as { mtu: number }[];
+    const link = JSON.parse(await lab.run(b, 'ip', ['-j', 'link', 'show', 'dev', clientDev])) as { mtu: number }[];
     assert.ok(link[0]!.mtu <= fits - 32 && link[0]!.mtu < 1420, `the client's device MTU follows the path: ${link[0]!.mtu}`);
 
     assert.equal(await client.stop(), 0);

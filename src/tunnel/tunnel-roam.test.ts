@@ -5,25 +5,16 @@
 // and the tunnel addresses stay), and the flow completes byte-exact.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { NetnsLab, netnsMissing } from '../hostnet/netns-testing.js';
-import { startFlow, tempDir, uniqueDev } from './tunnel-flow-testing.js';
-import { startTunnel, tunnelPki, underlay, writeConfig } from './tunnel-testing.js';
+import { startCaTunnel, startFlow } from './tunnel-flow-testing.js';
 
 const skip = netnsMissing();
 
 let lab: NetnsLab;
-let a: string;
-let b: string;
-let dir: string;
 
 before(async () => {
   if (skip !== undefined) return;
   lab = await NetnsLab.create('tunroam');
-  ({ a, b } = await underlay(lab));
-  // Deleting the primary address would take the secondary of its subnet with it otherwise.
-  await lab.sysctl(b, 'net.ipv4.conf.eth0.promote_secondaries', '1');
-  dir = tempDir('tun-roam');
 });
 
 after(async () => {
@@ -31,11 +22,11 @@ after(async () => {
 });
 
 test('the client\'s underlay address changes mid-transfer: the server follows it and the transfer completes byte-exact', { skip, timeout: 60_000 }, async () => {
-  const pki = await tunnelPki(dir, { serverHosts: ['192.168.77.1'], clients: ['alice'] });
-  const server = startTunnel(lab, a, writeConfig(join(dir, 'server'), 'server.conf', [`dev ${uniqueDev('roams')}`, 'server 10.8.0.0 255.255.255.0', `profile ${pki.profile['vpn']}`, `status-socket ${join(dir, 's.sock')}`]));
-  await server.waitFor(/server on /);
-  const client = startTunnel(lab, b, writeConfig(join(dir, 'client'), 'client.conf', ['client', `dev ${uniqueDev('roamc')}`, 'remote 192.168.77.1', `profile ${pki.profile['alice']}`, `status-socket ${join(dir, 'c.sock')}`]));
-  await client.waitFor(/transport: udp/);
+  const { a, b, server, client } = await startCaTunnel(lab, {
+    tag: 'roam',
+    // Deleting the primary address would take the secondary of its subnet with it otherwise.
+    prepare: (_a, b) => lab.sysctl(b, 'net.ipv4.conf.eth0.promote_secondaries', '1'),
+  });
   await server.waitFor(/data path now 192\.168\.77\.2:/);
 
   const flow = await startFlow(lab, { from: b, to: a, host: '10.8.0.1', port: 7500, chunk: 16384, intervalMs: 20 });
