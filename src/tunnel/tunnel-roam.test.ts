@@ -47,3 +47,30 @@ test('the client\'s underlay address changes mid-transfer: the server follows it
   assert.equal(await client.stop(), 0);
   assert.equal(await server.stop(), 0);
 });
+
+test('after the client roamed, the TCP rung still carries the flow when UDP is then blocked', { skip, timeout: 60_000 }, async () => {
+  const lab2 = await NetnsLab.create('tunroam');
+  try {
+    const { a, b, server, client } = await startCaTunnel(lab2, {
+      tag: 'roat',
+      prepare: (_a, b) => lab2.sysctl(b, 'net.ipv4.conf.eth0.promote_secondaries', '1'),
+    });
+    await server.waitFor(/data path now 192\.168\.77\.2:/);
+    const flow = await startFlow(lab2, { from: b, to: a, host: '10.8.0.1', port: 7501, chunk: 16384, intervalMs: 20 });
+    await flow.reached(128 * 1024);
+    await lab2.run(b, 'ip', ['addr', 'add', '192.168.77.3/24', 'dev', 'eth0']);
+    await lab2.run(b, 'ip', ['addr', 'del', '192.168.77.2/24', 'dev', 'eth0']);
+    await server.waitFor(/data path now 192\.168\.77\.3:/, 10_000);
+
+    // The control connection was made from .2, which is gone: the TCP rung must not be that dead connection.
+    await lab2.addDrop(b, 'output', ['udp', 'dport', '1194']);
+    await client.waitFor(/transport: tcp/, 10_000);
+    await flow.reached(128 * 1024, { fromNow: true, timeoutMs: 20_000 });
+    const r = await flow.finish();
+    assert.equal(r.receivedSha, r.sentSha, 'byte-exact across the move and the fall to TCP');
+    assert.equal(await client.stop(), 0);
+    assert.equal(await server.stop(), 0);
+  } finally {
+    await lab2.cleanup();
+  }
+});
