@@ -94,6 +94,13 @@ static napi_value udp_open(napi_env env, napi_callback_info info) {
     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off); // '::' takes IPv4 too
   set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF);
   set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF);
+  // Never fragment (RFC 8899 §3): DF on every datagram and the kernel's ICMP-fed
+  // PMTU cache ignored, so a probe larger than the path is lost, not fragmented
+  // and reassembled into a false "fits"; one larger than the local link fails
+  // with EMSGSIZE (counted as send_failed). A '::' socket sends IPv4 too.
+  int probe4 = IP_PMTUDISC_PROBE, probe6 = IPV6_PMTUDISC_PROBE;
+  setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &probe4, sizeof probe4);
+  if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &probe6, sizeof probe6);
   if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
     int err = errno;
     close(fd);

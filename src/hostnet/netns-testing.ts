@@ -37,7 +37,8 @@ export function iptablesMissing(): string | undefined {
   return toolMissing('iptables', ['--version'], 'iptables');
 }
 
-function toolMissing(cmd: string, args: string[], pkg: string): string | undefined {
+/** Why program `cmd` cannot run here (`cmd args` fails; `pkg` is the Debian package to install), or undefined. Throws under CI=true. */
+export function toolMissing(cmd: string, args: readonly string[], pkg: string): string | undefined {
   let why = netnsMissing();
   if (why === undefined) {
     try {

@@ -6,6 +6,7 @@
 // sizes the device. A lost control connection is dialled again with
 // backoff; the device, its addresses and the applications' connections stay.
 import { lookup } from 'node:dns/promises';
+import { networkInterfaces } from 'node:os';
 import type { TLSSocket } from 'node:tls';
 import type { Identity } from '../pki/identity.js';
 import type { IdentityPem } from '../pki/profile.js';
@@ -194,7 +195,14 @@ export class TunnelClient {
     if (rung === 'udp') {
       this.o.plane.setPath(PEER, { host: s.udpHost, port: s.accept.udpPort });
       this.pmtu.start();
+      // Until a probe confirms more, the device carries what the base size carries (RFC 8899 §5.1.3),
+      // not tun-mtu: a path that takes less would black-hole full-sized packets until the search ends.
+      this.o.log.info(`path MTU: datagrams of ${this.pmtu.plpmtu} bytes until probes confirm more`);
+      this.o.onMtu(this.pmtu.plpmtu - TUNNEL_OVERHEAD);
     } else {
+      // After a roam the control connection may still be bound to an address we no longer have: dead, not a rung.
+      const local = s.socket.localAddress;
+      if (!hasLocalAddress(local)) return this.drop(`our address ${local} is gone (we moved): a new control connection`);
       this.o.plane.setPath(PEER, 'tcp');
       this.pmtu.stop();
     }
@@ -328,4 +336,11 @@ export class TunnelClient {
     socket.on('error', () => undefined);
     socket.resume();
   }
+}
+
+/** Whether this host (its network namespace) still has `address`; unknown counts as yes. */
+function hasLocalAddress(address: string | undefined): boolean {
+  if (address === undefined) return true;
+  const plain = address.replace(/^::ffff:/, '');
+  return Object.values(networkInterfaces()).some((list) => list?.some((i) => i.address === plain));
 }

@@ -20,6 +20,8 @@ export async function runClient(c: ModeContext): Promise<RunningMode> {
   let undoRedirect: (() => Promise<void>) | undefined;
   let applied: string | undefined;
   let mtu = cfg.tunMtu;
+  // MTU changes come in bursts (base, then the searched size): applied in order, the last one wins.
+  let linkSet = Promise.resolve();
   const client = new TunnelClient({
     plane,
     identity: identityOf(cfg),
@@ -46,10 +48,10 @@ export async function runClient(c: ModeContext): Promise<RunningMode> {
     },
     onMtu: (m) => {
       mtu = Math.min(m, cfg.tunMtu);
-      // Below 1280 the kernel drops the device's IPv6 addresses for good (PMTU restarts at 1232-byte datagrams
-      // at each reconnect): with IPv6 the device keeps 1280, and TCP still gets the path's MSS below.
-      const devMtu = client.accepted?.ipv6 === undefined ? mtu : Math.max(mtu, IPV6_MIN_MTU);
-      void setLink(device, { mtu: devMtu }).catch((err: Error) => log.warn(`cannot set the MTU of ${device} to ${devMtu}: ${err.message}`));
+      // Below IPv6's minimum the kernel takes IPv6 (and its addresses) off the device for good:
+      // with IPv6 the device keeps 1280 and the MSS clamp alone fits TCP to the path.
+      const next = client.accepted?.ipv6 === undefined ? mtu : Math.max(mtu, IPV6_MIN_MTU);
+      linkSet = linkSet.then(() => setLink(device, { mtu: next })).catch((err: Error) => log.warn(`cannot set the MTU of ${device} to ${next}: ${err.message}`));
       if (cfg.mssfix !== 0) plane.setMss(Math.min(cfg.mssfix, mtu) - 40);
     },
     log,
