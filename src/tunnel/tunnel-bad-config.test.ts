@@ -9,8 +9,7 @@ import { once } from 'node:events';
 import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { NetnsLab, netnsMissing, waitForLine } from '../hostnet/netns-testing.js';
-import { CLI, insel, startTunnel, writeConfig } from './tunnel-testing.js';
-import { tempDir } from './tunnel-e2e-testing.js';
+import { CLI, insel, startTunnel, tempDir, writeConfig } from './tunnel-testing.js';
 
 const STATIC = ['dev tun', 'ifconfig 10.0.0.1 10.0.0.2', 'secret static.key'];
 

@@ -2,16 +2,10 @@
 // tunnel-testing.ts: a byte-exact TCP transfer between namespaces, the
 // tunnel device's addresses as the kernel has them, and a TCP connect that
 // is expected to fail.
-import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { NetnsLab, waitForLine } from '../hostnet/netns-testing.js';
-import { insel, startTunnel, tunnelPki, writeConfig, type TunnelPki, type TunnelProc } from './tunnel-testing.js';
-
-/** A fresh temporary directory `insel-<name>-XXXX`. */
-export function tempDir(name: string): string {
-  return mkdtempSync(join(tmpdir(), `insel-${name}-`));
-}
+import { insel, startTunnel, tempDir, tunnelPki, writeConfig, type TunnelPki, type TunnelProc } from './tunnel-testing.js';
 
 /** The tunnel device a daemon's start line names ("server on insel0: …", "static-key tunnel on tun0, …"). */
 export function deviceIn(line: string): string {

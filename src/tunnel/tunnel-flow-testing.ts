@@ -8,17 +8,10 @@
 //   … block UDP, move an address …
 //   const r = await flow.finish();        // r.sentSha === r.receivedSha
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NetnsLab } from '../hostnet/netns-testing.js';
 import { waitForLine } from '../hostnet/netns-testing.js';
-import { startTunnel, tunnelPki, underlay, writeConfig, type TunnelProc } from './tunnel-testing.js';
-
-/** A fresh temporary directory `insel-<name>-XXXX`. */
-export function tempDir(name: string): string {
-  return mkdtempSync(join(tmpdir(), `insel-${name}-`));
-}
+import { startTunnel, tempDir, tunnelPki, underlay, writeConfig, type TunnelProc } from './tunnel-testing.js';
 
 /**
  * A tunnel device name unique to this test process: `tag` (≤ 5 letters) and

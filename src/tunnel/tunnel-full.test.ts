@@ -11,8 +11,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { NetnsLab, netnsMissing, nftMissing } from '../hostnet/netns-testing.js';
-import { routeTables, tempDir, uniqueDev } from './tunnel-flow-testing.js';
-import { startTunnel, tunnelPki, writeConfig } from './tunnel-testing.js';
+import { routeTables, uniqueDev } from './tunnel-flow-testing.js';
+import { startTunnel, tempDir, tunnelPki, writeConfig } from './tunnel-testing.js';
 
 const skip = netnsMissing() ?? nftMissing();
 

@@ -5,8 +5,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NetnsLab, netnsMissing } from '../hostnet/netns-testing.js';
-import { underlay, type TunnelProc } from './tunnel-testing.js';
-import { startStatic, staticPair, tcpTransfer, tempDir } from './tunnel-e2e-testing.js';
+import { tempDir, underlay, type TunnelProc } from './tunnel-testing.js';
+import { startStatic, staticPair, tcpTransfer } from './tunnel-e2e-testing.js';
 
 const skip = netnsMissing();
 

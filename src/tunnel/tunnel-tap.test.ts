@@ -4,8 +4,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NetnsLab, netnsMissing } from '../hostnet/netns-testing.js';
-import { underlay } from './tunnel-testing.js';
-import { startStatic, staticPair, tcpTransfer, tempDir, tunDevice } from './tunnel-e2e-testing.js';
+import { tempDir, underlay } from './tunnel-testing.js';
+import { startStatic, staticPair, tcpTransfer, tunDevice } from './tunnel-e2e-testing.js';
 
 const skip = netnsMissing();
 

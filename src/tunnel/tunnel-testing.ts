@@ -9,7 +9,8 @@
 //   await srv.waitFor(/server on/);
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '../hostnet/exec.js';
@@ -77,6 +78,11 @@ export function startTunnel(lab: NetnsLab, ns: string, configFile: string, extra
       return code;
     },
   };
+}
+
+/** A fresh temporary directory `insel-<name>-XXXX`. */
+export function tempDir(name: string): string {
+  return mkdtempSync(join(tmpdir(), `insel-${name}-`));
 }
 
 /** Two namespaces joined by a veth: `a` 192.168.77.1/24 + fd77::1/64, `b` .2 / ::2. */
