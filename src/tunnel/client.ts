@@ -32,6 +32,8 @@ const PEER = 1;
 /** Bytes the data channel adds to each packet: header, inner header, tag. */
 export const TUNNEL_OVERHEAD = DGRAM_HEADER_SIZE + INNER_HEADER_SIZE + TAG_SIZE;
 const BACKOFF_MS = [1000, 2000, 5000, 10_000, 30_000];
+/** A session lost after this long is redialled at once; younger ones back off (see drop). */
+const STABLE_SESSION_MS = 60_000;
 
 export interface TunnelClientOptions {
   plane: Plane;
@@ -63,6 +65,7 @@ interface Session {
   viaProxy: boolean;
   udpHost: string;
   ladder: Ladder;
+  startedAt: number;
 }
 
 export class TunnelClient {
@@ -70,6 +73,7 @@ export class TunnelClient {
   private readonly trust: Trust;
   private closed = false;
   private attempt = 0;
+  private wake: (() => void) | undefined;
   private lastKeepalive = 0;
   private connecting: Promise<void> | undefined;
   readonly pmtu: Pmtu;
@@ -154,6 +158,7 @@ export class TunnelClient {
 
   close(reason = 'client shutting down'): void {
     this.closed = true;
+    this.wake?.();
     const s = this.session;
     if (s === undefined) return;
     const why = Buffer.from(reason, 'utf8');
@@ -205,22 +210,43 @@ export class TunnelClient {
     const s = this.session;
     if (s === undefined) return;
     this.session = undefined;
-    this.o.log.warn(`session lost: ${why}; reconnecting`);
+    // A long session lost (a network blip) is redialled at once. Sessions that keep ending young wait longer
+    // each time: two copies of one identity, each replacing the other at the server, would otherwise loop.
+    const stable = this.now() - s.startedAt >= STABLE_SESSION_MS;
+    if (stable) this.attempt = 0;
+    const wait = stable ? 0 : this.backoff();
+    this.o.log.warn(`session lost: ${why}; reconnecting${wait === 0 ? '' : ` in ${wait / 1000} s`}`);
     s.ladder.onTcpDown(why);
     this.pmtu.stop();
     s.socket.destroy();
     this.o.plane.removePeer(PEER);
-    if (!this.closed && this.connecting === undefined) this.connecting = this.connect();
+    if (!this.closed && this.connecting === undefined) this.connecting = this.connect(wait);
   }
 
-  private async connect(): Promise<void> {
+  private backoff(): number {
+    return BACKOFF_MS[Math.min(this.attempt++, BACKOFF_MS.length - 1)]!;
+  }
+
+  /** Resolves after `ms`, or at once when close() is called. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  private async connect(firstWait = 0): Promise<void> {
+    if (firstWait > 0) await this.sleep(firstWait);
     while (!this.closed) {
       let lastErr: Error | undefined;
       for (const remote of this.o.remotes) {
         try {
           await this.handshake(remote);
-          this.attempt = 0;
           this.connecting = undefined;
+          if (this.closed) this.close(); // close() came while we dialled: the new session ends too
           this.up?.();
           this.up = undefined;
           return;
@@ -236,8 +262,7 @@ export class TunnelClient {
           }
         }
       }
-      const wait = BACKOFF_MS[Math.min(this.attempt++, BACKOFF_MS.length - 1)]!;
-      await new Promise((r) => setTimeout(r, wait));
+      await this.sleep(this.backoff());
     }
     this.connecting = undefined;
   }
@@ -301,7 +326,7 @@ export class TunnelClient {
         switchTo: (rung, why) => this.switchTo(rung, why),
         probeUdp: () => void this.sendKeepalive(true),
       });
-      this.session = { socket, server, accept, keys, remote, viaProxy, udpHost, ladder };
+      this.session = { socket, server, accept, keys, remote, viaProxy, udpHost, ladder, startedAt: this.now() };
       this.watch(socket, decoder);
       this.o.log.info(`connected to ${server.name} at ${peer}${viaProxy ? ' through the HTTP proxy' : ''}: ${[accept.ipv4?.address, accept.ipv6?.address].filter(Boolean).join(', ')}`);
       ladder.start();

@@ -108,6 +108,19 @@ test('max-clients: a third identity is refused; the same identity reconnecting r
   assert.deepEqual(await readPackets(srv.rig.tun, 1), [out]);
 });
 
+test('two clients of one identity replace each other ever more slowly, not in a tight loop', async (t) => {
+  const srv = await startServer(pki);
+  t.after(() => srv.close());
+  const first = await startClient(pki, 'alice', srv);
+  t.after(() => first.close());
+  const second = await startClient(pki, 'alice', srv);
+  t.after(() => second.close());
+  // first is replaced (waits 1 s), replaces second (waits 1 s), which replaces it again: now it waits 2 s.
+  await until(() => first.log.lines.some((l) => /replaced by a new connection of the same identity; reconnecting in 2 s/.test(l)), 'the second, longer wait', 10_000);
+  assert.ok(second.log.lines.some((l) => /replaced by a new connection of the same identity; reconnecting in 1 s/.test(l)), second.log.lines.join('\n'));
+  assert.equal(srv.log.lines.filter((l) => /^info: alice .* connected: 10\.8\.0\.2/.test(l)).length, 4, srv.log.lines.join('\n'));
+});
+
 test('passwords: missing or wrong credentials are refused, and the password is never echoed', async (t) => {
   const secret = 'Corr3ct-Horse-Battery';
   const wrong = 'Wr0ng-Guess-4711';
