@@ -9,6 +9,7 @@ import { encodeFrame } from '../secsock/frame.js';
 import { makeTestPki, type TestPki } from '../pki/testing.js';
 import { drain, readPackets, until, writePacket } from '../tun/plane-testing.js';
 import { drops, framesUntilClose, rawConnect, rawSession, startClient, startServer, udp4, POOL_GATEWAY, type TestClient, type TestServer } from './server-testing.js';
+import { MAX_PENDING_PER_IDENTITY } from './server.js';
 import { TunFrame, encodeJson } from './wire.js';
 
 let pki: TestPki;
@@ -67,6 +68,25 @@ test('an authenticated peer that never says HELLO, or says nonsense, is refused 
   assert.deepEqual(srv.server.clients.map((s) => s.info.key), ['carol']);
   assert.equal(srv.pool.peek('alice'), undefined, 'none of them leased an address');
   await stillServes(srv, carol, 'after the nonsense');
+});
+
+test('one identity holds at most MAX_PENDING_PER_IDENTITY connections before its session; others are unaffected', async (t) => {
+  const srv = await startServer(pki, { handshakeTimeoutMs: 1000 });
+  t.after(() => srv.close());
+  const stalled = await Promise.all(Array.from({ length: MAX_PENDING_PER_IDENTITY }, () => rawConnect(pki.profile('alice'), srv)));
+  const ended = stalled.map((s) => framesUntilClose(s));
+  const extra = await rawConnect(pki.profile('alice'), srv);
+  const told = await framesUntilClose(extra);
+  assert.equal(told.length, 1);
+  assert.equal(JSON.parse(told[0]!.text).code, 'INSEL_TUNNEL_FULL');
+  assert.match(JSON.parse(told[0]!.text).message, new RegExp(`already has ${MAX_PENDING_PER_IDENTITY} connections in their handshake`));
+  const carol = await startClient(pki, 'carol', srv);
+  t.after(() => carol.close());
+  // The stalled ones end at the handshake timeout; then alice is welcome again.
+  for (const frames of await Promise.all(ended)) assert.equal(JSON.parse(frames[0]!.text).code, 'INSEL_HANDSHAKE_TIMEOUT');
+  const alice = await startClient(pki, 'alice', srv);
+  t.after(() => alice.close());
+  assert.deepEqual(srv.server.clients.map((s) => s.info.key).sort(), ['alice', 'carol']);
 });
 
 test('after ACCEPT: garbage ends that session with a reason; garbage datagrams in PACKETs are only dropped', async (t) => {

@@ -26,6 +26,8 @@ import { TUN_ALPN, TUN_VERSION, TunFrame, decodeHello, encodeJson, newTunDecoder
 import { TunnelError } from './errors.js';
 
 const CLIENT_ROLES: readonly Role[] = ['client', 'user'];
+/** Connections of one identity past TLS but not yet a session (HELLO, password check): more are refused. */
+export const MAX_PENDING_PER_IDENTITY = 4;
 
 export interface AddressPool {
   lease(key: string): { ipv4?: string; ipv6?: string };
@@ -61,6 +63,7 @@ export interface TunnelServerOptions {
 export class TunnelServer {
   private readonly sessions = new Map<number, ServerSession>();
   private readonly byIdentity = new Map<string, ServerSession>();
+  private readonly pending = new Map<string, number>();
   private readonly tls: TlsListener;
   private trust: Trust;
 
@@ -168,8 +171,15 @@ export class TunnelServer {
     }
     this.tls.passed(socket);
     const decoder = newTunDecoder();
-    const who = `${scopedName(identity)} (${peer})`;
+    const key = scopedName(identity);
+    const who = `${key} (${peer})`;
+    // Off the unauthenticated gate now: this cap bounds what one certificate holder makes us hold before a session.
+    const waiting = this.pending.get(key) ?? 0;
+    if (waiting < MAX_PENDING_PER_IDENTITY) this.pending.set(key, waiting + 1);
     try {
+      if (waiting >= MAX_PENDING_PER_IDENTITY) {
+        throw new TunnelError('INSEL_TUNNEL_FULL', `${who} already has ${waiting} connections in their handshake, the most one identity may have; finish or close them first`);
+      }
       const first = await readFrame(socket, decoder, this.o.handshakeTimeoutMs, 'tunnel HELLO');
       if (first.type !== TunFrame.HELLO) throw new TunnelError('INSEL_TUNNEL_PROTOCOL', `${who} sent frame type ${first.type} instead of HELLO`);
       const hello = decodeHello(first.payload, peer);
@@ -179,7 +189,6 @@ export class TunnelServer {
         { aeads: this.o.aeads, hashes: HASHES, compressions: ['none'], modes: ['private'] },
         who,
       );
-      const key = scopedName(identity);
       if (this.trust !== trust) verifyPeerChain(peerChain(socket), this.trust, CLIENT_ROLES, peer); // a reload while we waited
       const old = this.byIdentity.get(key);
       if (old === undefined && this.sessions.size >= this.o.maxClients) {
@@ -212,6 +221,12 @@ export class TunnelServer {
       this.o.log.info(`refused ${who}: ${e.message}`);
       if (e.code !== undefined && !socket.destroyed) sendReject(socket, e.code, e.message);
       socket.destroySoon();
+    } finally {
+      if (waiting < MAX_PENDING_PER_IDENTITY) {
+        const n = this.pending.get(key)! - 1;
+        if (n === 0) this.pending.delete(key);
+        else this.pending.set(key, n);
+      }
     }
   }
 
