@@ -42,7 +42,8 @@ test('a client connects, gets 10.8.0.2, and IP packets cross both ways byte-exac
 
 test('peers without an acceptable client certificate are told why and hold no session, lease or plane peer', async (t) => {
   const srv = await startServer(pki);
-  t.after(() => srv.close());
+  let closed = false;
+  t.after(() => closed || srv.close());
   const ca = pki.profile('alice').ca;
 
   // No certificate at all: a bare TLS client.
@@ -75,8 +76,16 @@ test('peers without an acceptable client certificate are told why and hold no se
   await until(() => drops(srv.rig, 'no_route') === 1, 'the no_route drop');
   // ... and the first good client still gets the first address.
   const alice = await startClient(pki, 'alice', srv);
-  t.after(() => alice.close());
   assert.equal(alice.address, '10.8.0.2');
+  alice.close();
+
+  // Anyone can cause a refusal: they are logged as one summary line, not one line each.
+  assert.deepEqual(srv.log.lines.filter((l) => /refused|certificate/.test(l)), []);
+  closed = true;
+  await srv.close();
+  const summary = srv.log.lines.filter((l) => l.startsWith('warn: unauthenticated connections closed: '));
+  assert.equal(summary.length, 1, srv.log.lines.join('\n'));
+  assert.match(summary[0]!, /"refused":5,"sources":1,"reasons":\{"INSEL_CERT_MISSING":1,"INSEL_CERT_UNKNOWN_CA":1,"INSEL_CERT_WRONG_ROLE":1,"INSEL_CERT_REVOKED":1,"INSEL_CERT_EXPIRED":1\}/);
 });
 
 test('max-clients: a third identity is refused; the same identity reconnecting replaces its session and keeps its address', async (t) => {

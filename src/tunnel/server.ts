@@ -17,6 +17,7 @@ import { negotiate } from '../secsock/negotiate.js';
 import { InselError } from '../errors.js';
 import { TlsListener } from '../tls/listen.js';
 import type { UnauthLimits } from '../net/unauth-gate.js';
+import { SummaryLog } from '../net/summary-log.js';
 import type { Plane } from '../tun/plane.js';
 import type { TunnelLog } from './log.js';
 import { PeerKeys } from './peer-keys.js';
@@ -66,16 +67,19 @@ export class TunnelServer {
   private readonly pending = new Map<string, number>();
   private readonly tls: TlsListener;
   private trust: Trust;
+  /** Anyone can make us refuse a connection: those are counted and logged as one line per interval, never one each. */
+  private readonly unauthLog: SummaryLog;
 
   constructor(private readonly o: TunnelServerOptions) {
     this.trust = trustFromPem(o.identity.ca, o.identity.crl);
+    this.unauthLog = new SummaryLog({ warn: (fields, msg) => o.log.warn(`${msg}: ${JSON.stringify(fields)}`) }, 'unauthenticated connections closed');
     this.tls = new TlsListener({
       identity: o.identity,
       alpn: [TUN_ALPN],
       noDelay: true,
       unauth: o.unauth,
-      onGateClose: (why, source) => o.log.debug(`connection from ${source} closed before authentication (${why})`),
-      onTlsError: (err, _source, peer) => o.log.debug(`TLS with ${peer} failed: ${err.message}`),
+      onGateClose: (why, source) => this.unauthLog.count(why, source),
+      onTlsError: (err, source) => this.unauthLog.count('tlsFailed', source, (err as NodeJS.ErrnoException).code ?? err.message),
     });
     this.tls.server.on('secureConnection', (s: TLSSocket) => void this.connect(s));
     const p = o.plane;
@@ -134,6 +138,7 @@ export class TunnelServer {
   async close(reason = 'server shutting down'): Promise<void> {
     for (const s of [...this.sessions.values()]) s.close(reason, true);
     await this.tls.close();
+    this.unauthLog.flush();
   }
 
   private control(id: number, kind: number, body: Buffer, from: string): void {
@@ -166,7 +171,7 @@ export class TunnelServer {
       if (err instanceof InselError) sendReject(socket, err.code, `your certificate was refused: ${err.message}`);
       socket.resume();
       this.tls.refused(socket);
-      this.o.log.info(`refused ${peer}: ${(err as Error).message}`);
+      this.unauthLog.count('refused', socket.remoteAddress ?? 'unknown', err instanceof InselError ? err.code : 'INSEL_CERT_INVALID');
       return;
     }
     this.tls.passed(socket);
