@@ -26,7 +26,7 @@ import type { TunnelLog } from './log.js';
 import { PeerKeys } from './peer-keys.js';
 import { Pmtu } from './pmtu.js';
 import { ackFor, decodeProbeAck, encodeProbe } from './probe.js';
-import { TUN_ALPN, TUN_VERSION, TunFrame, decodeAccept, encodeJson, newTunDecoder, type TunAccept } from './wire.js';
+import { TUN_ALPN, TUN_VERSION, TunFrame, decodeAccept, encodeJson, newTunDecoder, writePacketFrame, type TunAccept } from './wire.js';
 
 const PEER = 1;
 /** Bytes the data channel adds to each packet: header, inner header, tag. */
@@ -77,6 +77,8 @@ export class TunnelClient {
   private lastKeepalive = 0;
   private connecting: Promise<void> | undefined;
   readonly pmtu: Pmtu;
+  /** PACKETs dropped because the server does not read the TCP rung */
+  tcpDropped = 0;
   private up: ((err?: Error) => void) | undefined;
   private readonly now: () => number;
   private lastTx = 0;
@@ -96,7 +98,10 @@ export class TunnelClient {
       },
     });
     const p = o.plane;
-    p.on('tcp', (_id: number, datagram: Buffer) => this.session?.socket.write(encodeFrame(TunFrame.PACKET, 0, datagram)));
+    p.on('tcp', (_id: number, datagram: Buffer) => {
+      const s = this.session;
+      if (s !== undefined && !writePacketFrame(s.socket, datagram)) this.tcpDropped++;
+    });
     p.on('promoted', () => this.session?.keys.promoted(this.now()));
     p.on('control', (_id: number, kind: number, body: Buffer, from: string) => this.control(kind, body, from));
   }

@@ -12,6 +12,7 @@
 //   await readPackets(srv.rig.tun, 1);
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { once } from 'node:events';
+import { writeSync } from 'node:fs';
 import type { TLSSocket } from 'node:tls';
 import type { TestPki } from '../pki/testing.js';
 import type { IdentityPem } from '../pki/profile.js';
@@ -160,7 +161,12 @@ export interface TestClient {
 
 export type ClientExtra = Partial<Omit<TunnelClientOptions, 'plane' | 'log' | 'onAccept' | 'onMtu'>>;
 
-function clientOptions(pki: TestPki, name: string, srv: TestServer, extra: ClientExtra, r: Rig, log: CapturedLog, accepts: TunAccept[]): TunnelClientOptions {
+/** What a client needs of the server it dials. */
+export interface Dialable {
+  server: { tcpPort: number };
+}
+
+function clientOptions(pki: TestPki, name: string, srv: Dialable, extra: ClientExtra, r: Rig, log: CapturedLog, accepts: TunAccept[]): TunnelClientOptions {
   return {
     plane: r.plane,
     identity: pki.profile(name),
@@ -178,7 +184,7 @@ function clientOptions(pki: TestPki, name: string, srv: TestServer, extra: Clien
 }
 
 /** A client as `name` (a profile of pki, or `extra.identity`), its first session up; the rig is closed if start fails. */
-export async function startClient(pki: TestPki, name: string, srv: TestServer, extra: ClientExtra = {}): Promise<TestClient> {
+export async function startClient(pki: TestPki, name: string, srv: Dialable, extra: ClientExtra = {}): Promise<TestClient> {
   const r = rig();
   const log = capturedLog();
   const accepts: TunAccept[] = [];
@@ -239,6 +245,21 @@ export async function framesUntilClose(socket: TLSSocket, decoder: FrameDecoder 
   socket.resume();
   if (!socket.destroyed) await once(socket, 'close');
   return out;
+}
+
+/** Writes `pkt` into a "TUN" fd until `done()` (yielding to the loop so the plane reads); returns how many were written. */
+export async function flood(fd: number, pkt: Buffer, done: () => boolean, max = 200_000): Promise<number> {
+  let sent = 0;
+  for (let i = 0; !done() && i < max; i++) {
+    try {
+      writeSync(fd, pkt);
+      sent++;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+    }
+    if (i % 64 === 63) await new Promise((r) => setImmediate(r));
+  }
+  return sent;
 }
 
 /** A minimal valid IPv4/UDP packet (UDP checksum 0: none, allowed on IPv4). */
