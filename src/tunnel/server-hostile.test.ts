@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { encodeFrame } from '../secsock/frame.js';
 import { makeTestPki, type TestPki } from '../pki/testing.js';
 import { drain, readPackets, until, writePacket } from '../tun/plane-testing.js';
-import { drops, flood, framesUntilClose, rawConnect, rawSession, startClient, startServer, udp4, POOL_GATEWAY, type TestClient, type TestServer } from './server-testing.js';
+import { drops, flood, framesUntilClose, rawConnect, rawSession, roundTrip, startClient, startServer, udp4, POOL_GATEWAY } from './server-testing.js';
 import { MAX_PENDING_PER_IDENTITY } from './server.js';
 import { TunFrame, encodeJson } from './wire.js';
 
@@ -16,16 +16,6 @@ before(async () => {
   pki = await makeTestPki();
 });
 after(() => pki.cleanup());
-
-/** The honest client still has a working tunnel. */
-async function stillServes(srv: TestServer, c: TestClient, text: string): Promise<void> {
-  const out = udp4(c.address, POOL_GATEWAY, text);
-  writePacket(c.rig.tun, out);
-  assert.deepEqual(await readPackets(srv.rig.tun, 1), [out]);
-  const back = udp4(POOL_GATEWAY, c.address, `${text}: reply`);
-  writePacket(srv.rig.tun, back);
-  assert.deepEqual(await readPackets(c.rig.tun, 1), [back]);
-}
 
 function header(type: number, length: number): Buffer {
   const h = Buffer.alloc(6);
@@ -66,7 +56,7 @@ test('an authenticated peer that never says HELLO, or says nonsense, is refused 
   }
   assert.deepEqual(srv.server.clients.map((s) => s.info.key), ['carol']);
   assert.equal(srv.pool.peek('alice'), undefined, 'none of them leased an address');
-  await stillServes(srv, carol, 'after the nonsense');
+  await roundTrip(srv, carol, 'after the nonsense');
 });
 
 test('one identity holds at most MAX_PENDING_PER_IDENTITY connections before its session; others are unaffected', async (t) => {
@@ -111,7 +101,7 @@ test('after ACCEPT: garbage ends that session with a reason; garbage datagrams i
   const more = await framesUntilClose(b.socket, b.decoder);
   assert.deepEqual(more.at(-1), { type: TunFrame.CLOSE, text: 'client sent frame type 1 after ACCEPT' });
   assert.equal(b.accept.ipv4?.address, a.accept.ipv4?.address, 'alice came back to her address');
-  await stillServes(srv, carol, 'after the garbage');
+  await roundTrip(srv, carol, 'after the garbage');
 });
 
 test('spoofing: packets with another client\'s address or any foreign source never reach the server TUN', async (t) => {
@@ -152,6 +142,6 @@ test('a client that stops reading its TCP rung costs it packets (tcpDropped), no
   // Bounded: what the server kept for her is at most the bound (1 MiB) plus what the kernel buffers hold.
   const kept = (sent - session.tcpDropped) * (pkt.length + 32 + 6);
   assert.ok(kept < 16 * 2 ** 20, `${kept} bytes kept for a client that does not read`);
-  await stillServes(srv, carol, 'while alice sleeps');
+  await roundTrip(srv, carol, 'while alice sleeps');
   alice.socket.destroy();
 });

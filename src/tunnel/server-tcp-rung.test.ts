@@ -10,8 +10,8 @@ import { createServer, type TLSSocket } from 'node:tls';
 import { makeTestPki, type TestPki } from '../pki/testing.js';
 import { ManualClock } from '../secsock/clock.js';
 import { readFrame } from '../secsock/handshake.js';
-import { readPackets, until, writePacket } from '../tun/plane-testing.js';
-import { flood, startClient, startServer, udp4, POOL_GATEWAY, type TestClient, type TestServer } from './server-testing.js';
+import { until } from '../tun/plane-testing.js';
+import { flood, roundTrip, startClient, startServer, udp4, POOL_GATEWAY } from './server-testing.js';
 import { TUN_ALPN, TunFrame, encodeJson, newTunDecoder } from './wire.js';
 
 let pki: TestPki;
@@ -19,15 +19,6 @@ before(async () => {
   pki = await makeTestPki();
 });
 after(() => pki.cleanup());
-
-async function roundTrip(srv: TestServer, c: TestClient, text: string): Promise<void> {
-  const out = udp4(c.address, POOL_GATEWAY, text);
-  writePacket(c.rig.tun, out);
-  assert.deepEqual(await readPackets(srv.rig.tun, 1), [out]);
-  const back = udp4(POOL_GATEWAY, c.address, `${text}: reply`);
-  writePacket(srv.rig.tun, back);
-  assert.deepEqual(await readPackets(c.rig.tun, 1), [back]);
-}
 
 test('UDP blocked: the client falls to the TCP rung, packets flow both ways, and it climbs back when UDP returns', async (t) => {
   const srv = await startServer(pki, { relay: true });

@@ -10,6 +10,7 @@
 //   const alice = await startClient(pki, 'alice', srv);     // 10.8.0.2
 //   writePacket(alice.rig.tun, udp4('10.8.0.2', '10.8.0.1', 'hi'));
 //   await readPackets(srv.rig.tun, 1);
+import assert from 'node:assert/strict';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { writeSync } from 'node:fs';
@@ -21,7 +22,7 @@ import { freshNonce, readFrame } from '../secsock/handshake.js';
 import { HASHES } from '../secsock/algorithms.js';
 import type { FrameDecoder } from '../secsock/frame.js';
 import { connectTls } from '../tls/connect.js';
-import { ipPacket, rig, type Rig } from '../tun/plane-testing.js';
+import { ipPacket, readPackets, rig, writePacket, type Rig } from '../tun/plane-testing.js';
 import { TunnelClient, type TunnelClientOptions } from './client.js';
 import type { TunnelLog } from './log.js';
 import { AddressPool } from './pool.js';
@@ -271,6 +272,16 @@ export function udp4(src: string, dst: string, text: string, port = 5000): Buffe
   udp.writeUInt16BE(udp.length, 4);
   payload.copy(udp, 8);
   return ipPacket(src, dst, 17, udp);
+}
+
+/** A packet from the client's "TUN" arrives at the server's byte-exact, and a reply comes back the same. */
+export async function roundTrip(srv: TestServer, c: TestClient, text: string): Promise<void> {
+  const out = udp4(c.address, POOL_GATEWAY, text);
+  writePacket(c.rig.tun, out);
+  assert.deepEqual(await readPackets(srv.rig.tun, 1), [out]);
+  const back = udp4(POOL_GATEWAY, c.address, `${text}: reply`);
+  writePacket(srv.rig.tun, back);
+  assert.deepEqual(await readPackets(c.rig.tun, 1), [back]);
 }
 
 /** A drop counter of the plane (its totals, or one peer's). */
