@@ -1,6 +1,7 @@
 // How a CA-mode session ends: a CRL reload that revokes a connected client
-// cuts it at once, everywhere (docs/SECURITY.md "Revocation"), and a client
-// that goes silent is cut at the keepalive timeout.
+// cuts it at once, everywhere, and a connection mid-authorize is checked
+// again (docs/SECURITY.md "Revocation"); a client that goes silent is cut at
+// the keepalive timeout.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { revoke } from '../pki/crl.js';
@@ -8,7 +9,8 @@ import { issueCert } from '../pki/issue.js';
 import { makeTestPki, type TestPki } from '../pki/testing.js';
 import { ManualClock } from '../secsock/clock.js';
 import { drain, readPackets, until, writePacket } from '../tun/plane-testing.js';
-import { drops, startClient, startServer, udp4, POOL_GATEWAY } from './server-testing.js';
+import type { RejectedError } from '../secsock/errors.js';
+import { drops, refusal, startClient, startServer, udp4, POOL_GATEWAY } from './server-testing.js';
 
 let pki: TestPki;
 before(async () => {
@@ -61,6 +63,31 @@ test('revocation: setTrust with a CRL naming a connected client cuts it, removes
   const out = udp4(alice.address, POOL_GATEWAY, 'alice is unaffected');
   writePacket(alice.rig.tun, out);
   assert.deepEqual(await readPackets(srv.rig.tun, 1), [out]);
+});
+
+test('revocation during the password check: the connection is checked again when the check completes', async (t) => {
+  await issueCert({ dir: pki.dir, role: 'client', name: 'erin' });
+  let release: () => void = () => undefined;
+  let asked = false;
+  const checked = new Promise<void>((r) => (release = r));
+  const srv = await startServer(pki, {
+    checkPassword: async () => {
+      asked = true;
+      await checked;
+      return undefined;
+    },
+  });
+  t.after(() => srv.close());
+  const start = refusal(pki, 'erin', srv, { credentials: { user: 'erin', password: 'pw-of-erin' } });
+  await until(() => asked, 'the password check to begin');
+  await revoke({ dir: pki.dir, nameOrSerial: 'erin' });
+  const fresh = pki.profile('srv');
+  assert.equal(srv.server.setTrust(fresh.ca, fresh.crl), 0, 'no session to cut yet');
+  release();
+  const err = (await start) as RejectedError;
+  assert.equal(err.peerCode, 'INSEL_CERT_REVOKED', err.message);
+  assert.deepEqual(srv.server.clients, []);
+  assert.equal(srv.pool.peek('erin'), undefined);
 });
 
 test('keepalive timeout: a client whose datagrams stop arriving is cut with the reason', async (t) => {
