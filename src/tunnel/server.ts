@@ -12,7 +12,7 @@ import { trustFromPem, type Trust } from '../pki/trust.js';
 import { peerChain, verifyPeer, verifyPeerChain } from '../pki/verify.js';
 import { HASHES, type Aead } from '../secsock/algorithms.js';
 import { InnerKind } from '../secsock/constants.js';
-import { freshNonce, peerLabel, readFrame, sendReject, udpChains } from '../secsock/handshake.js';
+import { freshNonce, peerLabel, readFrame, rejectionFrom, sendReject, udpChains } from '../secsock/handshake.js';
 import { negotiate } from '../secsock/negotiate.js';
 import { InselError } from '../errors.js';
 import { TlsListener } from '../tls/listen.js';
@@ -186,6 +186,8 @@ export class TunnelServer {
         throw new TunnelError('INSEL_TUNNEL_FULL', `${who} already has ${waiting} connections in their handshake, the most one identity may have; finish or close them first`);
       }
       const first = await readFrame(socket, decoder, this.o.handshakeTimeoutMs, 'tunnel HELLO');
+      // The client refused us (our certificate, as a rule): its reason is what the operator needs to read.
+      if (first.type === TunFrame.REJECT) throw rejectionFrom(first, `client ${who}`);
       if (first.type !== TunFrame.HELLO) throw new TunnelError('INSEL_TUNNEL_PROTOCOL', `${who} sent frame type ${first.type} instead of HELLO`);
       const hello = decodeHello(first.payload, peer);
       await this.authenticate(hello.user, hello.password, identity, socket, who);
@@ -223,8 +225,9 @@ export class TunnelServer {
       this.o.log.info(`${who} connected: ${[lease.ipv4, lease.ipv6].filter(Boolean).join(', ')} (${choice.aead}, channel ${id})`);
     } catch (err) {
       const e = err as InselError;
-      this.o.log.info(`refused ${who}: ${e.message}`);
-      if (e.code !== undefined && !socket.destroyed) sendReject(socket, e.code, e.message);
+      const theirs = e.code === 'INSEL_REJECTED';
+      this.o.log.info(theirs ? e.message : `refused ${who}: ${e.message}`);
+      if (e.code !== undefined && !theirs && !socket.destroyed) sendReject(socket, e.code, e.message);
       socket.destroySoon();
     } finally {
       if (waiting < MAX_PENDING_PER_IDENTITY) {
