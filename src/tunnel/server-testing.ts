@@ -103,21 +103,26 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export type ServerExtra = Partial<Omit<TunnelServerOptions, 'plane' | 'identity' | 'pool' | 'log'>> & { relay?: boolean };
+export type ServerExtra = Partial<Omit<TunnelServerOptions, 'plane' | 'identity' | 'pool' | 'log'>> & {
+  relay?: boolean;
+  /** the profile it presents (default srv) */
+  as?: string;
+};
 
 /** The pool 10.8.0.0/24: the server is 10.8.0.1, clients get .2, .3, ... */
 export const POOL_GATEWAY = '10.8.0.1';
 
-/** A server as `srv` on 127.0.0.1 (ephemeral ports), pool 10.8.0.0/24, keepalive [10, 60]. */
+/** A server as `srv` (or extra.as) on 127.0.0.1 (or extra.host; ephemeral ports), pool 10.8.0.0/24, keepalive [10, 60]. */
 export async function startServer(pki: TestPki, extra: ServerExtra = {}): Promise<TestServer> {
   const r = rig();
   const maxClients = extra.maxClients ?? 10;
   const pool = new AddressPool({ file: 'test', server: { network: '10.8.0.0', prefix: 24 }, maxClients }, () => undefined);
   const log = capturedLog();
   const relay = extra.relay === true ? await startRelay(r.udp.port) : undefined;
+  const { relay: _relay, as = 'srv', ...options } = extra;
   const server = new TunnelServer({
     plane: r.plane,
-    identity: pki.profile('srv'),
+    identity: pki.profile(as),
     host: '127.0.0.1',
     tcpPort: 0,
     udpPort: relay?.port ?? r.udp.port,
@@ -131,7 +136,7 @@ export async function startServer(pki: TestPki, extra: ServerExtra = {}): Promis
     handshakeTimeoutMs: 5000,
     unauth: { perSource: 16, total: 64, timeoutMs: 5000 },
     now: () => Date.now(),
-    ...extra,
+    ...options,
     maxClients,
     log,
   });
@@ -165,13 +170,15 @@ export type ClientExtra = Partial<Omit<TunnelClientOptions, 'plane' | 'log' | 'o
 /** What a client needs of the server it dials. */
 export interface Dialable {
   server: { tcpPort: number };
+  /** the name the client dials (default 127.0.0.1) */
+  host?: string;
 }
 
 function clientOptions(pki: TestPki, name: string, srv: Dialable, extra: ClientExtra, r: Rig, log: CapturedLog, accepts: TunAccept[]): TunnelClientOptions {
   return {
     plane: r.plane,
     identity: pki.profile(name),
-    remotes: [{ host: '127.0.0.1', port: 0, tcpPort: srv.server.tcpPort }],
+    remotes: [{ host: srv.host ?? '127.0.0.1', port: 0, tcpPort: srv.server.tcpPort }],
     aeads: ['aes-256-gcm', 'chacha20-poly1305'],
     tcpOnly: false,
     maxDatagram: 1452,
@@ -211,7 +218,7 @@ export async function startClient(pki: TestPki, name: string, srv: Dialable, ext
 }
 
 /** Why a client's first start failed (it must fail). */
-export async function refusal(pki: TestPki, name: string, srv: TestServer, extra: ClientExtra = {}): Promise<Error> {
+export async function refusal(pki: TestPki, name: string, srv: Dialable, extra: ClientExtra = {}): Promise<Error> {
   const c = await startClient(pki, name, srv, extra).then(
     (c) => c,
     (err: Error) => err,

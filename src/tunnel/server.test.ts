@@ -4,11 +4,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect } from 'node:tls';
+import { InselError } from '../errors.js';
+import { revoke } from '../pki/crl.js';
 import { issueCert } from '../pki/issue.js';
 import { makeTestPki, type TestPki } from '../pki/testing.js';
 import type { RejectedError } from '../secsock/errors.js';
 import { readPackets, writePacket, until } from '../tun/plane-testing.js';
-import { drops, framesUntilClose, rawSession, refusal, startClient, startServer, udp4, POOL_GATEWAY } from './server-testing.js';
+import { drops, framesUntilClose, rawSession, refusal, startClient, startServer, udp4, POOL_GATEWAY, type ServerExtra } from './server-testing.js';
 import { TUN_ALPN, TunFrame } from './wire.js';
 
 let pki: TestPki;
@@ -86,6 +88,27 @@ test('peers without an acceptable client certificate are told why and hold no se
   const summary = srv.log.lines.filter((l) => l.startsWith('warn: unauthenticated connections closed: '));
   assert.equal(summary.length, 1, srv.log.lines.join('\n'));
   assert.match(summary[0]!, /"refused":5,"sources":1,"reasons":\{"INSEL_CERT_MISSING":1,"INSEL_CERT_UNKNOWN_CA":1,"INSEL_CERT_WRONG_ROLE":1,"INSEL_CERT_REVOKED":1,"INSEL_CERT_EXPIRED":1\}/);
+});
+
+test('the client refuses a server without the server role, under another name, or revoked, and tells it why', async () => {
+  await issueCert({ dir: pki.dir, role: 'server', name: 'srv2', hosts: ['127.0.0.1'] });
+  await revoke({ dir: pki.dir, nameOrSerial: 'srv2' });
+  const cases: [string, ServerExtra, string | undefined, string][] = [
+    ['a user certificate', { as: 'alice' }, undefined, 'INSEL_CERT_WRONG_ROLE'],
+    ['a name not in its certificate', { host: '127.0.0.2' }, '127.0.0.2', 'INSEL_CERT_WRONG_NAME'],
+    ['a revoked server', { as: 'srv2' }, undefined, 'INSEL_CERT_REVOKED'],
+  ];
+  for (const [what, extra, host, code] of cases) {
+    const srv = await startServer(pki, extra);
+    try {
+      const err = await refusal(pki, 'carol', { server: srv.server, ...(host === undefined ? {} : { host }) });
+      assert.equal((err as InselError).code, code, `${what}: ${err.message}`);
+      assert.deepEqual(srv.server.clients, [], what);
+      await until(() => srv.log.lines.some((l) => /^info: client carol \(.*\) refused: the client refused your certificate: /.test(l)), `${what}: the server told`);
+    } finally {
+      await srv.close();
+    }
+  }
 });
 
 test('max-clients: a third identity is refused; the same identity reconnecting replaces its session and keeps its address', async (t) => {
