@@ -27,12 +27,14 @@ import type { TunnelLog } from './log.js';
 import { PeerKeys } from './peer-keys.js';
 import { Pmtu } from './pmtu.js';
 import { ackFor, decodeProbeAck, encodeProbe } from './probe.js';
-import { TUN_ALPN, TUN_VERSION, TunFrame, decodeAccept, encodeJson, newTunDecoder, type TunAccept } from './wire.js';
+import { TUN_ALPN, TUN_VERSION, TunFrame, decodeAccept, encodeJson, newTunDecoder, writePacketFrame, type TunAccept } from './wire.js';
 
 const PEER = 1;
 /** Bytes the data channel adds to each packet: header, inner header, tag. */
 export const TUNNEL_OVERHEAD = DGRAM_HEADER_SIZE + INNER_HEADER_SIZE + TAG_SIZE;
 const BACKOFF_MS = [1000, 2000, 5000, 10_000, 30_000];
+/** A session lost after this long is redialled at once; younger ones back off (see drop). */
+const STABLE_SESSION_MS = 60_000;
 
 export interface TunnelClientOptions {
   plane: Plane;
@@ -64,6 +66,7 @@ interface Session {
   viaProxy: boolean;
   udpHost: string;
   ladder: Ladder;
+  startedAt: number;
 }
 
 export class TunnelClient {
@@ -71,9 +74,12 @@ export class TunnelClient {
   private readonly trust: Trust;
   private closed = false;
   private attempt = 0;
+  private wake: (() => void) | undefined;
   private lastKeepalive = 0;
   private connecting: Promise<void> | undefined;
   readonly pmtu: Pmtu;
+  /** PACKETs dropped because the server does not read the TCP rung */
+  tcpDropped = 0;
   private up: ((err?: Error) => void) | undefined;
   private readonly now: () => number;
   private lastTx = 0;
@@ -93,7 +99,10 @@ export class TunnelClient {
       },
     });
     const p = o.plane;
-    p.on('tcp', (_id: number, datagram: Buffer) => this.session?.socket.write(encodeFrame(TunFrame.PACKET, 0, datagram)));
+    p.on('tcp', (_id: number, datagram: Buffer) => {
+      const s = this.session;
+      if (s !== undefined && !writePacketFrame(s.socket, datagram)) this.tcpDropped++;
+    });
     p.on('promoted', () => this.session?.keys.promoted(this.now()));
     p.on('control', (_id: number, kind: number, body: Buffer, from: string) => this.control(kind, body, from));
   }
@@ -155,6 +164,7 @@ export class TunnelClient {
 
   close(reason = 'client shutting down'): void {
     this.closed = true;
+    this.wake?.();
     const s = this.session;
     if (s === undefined) return;
     const why = Buffer.from(reason, 'utf8');
@@ -213,22 +223,43 @@ export class TunnelClient {
     const s = this.session;
     if (s === undefined) return;
     this.session = undefined;
-    this.o.log.warn(`session lost: ${why}; reconnecting`);
+    // A long session lost (a network blip) is redialled at once. Sessions that keep ending young wait longer
+    // each time: two copies of one identity, each replacing the other at the server, would otherwise loop.
+    const stable = this.now() - s.startedAt >= STABLE_SESSION_MS;
+    if (stable) this.attempt = 0;
+    const wait = stable ? 0 : this.backoff();
+    this.o.log.warn(`session lost: ${why}; reconnecting${wait === 0 ? '' : ` in ${wait / 1000} s`}`);
     s.ladder.onTcpDown(why);
     this.pmtu.stop();
     s.socket.destroy();
     this.o.plane.removePeer(PEER);
-    if (!this.closed && this.connecting === undefined) this.connecting = this.connect();
+    if (!this.closed && this.connecting === undefined) this.connecting = this.connect(wait);
   }
 
-  private async connect(): Promise<void> {
+  private backoff(): number {
+    return BACKOFF_MS[Math.min(this.attempt++, BACKOFF_MS.length - 1)]!;
+  }
+
+  /** Resolves after `ms`, or at once when close() is called. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  private async connect(firstWait = 0): Promise<void> {
+    if (firstWait > 0) await this.sleep(firstWait);
     while (!this.closed) {
       let lastErr: Error | undefined;
       for (const remote of this.o.remotes) {
         try {
           await this.handshake(remote);
-          this.attempt = 0;
           this.connecting = undefined;
+          if (this.closed) this.close(); // close() came while we dialled: the new session ends too
           this.up?.();
           this.up = undefined;
           return;
@@ -244,8 +275,7 @@ export class TunnelClient {
           }
         }
       }
-      const wait = BACKOFF_MS[Math.min(this.attempt++, BACKOFF_MS.length - 1)]!;
-      await new Promise((r) => setTimeout(r, wait));
+      await this.sleep(this.backoff());
     }
     this.connecting = undefined;
   }
@@ -309,7 +339,7 @@ export class TunnelClient {
         switchTo: (rung, why) => this.switchTo(rung, why),
         probeUdp: () => void this.sendKeepalive(true),
       });
-      this.session = { socket, server, accept, keys, remote, viaProxy, udpHost, ladder };
+      this.session = { socket, server, accept, keys, remote, viaProxy, udpHost, ladder, startedAt: this.now() };
       this.watch(socket, decoder);
       this.o.log.info(`connected to ${server.name} at ${peer}${viaProxy ? ' through the HTTP proxy' : ''}: ${[accept.ipv4?.address, accept.ipv6?.address].filter(Boolean).join(', ')}`);
       ladder.start();

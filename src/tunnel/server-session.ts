@@ -9,10 +9,7 @@ import type { FrameDecoder } from '../secsock/frame.js';
 import { encodeFrame } from '../secsock/frame.js';
 import type { Plane } from '../tun/plane.js';
 import type { PeerKeys } from './peer-keys.js';
-import { TunFrame } from './wire.js';
-
-/** A client that does not read its TCP rung loses packets beyond this, not our memory. */
-const MAX_TCP_BACKLOG = 1 << 20;
+import { TunFrame, writePacketFrame } from './wire.js';
 
 export interface SessionInfo {
   id: number;
@@ -63,12 +60,7 @@ export class ServerSession {
 
   /** A sealed datagram for this client's TCP rung. */
   writePacket(datagram: Buffer): void {
-    if (this.closed) return;
-    if (this.socket.writableLength > MAX_TCP_BACKLOG) {
-      this.tcpDropped++;
-      return;
-    }
-    this.socket.write(encodeFrame(TunFrame.PACKET, 0, datagram));
+    if (!this.closed && !writePacketFrame(this.socket, datagram)) this.tcpDropped++;
   }
 
   /** Ends the session: tells the client why (CLOSE on the control connection and on the data path) when `tell`. */

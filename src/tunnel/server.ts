@@ -12,11 +12,12 @@ import { trustFromPem, type Trust } from '../pki/trust.js';
 import { peerChain, verifyPeer, verifyPeerChain } from '../pki/verify.js';
 import { HASHES, type Aead } from '../secsock/algorithms.js';
 import { InnerKind } from '../secsock/constants.js';
-import { freshNonce, peerLabel, readFrame, sendReject, udpChains } from '../secsock/handshake.js';
+import { freshNonce, peerLabel, readFrame, rejectionFrom, sendReject, udpChains } from '../secsock/handshake.js';
 import { negotiate } from '../secsock/negotiate.js';
 import { InselError } from '../errors.js';
 import { TlsListener } from '../tls/listen.js';
 import type { UnauthLimits } from '../net/unauth-gate.js';
+import { SummaryLog } from '../net/summary-log.js';
 import type { Plane } from '../tun/plane.js';
 import type { TunnelLog } from './log.js';
 import { PeerKeys } from './peer-keys.js';
@@ -26,6 +27,8 @@ import { TUN_ALPN, TUN_VERSION, TunFrame, decodeHello, encodeJson, newTunDecoder
 import { TunnelError } from './errors.js';
 
 const CLIENT_ROLES: readonly Role[] = ['client', 'user'];
+/** Connections of one identity past TLS but not yet a session (HELLO, password check): more are refused. */
+export const MAX_PENDING_PER_IDENTITY = 4;
 
 export interface AddressPool {
   lease(key: string): { ipv4?: string; ipv6?: string };
@@ -61,18 +64,22 @@ export interface TunnelServerOptions {
 export class TunnelServer {
   private readonly sessions = new Map<number, ServerSession>();
   private readonly byIdentity = new Map<string, ServerSession>();
+  private readonly pending = new Map<string, number>();
   private readonly tls: TlsListener;
   private trust: Trust;
+  /** Anyone can make us refuse a connection: those are counted and logged as one line per interval, never one each. */
+  private readonly unauthLog: SummaryLog;
 
   constructor(private readonly o: TunnelServerOptions) {
     this.trust = trustFromPem(o.identity.ca, o.identity.crl);
+    this.unauthLog = new SummaryLog({ warn: (fields, msg) => o.log.warn(`${msg}: ${JSON.stringify(fields)}`) }, 'unauthenticated connections closed');
     this.tls = new TlsListener({
       identity: o.identity,
       alpn: [TUN_ALPN],
       noDelay: true,
       unauth: o.unauth,
-      onGateClose: (why, source) => o.log.debug(`connection from ${source} closed before authentication (${why})`),
-      onTlsError: (err, _source, peer) => o.log.debug(`TLS with ${peer} failed: ${err.message}`),
+      onGateClose: (why, source) => this.unauthLog.count(why, source),
+      onTlsError: (err, source) => this.unauthLog.count('tlsFailed', source, (err as NodeJS.ErrnoException).code ?? err.message),
     });
     this.tls.server.on('secureConnection', (s: TLSSocket) => void this.connect(s));
     const p = o.plane;
@@ -131,6 +138,7 @@ export class TunnelServer {
   async close(reason = 'server shutting down'): Promise<void> {
     for (const s of [...this.sessions.values()]) s.close(reason, true);
     await this.tls.close();
+    this.unauthLog.flush();
   }
 
   private control(id: number, kind: number, body: Buffer, from: string): void {
@@ -163,14 +171,23 @@ export class TunnelServer {
       if (err instanceof InselError) sendReject(socket, err.code, `your certificate was refused: ${err.message}`);
       socket.resume();
       this.tls.refused(socket);
-      this.o.log.info(`refused ${peer}: ${(err as Error).message}`);
+      this.unauthLog.count('refused', socket.remoteAddress ?? 'unknown', err instanceof InselError ? err.code : 'INSEL_CERT_INVALID');
       return;
     }
     this.tls.passed(socket);
     const decoder = newTunDecoder();
-    const who = `${scopedName(identity)} (${peer})`;
+    const key = scopedName(identity);
+    const who = `${key} (${peer})`;
+    // Off the unauthenticated gate now: this cap bounds what one certificate holder makes us hold before a session.
+    const waiting = this.pending.get(key) ?? 0;
+    if (waiting < MAX_PENDING_PER_IDENTITY) this.pending.set(key, waiting + 1);
     try {
+      if (waiting >= MAX_PENDING_PER_IDENTITY) {
+        throw new TunnelError('INSEL_TUNNEL_FULL', `${who} already has ${waiting} connections in their handshake, the most one identity may have; finish or close them first`);
+      }
       const first = await readFrame(socket, decoder, this.o.handshakeTimeoutMs, 'tunnel HELLO');
+      // The client refused us (our certificate, as a rule): its reason is what the operator needs to read.
+      if (first.type === TunFrame.REJECT) throw rejectionFrom(first, `client ${who}`);
       if (first.type !== TunFrame.HELLO) throw new TunnelError('INSEL_TUNNEL_PROTOCOL', `${who} sent frame type ${first.type} instead of HELLO`);
       const hello = decodeHello(first.payload, peer);
       await this.authenticate(hello.user, hello.password, identity, socket, who);
@@ -179,7 +196,6 @@ export class TunnelServer {
         { aeads: this.o.aeads, hashes: HASHES, compressions: ['none'], modes: ['private'] },
         who,
       );
-      const key = scopedName(identity);
       if (this.trust !== trust) verifyPeerChain(peerChain(socket), this.trust, CLIENT_ROLES, peer); // a reload while we waited
       const old = this.byIdentity.get(key);
       if (old === undefined && this.sessions.size >= this.o.maxClients) {
@@ -209,9 +225,16 @@ export class TunnelServer {
       this.o.log.info(`${who} connected: ${[lease.ipv4, lease.ipv6].filter(Boolean).join(', ')} (${choice.aead}, channel ${id})`);
     } catch (err) {
       const e = err as InselError;
-      this.o.log.info(`refused ${who}: ${e.message}`);
-      if (e.code !== undefined && !socket.destroyed) sendReject(socket, e.code, e.message);
+      const theirs = e.code === 'INSEL_REJECTED';
+      this.o.log.info(theirs ? e.message : `refused ${who}: ${e.message}`);
+      if (e.code !== undefined && !theirs && !socket.destroyed) sendReject(socket, e.code, e.message);
       socket.destroySoon();
+    } finally {
+      if (waiting < MAX_PENDING_PER_IDENTITY) {
+        const n = this.pending.get(key)! - 1;
+        if (n === 0) this.pending.delete(key);
+        else this.pending.set(key, n);
+      }
     }
   }
 

@@ -3,6 +3,7 @@
 // own type table. It carries the connection phase (HELLO, ACCEPT or REJECT),
 // the data channel's datagrams while the client is on the TCP rung (PACKET),
 // and the end of the session (CLOSE, or the connection closing).
+import type { Writable } from 'node:stream';
 import { z } from 'zod';
 import { encodeFrame, FrameDecoder } from '../secsock/frame.js';
 import { decodeControl } from '../secsock/control.js';
@@ -25,6 +26,16 @@ const TYPES: ReadonlySet<number> = new Set(Object.values(TunFrame));
 export const TUN_MAX_FRAME = 65535;
 
 export const newTunDecoder = (): FrameDecoder => new FrameDecoder(TUN_MAX_FRAME, TYPES);
+
+/** A peer that does not read the TCP rung loses packets beyond this, not our memory. */
+export const MAX_TCP_BACKLOG = 1 << 20;
+
+/** Writes one PACKET frame unless the backlog bound is reached; false: dropped. */
+export function writePacketFrame(socket: Writable, datagram: Buffer): boolean {
+  if (socket.writableLength > MAX_TCP_BACKLOG) return false;
+  socket.write(encodeFrame(TunFrame.PACKET, 0, datagram));
+  return true;
+}
 
 const names = z.array(z.string().max(64)).min(1).max(16);
 const hex32 = z.string().regex(/^[0-9a-f]{64}$/);
