@@ -204,20 +204,28 @@ export class TunnelServer {
       old?.close('replaced by a new connection of the same identity', true);
       const lease = this.o.pool.lease(key);
       const id = this.freeId();
-      const nonceS = freshNonce();
-      const chains = udpChains(socket, choice.hash, Buffer.from(hello.nonce, 'hex'), nonceS, id, 'server');
-      this.o.plane.addPeer(id, {
-        recvId: id,
-        sendId: id,
-        aead: choice.aead,
-        follow: true,
-        ...(lease.ipv4 === undefined ? {} : { vip4: lease.ipv4 }),
-        ...(lease.ipv6 === undefined ? {} : { vip6: lease.ipv6 }),
-      });
-      this.o.plane.setPath(id, 'tcp'); // until its first UDP datagram arrives
-      const keys = new PeerKeys(this.o.plane, id, chains.sendChain, chains.recvChain);
-      keys.install(this.o.now());
-      socket.write(encodeJson(TunFrame.ACCEPT, this.acceptFor(choice.aead, choice.hash, nonceS, id, lease)));
+      let keys: PeerKeys;
+      try {
+        const nonceS = freshNonce();
+        const chains = udpChains(socket, choice.hash, Buffer.from(hello.nonce, 'hex'), nonceS, id, 'server');
+        this.o.plane.addPeer(id, {
+          recvId: id,
+          sendId: id,
+          aead: choice.aead,
+          follow: true,
+          ...(lease.ipv4 === undefined ? {} : { vip4: lease.ipv4 }),
+          ...(lease.ipv6 === undefined ? {} : { vip6: lease.ipv6 }),
+        });
+        this.o.plane.setPath(id, 'tcp'); // until its first UDP datagram arrives
+        keys = new PeerKeys(this.o.plane, id, chains.sendChain, chains.recvChain);
+        keys.install(this.o.now());
+        socket.write(encodeJson(TunFrame.ACCEPT, this.acceptFor(choice.aead, choice.hash, nonceS, id, lease)));
+      } catch (err) {
+        // Nothing of this session may outlive it: not the plane peer, not the lease.
+        this.o.plane.removePeer(id);
+        this.o.pool.release(key);
+        throw err;
+      }
       const info = { id, identity, key, chain: peerChain(socket), tlsPeer: peer, startedAt: this.o.now(), ...lease };
       const session = new ServerSession(info, socket, decoder, this.o.plane, keys, (s, why) => this.ended(s, why));
       this.sessions.set(id, session);
