@@ -54,7 +54,8 @@ test('a revoked client is cut at the SIGHUP and refused after; another stays up;
 
   // alice keeps trying (a running client does not give up); every attempt is refused.
   await waitForCount(alice, /cannot reach 192\.168\.77\.1:443: .*revoked/i, 1, 10_000);
-  await waitForCount(server, /refused .*certificate of client alice .*revoked/, 1, 10_000);
+  // Refusals before authentication are summed up per interval (10 s), never logged one by one.
+  await waitForCount(server, /unauthenticated connections closed: .*INSEL_CERT_REVOKED/, 1, 15_000);
   assert.doesNotMatch(alice.output().split(/session lost/)[1] ?? '', /connected to /, 'alice never gets a session again');
   assert.equal(await alice.stop(), 0);
 
@@ -67,6 +68,5 @@ test('a revoked client is cut at the SIGHUP and refused after; another stays up;
   assert.notEqual(code, 0, `carol's CLI exits non-zero: ${carol.output()}`);
   assert.notEqual(code, null, `by itself, not a signal: ${carol.output()}`);
   assert.match(carol.output(), /revoked/i, 'it says the certificate is revoked');
-  assert.match(server.output(), /refused .*certificate of client carol .*revoked/);
   assert.equal(await bob.stop(), 0);
 });
