@@ -7,9 +7,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { closeSync } from 'node:fs';
 import fc from 'fast-check';
+import { addon } from '../native/addon.js';
 import { openUdp } from './device.js';
-import { TunKind } from './plane.js';
+import { Plane, TunKind } from './plane.js';
 import { drain, ipPacket, openTs, pseudoSum, readPackets, sealTs, tcpChecksumOk, until, withRig, writePacket, type Keys, type Remote, type Rig } from './plane-testing.js';
 
 const SEND: Keys = { aead: 'aes-256-gcm', key: Buffer.alloc(32, 0x11), iv: Buffer.alloc(12, 0x12) };
@@ -131,6 +133,18 @@ test('a partial checksum (NEEDS_CSUM, no GSO) is completed; a plain packet passe
     assert.ok(tcpChecksumOk(b), 'the TCP checksum');
     assert.deepEqual(c, plain);
   });
+});
+
+test('a TAP plane with offload is refused (frames carry no vnet header here)', () => {
+  const [mine, theirs] = addon.testPacketPair();
+  const udp = openUdp('127.0.0.1', 0);
+  try {
+    assert.throws(() => new Plane({ tunFd: mine, udpFd: udp.fd, tap: true, offload: true, maxPacket: 1514 }), /offload is for TUN devices/);
+  } finally {
+    udp.close();
+    closeSync(mine);
+    closeSync(theirs);
+  }
 });
 
 test('packets to the TUN get a zero virtio_net_hdr in front', async () => {
