@@ -5,7 +5,7 @@
   "targets": [
     {
       "target_name": "insel",
-      "sources": ["native/addon.c", "native/args.c", "native/aead.c", "native/mss.c", "native/tun.c", "native/plane.c", "native/plane-io.c"],
+      "sources": ["native/addon.c", "native/args.c", "native/aead.c", "native/mss.c", "native/gso.c", "native/tun.c", "native/plane.c", "native/plane-io.c"],
       "cflags": ["-std=c11", "-Wall", "-Wextra"],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"]
     }

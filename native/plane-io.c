@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/uio.h>
 #include <netinet/in.h>
 #include "mss.h"
 #include "plane.h"
@@ -125,8 +126,10 @@ static void from_tun(plane_t *p, uint8_t *buf, size_t n, evq_t *q) {
 }
 
 static void write_tun(plane_t *p, peer_t *peer, uint8_t *pkt, size_t len) {
+  static const uint8_t plain[VNET_HDR_SIZE]; // offload: all zero = a complete packet, checksums done
   clamp(p, pkt, len);
-  if (write(p->tun_fd, pkt, len) < 0) plane_drop(p, peer, D_SEND_FAILED);
+  struct iovec iov[2] = {{(void *)plain, VNET_HDR_SIZE}, {pkt, len}};
+  if (writev(p->tun_fd, iov + !p->offload, 2 - !p->offload) < 0) plane_drop(p, peer, D_SEND_FAILED);
 }
 
 // An authentic IP packet (TUN) from `peer`: anti-spoof, then client-to-client or the TUN.
@@ -273,15 +276,38 @@ static void recover(uv_poll_t *h, int status, int fd, uv_poll_cb cb) {
   uv_poll_start(h, UV_READABLE, cb);
 }
 
+// Offload: one read of n bytes in gso_buf (vnet header, then a packet or a TCP super-packet),
+// each packet copied into the next free batch buffer (`used` of them hold packets not yet
+// flushed; all are free again after a flush). The new `used`; *made counts the packets.
+static int from_tun_offload(plane_t *p, size_t n, int used, int *made) {
+  uint8_t *pkt = p->gso_buf + VNET_HDR_SIZE;
+  gso_t g;
+  int kind = n < VNET_HDR_SIZE ? -1 : gso_parse(p->gso_buf, pkt, n - VNET_HDR_SIZE, &g);
+  if (kind < 0) return plane_drop(p, NULL, D_MALFORMED), used;
+  if (kind == 0) g.count = 1, g.hdr = n - VNET_HDR_SIZE, g.mss = 0;
+  if (g.hdr + g.mss > p->max_packet) return plane_drop(p, NULL, D_TOO_BIG), used;
+  for (size_t i = 0; i < g.count; i++) {
+    if (used == p->batch) plane_flush(p), used = 0;
+    uint8_t *buf = p->tun_bufs + (size_t)used++ * p->tun_buf_size, *out = buf + HEADER_SIZE + INNER_SIZE;
+    if (kind == 0) memcpy(out, pkt, g.hdr);
+    from_tun(p, buf, kind == 0 ? g.hdr : gso_segment(&g, pkt, i, out), &p->evq);
+  }
+  *made += (int)g.count;
+  return used;
+}
+
+// Up to `batch` reads, and with offload up to 4 x `batch` packets, per wake-up: the
+// rest waits for the next one, so the UDP side and JS get their turn.
 void plane_on_tun(uv_poll_t *h, int status, int events) {
   (void)events;
   plane_t *p = h->data;
   napi_handle_scope scope;
   recover(h, status, p->tun_fd, plane_on_tun);
   if (napi_open_handle_scope(p->env, &scope) != napi_ok) return;
-  for (int i = 0; i < p->batch; i++) {
+  for (int i = 0, used = 0, made = 0; i < p->batch && made < 4 * p->batch; i++) {
     uint8_t *buf = p->tun_bufs + (size_t)i * p->tun_buf_size;
-    ssize_t n = read(p->tun_fd, buf + HEADER_SIZE + INNER_SIZE, p->max_packet + 1); // + 1: tells too big from full size
+    ssize_t n = p->offload ? read(p->tun_fd, p->gso_buf, GSO_BUF_SIZE)
+                           : read(p->tun_fd, buf + HEADER_SIZE + INNER_SIZE, p->max_packet + 1); // + 1: tells too big from full size
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) break; // drained; the rest waits for the next wake-up
     if (n <= 0) { // the device is gone (EOF, EIO, EBADFD): stop, or the poll would spin
       uv_poll_stop(h);
@@ -289,7 +315,8 @@ void plane_on_tun(uv_poll_t *h, int status, int events) {
       if (e != NULL && napi_create_string_utf8(p->env, n == 0 ? "end of file" : strerror(errno), NAPI_AUTO_LENGTH, &e->argv[0]) == napi_ok) e->argc = 1;
       break;
     }
-    from_tun(p, buf, (size_t)n, &p->evq);
+    if (p->offload) used = from_tun_offload(p, (size_t)n, used, &made);
+    else from_tun(p, buf, (size_t)n, &p->evq);
   }
   plane_flush(p);
   plane_dispatch(p, &p->evq);

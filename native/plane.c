@@ -128,9 +128,10 @@ static void free_peer(peer_t *e) {
 // The batch buffers (4 MiB and more) go at close, not when the GC gets to the handle.
 static void free_buffers(plane_t *p) {
   if (p->scratch != NULL) OPENSSL_cleanse(p->scratch, RX_BUF_SIZE); // control bodies; packets were sealed or the peer's
-  free(p->tun_bufs), free(p->rx_bufs), free(p->scratch);
+  if (p->gso_buf != NULL) OPENSSL_cleanse(p->gso_buf, GSO_BUF_SIZE); // plaintext, like the batch buffers' last packets
+  free(p->tun_bufs), free(p->rx_bufs), free(p->scratch), free(p->gso_buf);
   free(p->rx_msgs), free(p->tx_msgs), free(p->rx_iov), free(p->tx_iov), free(p->rx_addr), free(p->tx_peer), free(p->evq.items);
-  p->tun_bufs = p->rx_bufs = p->scratch = NULL;
+  p->tun_bufs = p->rx_bufs = p->scratch = p->gso_buf = NULL;
   p->rx_msgs = p->tx_msgs = NULL, p->rx_iov = p->tx_iov = NULL, p->rx_addr = NULL, p->tx_peer = NULL, p->evq.items = NULL;
 }
 
@@ -232,12 +233,12 @@ static int parse_addr(plane_t *p, const char *host, uint32_t port, struct sockad
 
 // ---- Functions --------------------------------------------------------------
 
-// planeCreate({ tunFd, udpFd, tap, maxPacket, batch, mss, clientToClient, onEvent }) -> plane
+// planeCreate({ tunFd, udpFd, tap, offload?, maxPacket, batch, mss, clientToClient, onEvent }) -> plane
 static napi_value create(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value o, fn, name, out;
   uint32_t tun_fd, udp_fd, max_packet, batch, mss;
-  bool tap, c2c;
+  bool tap, c2c, offload;
   int present;
   napi_valuetype t;
   struct sockaddr_storage ss;
@@ -247,9 +248,11 @@ static napi_value create(napi_env env, napi_callback_info info) {
   if (!get_int_prop(env, o, "tunFd", 0, 1 << 30, &tun_fd) || !get_int_prop(env, o, "udpFd", 0, 1 << 30, &udp_fd) ||
       !get_int_prop(env, o, "maxPacket", 64, RX_BUF_SIZE - OVERHEAD - 1, &max_packet) || !get_int_prop(env, o, "batch", 1, 256, &batch) ||
       !get_int_prop(env, o, "mss", 0, 65535, &mss) || !get_bool_prop(env, o, "tap", &tap) || !get_bool_prop(env, o, "clientToClient", &c2c) ||
+      !get_bool_prop(env, o, "offload", &offload) ||
       !get_prop(env, o, "onEvent", &fn, &present))
     return NULL;
   if (!present || napi_typeof(env, fn, &t) != napi_ok || t != napi_function) return fail(env, 0, "onEvent must be a function");
+  if (offload && tap) return fail(env, 1, "offload is for TUN devices (IP packets), not TAP");
   if (getsockname((int)udp_fd, (struct sockaddr *)&ss, &sl) < 0 || (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
     return fail(env, 1, "udpFd must be a UDP socket from udpOpen()");
 
@@ -261,7 +264,7 @@ static napi_value create(napi_env env, napi_callback_info info) {
   plane_t *p = calloc(1, sizeof *p);
   if (p == NULL) return fail(env, 1, "out of memory");
   p->env = env, p->tun_fd = (int)tun_fd, p->udp_fd = (int)udp_fd, p->udp_family = ss.ss_family;
-  p->tap = tap, p->c2c = c2c, p->batch = (int)batch, p->mss = (uint16_t)mss, p->max_packet = max_packet;
+  p->tap = tap, p->c2c = c2c, p->offload = offload, p->batch = (int)batch, p->mss = (uint16_t)mss, p->max_packet = max_packet;
   p->tun_buf_size = (OVERHEAD + max_packet + 1 + 15) & ~(size_t)15;
   p->evq.cap = (size_t)batch * 4 + 16; // a datagram makes at most 3 events (promoted, path, control)
   p->tun_bufs = malloc(batch * p->tun_buf_size), p->rx_bufs = malloc(batch * (size_t)RX_BUF_SIZE), p->scratch = malloc(RX_BUF_SIZE);
@@ -269,9 +272,10 @@ static napi_value create(napi_env env, napi_callback_info info) {
   p->rx_iov = calloc(batch, sizeof *p->rx_iov), p->tx_iov = calloc(batch, sizeof *p->tx_iov);
   p->rx_addr = calloc(batch, sizeof *p->rx_addr), p->tx_peer = calloc(batch, sizeof *p->tx_peer);
   p->evq.items = calloc(p->evq.cap, sizeof *p->evq.items);
+  p->gso_buf = offload ? malloc(GSO_BUF_SIZE) : NULL;
   p->refs = 1;
   if (!p->tun_bufs || !p->rx_bufs || !p->scratch || !p->rx_msgs || !p->tx_msgs || !p->rx_iov || !p->tx_iov || !p->rx_addr || !p->tx_peer ||
-      !p->evq.items || RAND_bytes((unsigned char *)&p->seed, sizeof p->seed) != 1)
+      !p->evq.items || (offload && !p->gso_buf) || RAND_bytes((unsigned char *)&p->seed, sizeof p->seed) != 1)
     return unref(p), fail(env, 1, "out of memory");
   uv_loop_t *loop;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &p->tun_poll, p->tun_fd) != 0) return unref(p), fail(env, 1, "cannot poll tunFd");

@@ -9,6 +9,7 @@
 #include <uv.h>
 #include <node_api.h>
 #include "aead.h"
+#include "gso.h"
 #include "replay.h"
 
 #define HEADER_SIZE 14                        // type | epoch | channel u32 | counter u64: the AAD
@@ -16,6 +17,7 @@
 #define OVERHEAD (HEADER_SIZE + INNER_SIZE + AEAD_TAG_SIZE)
 #define RX_BUF_SIZE 65536                     // any UDP datagram: PMTU probes may exceed maxPacket
 #define MAX_COUNTER ((uint64_t)1 << 53)       // the receiver rejects counters beyond (PROTOCOL §3)
+#define GSO_BUF_SIZE (VNET_HDR_SIZE + 65536)  // a TUN read with offload: vnet header + a 64 KiB super-packet
 #define HASH_SIZE 1024
 #define MAC_SLOTS 4096
 #define UNKNOWN_PER_S 64
@@ -85,7 +87,7 @@ typedef struct plane {
   napi_env env;
   uv_poll_t tun_poll, udp_poll;
   int tun_fd, udp_fd, udp_family;
-  int tap, c2c, batch;
+  int tap, c2c, batch, offload;               // offload: the TUN has IFF_VNET_HDR (gso.h)
   uint16_t mss;
   size_t max_packet;
   napi_ref on_event;
@@ -99,7 +101,7 @@ typedef struct plane {
   uint64_t last_rx, unknown_window;
   unsigned unknown_count;
   size_t tun_buf_size;
-  uint8_t *tun_bufs, *rx_bufs, *scratch;
+  uint8_t *tun_bufs, *rx_bufs, *scratch, *gso_buf; // gso_buf: one offload read (vnet header + 64 KiB)
   struct mmsghdr *rx_msgs, *tx_msgs;
   struct iovec *rx_iov, *tx_iov;
   struct sockaddr_storage *rx_addr;

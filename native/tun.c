@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include "addon.h"
 #include "args.h"
+#include "gso.h"
 
 // Socket buffers: a burst of 64-packet batches must not overflow them.
 #define SOCKET_BUFFER (4 * 1024 * 1024)
@@ -28,28 +29,43 @@ static napi_value fd_result(napi_env env, int fd, const char *key, napi_value ex
   return out;
 }
 
-// tunOpen(name: string, tap: boolean) -> { fd, name }; '' lets the kernel number an insel%d.
+// Offloads asked of the kernel: checksums and TCP segmentation (gso.h); no UDP (UFO/USO).
+static int set_offload(int fd) {
+  int size = VNET_HDR_SIZE;
+  return ioctl(fd, TUNSETVNETHDRSZ, &size) == 0 && ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) == 0;
+}
+
+// tunOpen(name: string, tap: boolean, offload?: boolean) -> { fd, name }; '' lets the kernel
+// number an insel%d. offload (TUN only): every read and write starts with a virtio_net_hdr.
 static napi_value tun_open(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], v;
+  size_t argc = 3;
+  napi_value argv[3], v;
   char name[IFNAMSIZ];
-  bool tap;
+  bool tap, offload = false;
+  napi_valuetype t;
   struct ifreq ifr;
   CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 2) return fail(env, 0, "tunOpen(name, tap)");
   if (!get_string(env, argv[0], name, sizeof name, "name must be a string of at most 15 bytes") ||
       !get_bool(env, argv[1], &tap, "tap must be a boolean"))
     return NULL;
+  if (argc > 2 && napi_typeof(env, argv[2], &t) == napi_ok && t != napi_undefined && !get_bool(env, argv[2], &offload, "offload must be a boolean")) return NULL;
+  if (offload && tap) return fail(env, 1, "offload is for TUN devices only");
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return fail_errno(env, errno, "open", "cannot open /dev/net/tun");
   memset(&ifr, 0, sizeof ifr);
   // IFF_NO_PI: packets without the 4-byte protocol header, as they go on the wire.
-  ifr.ifr_flags = (short)((tap ? IFF_TAP : IFF_TUN) | IFF_NO_PI);
+  ifr.ifr_flags = (short)((tap ? IFF_TAP : IFF_TUN) | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0));
   snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name[0] ? name : "insel%d");
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int err = errno;
     close(fd);
     return fail_errno(env, err, "ioctl", "TUNSETIFF refused");
+  }
+  if (offload && !set_offload(fd)) {
+    int err = errno;
+    close(fd);
+    return fail_errno(env, err, "ioctl", "TUNSETOFFLOAD refused");
   }
   if (napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &v) != napi_ok) return close(fd), NULL;
   return fd_result(env, fd, "name", v);

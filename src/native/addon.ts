@@ -24,6 +24,8 @@ export interface PlaneOptions {
   /** 0 = off; clamps the MSS of TCP SYNs to this (IPv4) or this - 20 (IPv6), both directions. */
   mss: number;
   clientToClient: boolean;
+  /** The TUN fd was opened with offload: reads carry a virtio_net_hdr (TCP super-packets are segmented in C), writes get a zero one. */
+  offload?: boolean;
   onEvent: (type: string, peerId: number, a?: unknown, b?: unknown, c?: unknown) => void;
 }
 
@@ -64,7 +66,8 @@ export interface Addon {
   aeadOpen(ctx: AeadContext, buf: Buffer, headerLen: number, counter: number): number;
 
   /** Opens a TUN (or TAP) device, IFF_NO_PI, nonblocking; name '' lets the kernel pick insel%d. Throws an Error with code = errno name. */
-  tunOpen(name: string, tap: boolean): { fd: number; name: string };
+  /** offload (TUN only): IFF_VNET_HDR with checksum and TCP segmentation offloads; every read and write starts with a virtio_net_hdr. */
+  tunOpen(name: string, tap: boolean, offload?: boolean): { fd: number; name: string };
   /** An unconnected nonblocking UDP socket bound to host:port (port 0: any); '::' is dual-stack. */
   udpOpen(host: string, port: number): { fd: number; port: number };
   /** Tests: a SOCK_SEQPACKET socketpair, a TUN stand-in that keeps packet boundaries. */

@@ -27,3 +27,7 @@ test('a UDP port in use: the address and "the port is in use"; a bad host is a R
     first.close(); // closing twice is harmless
   }
 });
+
+test('offloads are for TUN devices: a TAP with offload is refused before the kernel sees it', () => {
+  assert.throws(() => openTun({ tap: true, offload: true }), (e) => e instanceof TunDeviceError && e.code === 'INSEL_TUN_OPEN' && /TUN devices only/.test(e.message));
+});

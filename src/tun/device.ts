@@ -10,6 +10,8 @@ export interface TunDevice {
   /** The kernel's name for it (e.g. insel0 when none was asked for). */
   readonly name: string;
   readonly tap: boolean;
+  /** Opened with TUN offloads: the data plane must be created with `offload` too. */
+  readonly offload: boolean;
   close(): void;
 }
 
@@ -31,15 +33,20 @@ function closer(fd: number): () => void {
   };
 }
 
-/** Opens a TUN (or, with tap, TAP) device; name '' or undefined lets the kernel number one (insel0, insel1, ...). */
-export function openTun(opts: { name?: string; tap?: boolean } = {}): TunDevice {
+/**
+ * Opens a TUN (or, with tap, TAP) device; name '' or undefined lets the kernel number one (insel0, insel1, ...).
+ * offload (TUN only): the kernel hands over TCP super-packets of up to 64 KiB, one read each (ARCHITECTURE.md).
+ */
+export function openTun(opts: { name?: string; tap?: boolean; offload?: boolean } = {}): TunDevice {
   const name = opts.name ?? '';
   const tap = opts.tap ?? false;
+  const offload = opts.offload ?? false;
   const what = `${tap ? 'TAP' : 'TUN'} device ${name === '' ? '(any name)' : name}`;
+  if (tap && offload) throw new TunDeviceError('INSEL_TUN_OPEN', `${what}: offload is for TUN devices only`, { field: 'dev' });
   if (Buffer.byteLength(name) > 15) throw new TunDeviceError('INSEL_TUN_NAME', `${what}: a device name has at most 15 bytes`, { field: 'dev' });
   let r: { fd: number; name: string };
   try {
-    r = addon.tunOpen(name, tap);
+    r = addon.tunOpen(name, tap, offload);
   } catch (cause) {
     const code = errnoOf(cause);
     const hint =
@@ -50,7 +57,7 @@ export function openTun(opts: { name?: string; tap?: boolean } = {}): TunDevice 
       : 'see the cause';
     throw new TunDeviceError('INSEL_TUN_OPEN', `cannot open ${what}: ${hint}`, { field: 'dev', cause });
   }
-  return { fd: r.fd, name: r.name, tap, close: closer(r.fd) };
+  return { fd: r.fd, name: r.name, tap, offload, close: closer(r.fd) };
 }
 
 /** The data plane's UDP socket: unconnected, nonblocking, large buffers; '::' takes IPv4 too. */

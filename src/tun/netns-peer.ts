@@ -2,14 +2,14 @@
 // end of a point-to-point tunnel over real TUN/TAP. Opens the device and the
 // UDP socket, starts a Plane with one default peer, prints the device name,
 // and on SIGTERM prints the peer's stats as JSON and exits.
-//   node netns-peer.js tun|tap LISTEN_PORT PEER_HOST PEER_PORT SEND_KEY_HEX RECV_KEY_HEX
+//   node netns-peer.js tun|tun-offload|tap LISTEN_PORT PEER_HOST PEER_PORT SEND_KEY_HEX RECV_KEY_HEX
 import { openTun, openUdp } from './device.js';
 import { Plane } from './plane.js';
 
 const [mode, port, peerHost, peerPort, sendKey, recvKey] = process.argv.slice(2) as [string, string, string, string, string, string];
-const dev = openTun({ tap: mode === 'tap' });
+const dev = openTun({ tap: mode === 'tap', offload: mode === 'tun-offload' });
 const udp = openUdp('0.0.0.0', Number(port));
-const plane = new Plane({ tunFd: dev.fd, udpFd: udp.fd, tap: mode === 'tap', maxPacket: 1500, mss: 1360 });
+const plane = new Plane({ tunFd: dev.fd, udpFd: udp.fd, tap: dev.tap, offload: dev.offload, maxPacket: 1500, mss: 1360 });
 const iv = Buffer.alloc(12, 1);
 plane.addPeer(1, { recvId: 1, sendId: 1, aead: 'aes-256-gcm', isDefault: true, follow: false });
 plane.setSendKey(1, 0, Buffer.from(sendKey, 'hex'), iv, 0);

@@ -198,6 +198,11 @@ function pseudo(pkt: Buffer): Buffer {
   return p;
 }
 
+/** The pseudo-header's sum (not complemented), as the kernel leaves it in a partial (offloaded) checksum. */
+export function pseudoSum(pkt: Buffer): number {
+  return sum16(pseudo(pkt));
+}
+
 /** True if the TCP checksum of the IP packet is right. */
 export function tcpChecksumOk(pkt: Buffer): boolean {
   const hl = pkt[0]! >> 4 === 4 ? (pkt[0]! & 15) * 4 : 40;

@@ -27,6 +27,8 @@ export interface PlaneInit {
   /** 0 = off: clamp TCP SYN MSS to this (IPv4) or this - 20 (IPv6), both directions. */
   mss?: number;
   clientToClient?: boolean;
+  /** The TUN was opened with offload (openTun): reads carry a virtio_net_hdr, TCP super-packets are segmented in C. */
+  offload?: boolean;
 }
 
 /** Where a peer's datagrams go: a UDP address, or the TCP rung (the 'tcp' event). */
@@ -71,6 +73,7 @@ export class Plane extends EventEmitter<PlaneEvents> {
       batch: init.batch ?? 64,
       mss: init.mss ?? 0,
       clientToClient: init.clientToClient ?? false,
+      offload: init.offload ?? false,
       onEvent: (type, peerId, a, b, c) => this.onEvent(type, peerId, a, b, c),
     });
   }

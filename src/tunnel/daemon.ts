@@ -46,7 +46,9 @@ export async function runTunnel(cfg: TunnelConfig, log: TunnelLog = consoleLog(c
     }
   };
   try {
-    const dev = openTun({ tap: cfg.dev.type === 'tap', ...(cfg.dev.name === undefined ? {} : { name: cfg.dev.name }) });
+    // TUN offloads: a bulk TCP transfer costs one device read per 64 KiB (ARCHITECTURE.md); INSEL_TUN_OFFLOAD=0 turns them off.
+    const offload = cfg.dev.type === 'tun' && process.env['INSEL_TUN_OFFLOAD'] !== '0';
+    const dev = openTun({ tap: cfg.dev.type === 'tap', offload, ...(cfg.dev.name === undefined ? {} : { name: cfg.dev.name }) });
     undo.push(() => dev.close());
     for (const file of [redirectStateFile(dev.name), natStateFile(dev.name)]) {
       const fixed = file.includes('redirect') ? (await repairRoutes(file)).length > 0 : await repairNat(file);
@@ -60,6 +62,7 @@ export async function runTunnel(cfg: TunnelConfig, log: TunnelLog = consoleLog(c
       tunFd: dev.fd,
       udpFd: udp.fd,
       tap: dev.tap,
+      offload: dev.offload,
       // The device MTU may rise to what PMTU finds; the plane drops only what no path could carry.
       maxPacket: Math.max(cfg.tunMtu, 9000) + (dev.tap ? ETHERNET_HEADER : 0),
       batch: PLANE_BATCH,
