@@ -48,7 +48,16 @@ export async function runTunnel(cfg: TunnelConfig, log: TunnelLog = consoleLog(c
   try {
     // TUN offloads: a bulk TCP transfer costs one device read per 64 KiB (ARCHITECTURE.md); INSEL_TUN_OFFLOAD=0 turns them off.
     const offload = cfg.dev.type === 'tun' && process.env['INSEL_TUN_OFFLOAD'] !== '0';
-    const dev = openTun({ tap: cfg.dev.type === 'tap', offload, ...(cfg.dev.name === undefined ? {} : { name: cfg.dev.name }) });
+    const open = (withOffload: boolean) => openTun({ tap: cfg.dev.type === 'tap', offload: withOffload, ...(cfg.dev.name === undefined ? {} : { name: cfg.dev.name }) });
+    let dev;
+    try {
+      dev = open(offload);
+    } catch (err) {
+      if (!offload) throw err;
+      // A kernel without TUN offloads still runs the tunnel, a packet per read; any other failure repeats below.
+      dev = open(false);
+      log.warn(`TUN offloads unavailable (${(err as Error).message}): one device read per packet`);
+    }
     undo.push(() => dev.close());
     for (const file of [redirectStateFile(dev.name), natStateFile(dev.name)]) {
       const fixed = file.includes('redirect') ? (await repairRoutes(file)).length > 0 : await repairNat(file);
