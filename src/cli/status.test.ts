@@ -5,9 +5,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { StatusServer } from '../tunnel/status-socket.js';
-import { formatStatusText } from '../tunnel/status-text.js';
-import { SAMPLE } from '../tunnel/status-testing.js';
+import { StatusServer } from '../tunnel/status/status-socket.js';
+import { formatStatusText } from '../tunnel/status/status-text.js';
+import { SAMPLE } from '../tunnel/status/status-testing.js';
 import { findStatusSocket } from './status.js';
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { STATUS_SOCKET_DIR } from '../tunconfig/defaults.js';
-import { readStatus } from '../tunnel/status-socket.js';
-import { formatStatusText } from '../tunnel/status-text.js';
+import { readStatus } from '../tunnel/status/status-socket.js';
+import { formatStatusText } from '../tunnel/status/status-text.js';
 
 export function registerStatus(program: Command): void {
   program

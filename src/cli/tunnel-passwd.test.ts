@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { passwordCheck } from '../tunnel/auth-user-pass.js';
+import { passwordCheck } from '../tunnel/auth/auth-user-pass.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'insel-passwd-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

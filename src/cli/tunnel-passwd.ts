@@ -4,8 +4,8 @@
 // of piped input. A running server picks the change up at the next login.
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import { setUserPassword, userNameProblem } from '../tunnel/auth-users-file.js';
-import { credentialProblem } from '../tunnel/credentials.js';
+import { setUserPassword, userNameProblem } from '../tunnel/auth/auth-users-file.js';
+import { credentialProblem } from '../tunnel/auth/credentials.js';
 
 export function registerTunnelPasswd(tunnel: Command): void {
   tunnel

@@ -43,7 +43,7 @@ export function checkFiles(cfg: TunnelConfig, seen: ReadonlyMap<string, number>,
     exists(f.caFile, 'profile', hint);
     secret(f.keyFile, 'profile', hint);
   }
-  // Password files: their mode is checked where they are read (src/tunnel/private-file.ts allows group read, as /etc/shadow).
+  // Password files: their mode is checked where they are read (src/tunnel/auth/private-file.ts allows group read, as /etc/shadow).
   if (cfg.authUsers !== undefined) exists(cfg.authUsers, 'auth-users', `create it with insel tunnel passwd, or check the path (${RELATIVE})`);
   if (cfg.authUserPass !== undefined) exists(cfg.authUserPass, 'auth-user-pass', `write the username and the password on two lines, or check the path (${RELATIVE})`);
   if (cfg.authUserPassVerify !== undefined) {

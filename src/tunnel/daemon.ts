@@ -18,7 +18,7 @@ import type { ModeContext, RunningMode, Undo } from './mode.js';
 import { runClient } from './run-client.js';
 import { runServer } from './run-server.js';
 import { runStatic } from './run-static.js';
-import { statusServerFor } from './status-wiring.js';
+import { statusServerFor } from './status/status-wiring.js';
 
 const TICK_MS = 250;
 const ETHERNET_HEADER = 14;

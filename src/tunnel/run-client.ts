@@ -3,9 +3,9 @@
 // and the MTU that PMTU discovery finds.
 import { setLink } from '../hostnet/ip.js';
 import { redirectGateway, redirectStateFile } from '../hostnet/redirect-gateway.js';
-import { datagramSizeFor } from './pmtu.js';
-import { TunnelClient, TUNNEL_OVERHEAD } from './client.js';
-import { readClientCredentials } from './auth-user-pass.js';
+import { datagramSizeFor } from './client/pmtu.js';
+import { TunnelClient, TUNNEL_OVERHEAD } from './client/client.js';
+import { readClientCredentials } from './auth/auth-user-pass.js';
 import { applyAccept } from './host-setup.js';
 import { identityOf, HANDSHAKE_TIMEOUT_MS } from './identity.js';
 import type { ModeContext, RunningMode } from './mode.js';

@@ -1,14 +1,14 @@
 // CA-mode server as the daemon runs it: its addresses on the device, NAT
 // when asked, the pool, password checks, and SIGHUP's CRL reload.
 import { enableNat } from '../hostnet/nat.js';
-import { passwordCheck } from './auth-user-pass.js';
+import { passwordCheck } from './auth/auth-user-pass.js';
 import { addAddress, addConfiguredRoutes, maskPrefix } from './host-setup.js';
 import { identityOf, HANDSHAKE_TIMEOUT_MS } from './identity.js';
 import type { ModeContext, RunningMode } from './mode.js';
-import { AddressPool } from './pool.js';
-import { formatIp } from './ip-bigint.js';
-import { poolRange } from './pool-range.js';
-import { TunnelServer } from './server.js';
+import { AddressPool } from './pool/pool.js';
+import { formatIp } from './pool/ip-bigint.js';
+import { poolRange } from './pool/pool-range.js';
+import { TunnelServer } from './server/server.js';
 import type { PushedRoute } from './wire.js';
 
 export async function runServer(c: ModeContext): Promise<RunningMode> {

@@ -4,7 +4,7 @@ import { readStaticKey } from '../pki/static-key.js';
 import { addConfiguredRoutes, addressesFromIfconfig } from './host-setup.js';
 import { TunnelError } from './errors.js';
 import type { ModeContext, RunningMode } from './mode.js';
-import { StaticTunnel } from './static-mode.js';
+import { StaticTunnel } from './static/static-mode.js';
 
 export async function runStatic(c: ModeContext): Promise<RunningMode> {
   const { cfg, device, log } = c;
