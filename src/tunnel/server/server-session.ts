@@ -9,6 +9,7 @@ import type { FrameDecoder } from '../../secsock/frame.js';
 import { encodeFrame } from '../../secsock/frame.js';
 import type { Plane } from '../../tun/plane.js';
 import type { PeerKeys } from '../peer-keys.js';
+import { PathLog } from './path-log.js';
 import { TunFrame, writePacketFrame } from '../wire.js';
 
 export interface SessionInfo {
@@ -26,6 +27,7 @@ export interface SessionInfo {
 export class ServerSession {
   /** "host:port" of its UDP path, or "tcp" */
   real = 'tcp';
+  readonly pathLog: PathLog;
   tcpDropped = 0;
   private closed = false;
 
@@ -36,7 +38,9 @@ export class ServerSession {
     private readonly plane: Plane,
     readonly keys: PeerKeys,
     private readonly onEnd: (s: ServerSession, why: string) => void,
+    log: (line: string) => void,
   ) {
+    this.pathLog = new PathLog(info.key, log);
     socket.on('data', (chunk: Buffer) => {
       decoder.push(chunk);
       try {
@@ -67,6 +71,7 @@ export class ServerSession {
   close(why: string, tell: boolean): void {
     if (this.closed) return;
     this.closed = true;
+    this.pathLog.stop();
     if (tell) {
       const reason = Buffer.from(why.slice(0, 256), 'utf8');
       this.plane.sendControl(this.id, InnerKind.CLOSE, reason, 0, false);

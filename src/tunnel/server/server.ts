@@ -88,7 +88,7 @@ export class TunnelServer {
     p.on('path', (id: number, from: string) => {
       const s = this.sessions.get(id);
       if (s === undefined) return;
-      o.log.info(`${s.info.key}: data path now ${from}`);
+      s.pathLog.change(from);
       s.real = from;
     });
     p.on('control', (id: number, kind: number, body: Buffer, from: string) => this.control(id, kind, body, from));
@@ -227,7 +227,7 @@ export class TunnelServer {
         throw err;
       }
       const info = { id, identity, key, chain: peerChain(socket), tlsPeer: peer, startedAt: this.o.now(), ...lease };
-      const session = new ServerSession(info, socket, decoder, this.o.plane, keys, (s, why) => this.ended(s, why));
+      const session = new ServerSession(info, socket, decoder, this.o.plane, keys, (s, why) => this.ended(s, why), (line) => this.o.log.info(line));
       this.sessions.set(id, session);
       this.byIdentity.set(key, session);
       this.o.log.info(`${who} connected: ${[lease.ipv4, lease.ipv6].filter(Boolean).join(', ')} (${choice.aead}, channel ${id})`);
