@@ -47,14 +47,14 @@ interface Peer {
   emptySince: number;
 }
 
-export interface SitePeersOptions {
+export interface UdpPeersOptions {
   /** this site's identity: its certificate opens the channels */
   identity: () => IdentityPem;
   /** for tests: how a channel is opened */
   connect?: (o: ConnectOptions) => Promise<SecChannel>;
 }
 
-export class SitePeers {
+export class UdpPeers {
   private readonly peers = new Map<string, Peer>();
   /** one connect in flight per site, shared by the flows that wait for it */
   private readonly connecting = new Map<string, Promise<Peer>>();
@@ -64,7 +64,7 @@ export class SitePeers {
   /** datagrams the channel's send queue refused, by reason */
   readonly drops: Record<string, number> = {};
 
-  constructor(private readonly opts: SitePeersOptions) {
+  constructor(private readonly opts: UdpPeersOptions) {
     this.connect = opts.connect ?? secConnect;
     this.ticker = setInterval(() => this.tick(Date.now()), TICK_MS);
     this.ticker.unref();

@@ -3,19 +3,19 @@
 // UdpGateway as `openService`.
 //
 //   user ──OPEN_SERVICE "rtp@b"──▶ site A: local rules, HQ authorize → ticket
-//        ──OPEN_SERVICE "rtp" + ticket (site channel, SitePeers)──▶ site B:
+//        ──OPEN_SERVICE "rtp" + ticket (site channel, UdpPeers)──▶ site B:
 //        HQ claims the ticket (single use, bound to B, from A), B's local
 //        rules, B's own config names host:port → a connected socket.
 //
 // Calls (src/org/call) ride the same path with the service "call:<id>": the
 // callee's site is the meeting point where the two legs are joined.
 // Bounds: flows per user (across both ends), flows per peer channel
-// (SitePeers), the UdpGateway's per-channel and per-identity limits.
+// (UdpPeers), the UdpGateway's per-channel and per-identity limits.
 import type { Identity } from '../../pki/identity.js';
 import type { FlowLog } from '../../udpflow/gateway.js';
 import { socketTarget, type FlowTarget, type ServiceOpener, type TargetEvents, type TargetVerdict } from '../../udpflow/target.js';
 import type { HqApi, OrgUser, TicketInfo } from '../wire/hq-api.js';
-import type { SitePeers } from './udp-peers.js';
+import type { UdpPeers } from './udp-peers.js';
 
 /** A service of this site's config (site.toml [[service]]): where the relay sends, never what the request says. */
 export interface LocalService {
@@ -37,7 +37,7 @@ export interface CallLegs {
 export interface UdpRelayOptions {
   site: string;
   hq: HqApi;
-  peers: SitePeers;
+  peers: UdpPeers;
   /** this site's services, from its current config */
   service(name: string): LocalService | undefined;
   /** this site's local rules ([[allow]]) for `user` of `fromSite` asking for `service` (svc@site); a string is a refusal */
