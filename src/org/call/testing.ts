@@ -265,18 +265,20 @@ export function datagram(i: number, marker: string): Buffer {
 
 /**
  * Sends `n` sequenced datagrams from `from` to `port` in windows of 64,
- * each window waiting (at most 2 s) until `arrived()` counts them; returns
- * how many went unaccounted. The first goes alone (a new flow holds only a
- * few datagrams until it is OPENED).
+ * each window waiting (at most 2 s) until `arrived()` grew by its size;
+ * returns how many went unaccounted. The first goes alone (a new flow holds
+ * only a few datagrams until it is OPENED).
  */
 export async function pump(from: Socket, port: number, n: number, marker: string, arrived: () => number): Promise<number> {
   const WINDOW = 64;
+  const start = arrived();
   for (let base = 0; base < n; base += base === 0 ? 1 : WINDOW) {
     const end = Math.min(base === 0 ? 1 : base + WINDOW, n);
+    const before = arrived();
     for (let i = base; i < end; i++) from.send(datagram(i, marker), port, LOOP);
-    await waitFor(() => arrived() >= end, base === 0 ? 5_000 : 2_000);
+    await waitFor(() => arrived() - before >= end - base, base === 0 ? 5_000 : 2_000);
   }
-  return n - arrived();
+  return n - (arrived() - start);
 }
 
 /** Resolves when `pred` holds, or after `ms` (the caller checks again). */
