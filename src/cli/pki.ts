@@ -28,7 +28,7 @@ const dirOption = () => new Option('--dir <dir>', 'PKI directory (default: $INSE
 const day = (iso: string | Date) => (typeof iso === 'string' ? iso : iso.toISOString()).slice(0, 10);
 
 function crlLine(r: WriteCrlResult): string {
-  return `wrote ${r.file} (CRLs of ${r.crls.map((c) => `${c.ca === 'root' ? 'the root CA' : `site CA ${c.ca}`}: ${c.revoked} revoked`).join('; ')})`;
+  return `wrote ${r.file} (CRLs of ${r.crls.map((c) => `${c.ca !== 'root' ? `site CA ${c.ca}` : c.generation === undefined ? 'the root CA' : `root CA ${c.generation}`}: ${c.revoked} revoked`).join('; ')})`;
 }
 
 function crlNotes(r: WriteCrlResult): void {

@@ -4,6 +4,7 @@
 //
 // Profiles (what verify.ts expects):
 //   root     CN=insel root CA, O=<org>; CA, no path limit; keyCertSign, cRLSign
+//            (generation n >= 2 of a rolled-over CA: CN=insel root CA <n>)
 //   site     CN=<name>, O=<org>, OU=site; CA pathLen 0; keyCertSign, cRLSign,
 //            digitalSignature; EKU serverAuth+clientAuth (the gateway's TLS cert too);
 //            the groups it may grant, if any (grants.ts)
@@ -56,10 +57,15 @@ export interface Validity {
   notAfter: Date;
 }
 
-export async function createRootCert(org: string, keys: CryptoKeyPair, validity: Validity): Promise<X509Certificate> {
+/** The CN of root generation `generation`: distinct per generation, so CRLs and issuers of two roots never share a name. */
+export function rootCn(generation: number): string {
+  return generation === 1 ? ROOT_CN : `${ROOT_CN} ${generation}`;
+}
+
+export async function createRootCert(org: string, keys: CryptoKeyPair, validity: Validity, generation = 1): Promise<X509Certificate> {
   return x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: newSerial(),
-    name: [{ CN: [ROOT_CN] }, { O: [org] }],
+    name: [{ CN: [rootCn(generation)] }, { O: [org] }],
     ...validity,
     keys,
     signingAlgorithm: SIGNING_ALGORITHM,

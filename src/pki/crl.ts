@@ -1,5 +1,6 @@
 // Revocation: marking certificates revoked in the index, and writing
-// crl.pem, a bundle of one CRL per live CA: the root's, then each site CA's,
+// crl.pem, a bundle of one CRL per live CA: the root's (after a rollover, one
+// per root generation not retired, oldest first), then each site CA's,
 // each listing the revoked serials that CA's key signed. Each site CRL is
 // preceded by the site CA's certificate, so that a client refreshing its
 // CRLs from a gateway can check the site CRL chains to the root. A site CA whose
@@ -7,7 +8,7 @@
 // issued anyway, through the site CA's own revocation or dates.
 import { existsSync } from 'node:fs';
 import { UsageError } from '../errors.js';
-import { CRL_DAYS, isLiveCa, loadRootSigner, readCertFile } from './ca.js';
+import { CRL_DAYS, isLiveCa, liveRootSigners, readCertFile } from './ca.js';
 import { certPem, createCrl, crlPem, keyIdOf, keyPairFromPem, type CrlEntry, type Signer } from './certgen.js';
 import { PkiError } from './errors.js';
 import { withPkiLock } from './lock.js';
@@ -20,8 +21,8 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 
 export interface WriteCrlResult {
   file: string;
-  /** one per CRL written, in bundle order */
-  crls: { ca: string; revoked: number }[];
+  /** one per CRL written, in bundle order; ca is "root" or a site name; generation only once the root was rolled over */
+  crls: { ca: string; revoked: number; generation?: number }[];
   /** site CAs that should have a CRL but could not sign one, and why */
   skipped: { site: string; why: string }[];
 }
@@ -51,16 +52,22 @@ export function writeCrl(opts: { dir: string; now?: Date }): Promise<WriteCrlRes
   return withPkiLock(opts.dir, () => signCrls(opts));
 }
 
-async function signCrls(opts: { dir: string; now?: Date }): Promise<WriteCrlResult> {
+/** writeCrl for a caller that holds the directory's lock already. */
+export async function signCrls(opts: { dir: string; now?: Date }): Promise<WriteCrlResult> {
   const paths = pkiPaths(opts.dir);
   const index = readIndex(paths);
   const now = opts.now ?? new Date();
   const validity = { thisUpdate: now, nextUpdate: new Date(now.getTime() + CRL_DAYS * DAY_MS) };
   const revoked = index.certs.filter((r) => r.revoked !== undefined);
 
-  const rootEntries = revoked.filter((r) => r.issuer === 'root');
-  const pems = [crlPem(await createCrl(await loadRootSigner(paths), entriesOf(rootEntries), validity))];
-  const result: WriteCrlResult = { file: paths.crl, crls: [{ ca: 'root', revoked: rootEntries.length }], skipped: [] };
+  const pems: string[] = [];
+  const result: WriteCrlResult = { file: paths.crl, crls: [], skipped: [] };
+  // Each root signs its own CRL: a certificate counts as revoked only by a CRL of its issuer (trust.ts).
+  for (const root of await liveRootSigners(paths, index)) {
+    const entries = revoked.filter((r) => r.issuer === 'root' && r.issuerSerial === root.serial);
+    pems.push(crlPem(await createCrl(root.signer, entriesOf(entries), validity)));
+    result.crls.push({ ca: 'root', revoked: entries.length, ...(index.roots === undefined ? {} : { generation: root.generation }) });
+  }
 
   const sites = [...new Set(index.certs.filter((r) => isLiveCa(r, now)).map((r) => r.name))].sort();
   for (const site of sites) {

@@ -131,7 +131,7 @@ async function issue(opts: IssueOptions): Promise<IssueResult> {
     if (ungranted !== undefined) throw new UsageError(`--group ${ungranted}: ${ungrantedText(ungranted, opts.ca, siteGrants)}`, { field: 'group' });
     chain = certPem(signer.cert);
   } else {
-    signer = await loadRootSigner(paths);
+    signer = await loadRootSigner(paths, index);
   }
 
   const validity = validityFor(days, now);
