@@ -15,6 +15,7 @@
 import { isIP } from 'node:net';
 import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import type { X509Certificate, X509Crl } from '@peculiar/x509';
+import { UsageError } from '../errors.js';
 import { PkiError } from './errors.js';
 import { grantsExtension } from './grants.js';
 import { encodeIdentityUri, type Identity } from './identity.js';
@@ -80,6 +81,19 @@ export async function createRootCert(org: string, keys: CryptoKeyPair, validity:
 export interface Signer {
   cert: X509Certificate;
   privateKey: CryptoKey;
+}
+
+/**
+ * `validity` cut at the issuer's notAfter: a certificate cannot outlive its
+ * issuer (verify would refuse it once the issuer expires anyway). Throws
+ * UsageError naming `name` if nothing is left.
+ */
+export function withinIssuer(validity: Validity, issuer: Signer, name: string): Validity {
+  const notAfter = validity.notAfter > issuer.cert.notAfter ? issuer.cert.notAfter : validity.notAfter;
+  if (validity.notBefore >= notAfter) {
+    throw new UsageError(`${name}: valid from ${validity.notBefore.toISOString()} to ${notAfter.toISOString()} is empty (its CA is valid until ${issuer.cert.notAfter.toISOString()})`, { field: 'days' });
+  }
+  return { notBefore: validity.notBefore, notAfter };
 }
 
 /** A site CA certificate (role site) or a leaf (any other role) for `identity`, signed by `issuer`. */

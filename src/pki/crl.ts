@@ -31,6 +31,46 @@ function entriesOf(records: readonly IndexRecord[]): CrlEntry[] {
   return records.map((r) => ({ serial: r.serial, at: new Date(r.revoked!.at), reason: x509.X509CrlReason[r.revoked!.reason] }));
 }
 
+/** A certificate a root revoked, wherever revocations are kept (index.json, HQ's registry). */
+export interface RootRevocation {
+  serial: string;
+  at: Date;
+  reason: CrlReason;
+  /** the serial of the root that signed the certificate: only that root's CRL lists it */
+  issuerSerial: string;
+}
+
+export interface RootCrl {
+  generation: number;
+  /** the root's serial */
+  serial: string;
+  pem: string;
+  revoked: number;
+}
+
+/** One CRL per live root (oldest first), each listing the revocations of the certificates it signed. */
+export async function rootCrls(paths: PkiPaths, index: PkiIndex, revoked: readonly RootRevocation[], now: Date): Promise<RootCrl[]> {
+  const validity = { thisUpdate: now, nextUpdate: new Date(now.getTime() + CRL_DAYS * DAY_MS) };
+  const out: RootCrl[] = [];
+  // Each root signs its own CRL: a certificate counts as revoked only by a CRL of its issuer (trust.ts).
+  for (const root of await liveRootSigners(paths, index)) {
+    const mine = revoked.filter((r) => r.issuerSerial === root.serial);
+    const entries = mine.map((r) => ({ serial: r.serial, at: r.at, reason: x509.X509CrlReason[r.reason] }));
+    out.push({ generation: root.generation, serial: root.serial, pem: crlPem(await createCrl(root.signer, entries, validity)), revoked: mine.length });
+  }
+  return out;
+}
+
+/**
+ * The root CRLs of the PKI in `dir` as one PEM bundle, for a CA that keeps
+ * its revocations elsewhere (HQ's registry): what crl.pem holds for the roots.
+ */
+export async function rootCrlsPem(opts: { dir: string; revoked: readonly RootRevocation[]; now?: Date }): Promise<string> {
+  const paths = pkiPaths(opts.dir);
+  const crls = await rootCrls(paths, readIndex(paths), opts.revoked, opts.now ?? new Date());
+  return crls.map((c) => c.pem).join('');
+}
+
 /** The key id of the CA certificate that signed `r`, from the index. */
 function issuerKeyId(index: PkiIndex, r: IndexRecord): string | undefined {
   return index.certs.find((c) => c.serial === r.issuerSerial)?.keyId;
@@ -60,14 +100,14 @@ export async function signCrls(opts: { dir: string; now?: Date }): Promise<Write
   const validity = { thisUpdate: now, nextUpdate: new Date(now.getTime() + CRL_DAYS * DAY_MS) };
   const revoked = index.certs.filter((r) => r.revoked !== undefined);
 
-  const pems: string[] = [];
-  const result: WriteCrlResult = { file: paths.crl, crls: [], skipped: [] };
-  // Each root signs its own CRL: a certificate counts as revoked only by a CRL of its issuer (trust.ts).
-  for (const root of await liveRootSigners(paths, index)) {
-    const entries = revoked.filter((r) => r.issuer === 'root' && r.issuerSerial === root.serial);
-    pems.push(crlPem(await createCrl(root.signer, entriesOf(entries), validity)));
-    result.crls.push({ ca: 'root', revoked: entries.length, ...(index.roots === undefined ? {} : { generation: root.generation }) });
-  }
+  const byRoots = revoked.filter((r) => r.issuer === 'root').map((r) => ({ serial: r.serial, at: new Date(r.revoked!.at), reason: r.revoked!.reason, issuerSerial: r.issuerSerial }));
+  const roots = await rootCrls(paths, index, byRoots, now);
+  const pems = roots.map((c) => c.pem);
+  const result: WriteCrlResult = {
+    file: paths.crl,
+    crls: roots.map((c) => ({ ca: 'root', revoked: c.revoked, ...(index.roots === undefined ? {} : { generation: c.generation }) })),
+    skipped: [],
+  };
 
   const sites = [...new Set(index.certs.filter((r) => isLiveCa(r, now)).map((r) => r.name))].sort();
   for (const site of sites) {

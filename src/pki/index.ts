@@ -8,7 +8,7 @@ export { initCa, loadRootSigner, liveRootSigners, type InitCaOptions, type InitC
 export { createCsr, readCsr, signFromCsr, MAX_CSR_TEXT, type ReadCsr } from './csr.js';
 export { rolloverCa, retireCa, listRoots, type RolloverOptions, type RolloverResult, type RetireOptions, type RetireResult } from './rollover.js';
 export { issueCert, type IssueOptions, type IssueResult } from './issue.js';
-export { revoke, writeCrl, type RevokeOptions, type RevokeResult, type WriteCrlResult } from './crl.js';
+export { revoke, writeCrl, rootCrlsPem, type RevokeOptions, type RevokeResult, type WriteCrlResult, type RootRevocation } from './crl.js';
 export { listCerts, type CertRow, type CertStatus } from './list.js';
 export { loadProfile, type IdentityPem } from './profile.js';
 export { pkiPaths, type PkiPaths, type RootRecord } from './store.js';

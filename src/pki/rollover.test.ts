@@ -10,7 +10,7 @@ import { UsageError } from '../errors.js';
 import { connectTls } from '../tls/connect.js';
 import { TlsListener } from '../tls/listen.js';
 import { initCa, loadRootSigner } from './ca.js';
-import { revoke } from './crl.js';
+import { revoke, rootCrlsPem } from './crl.js';
 import { mergeCrls } from './crl-refresh.js';
 import { CertError, PkiError } from './errors.js';
 import { issueCert } from './issue.js';
@@ -19,7 +19,7 @@ import { loadProfile, type IdentityPem } from './profile.js';
 import { listRoots, retireCa, rolloverCa } from './rollover.js';
 import { normalizeSerial } from './serial.js';
 import { pkiPaths, readIndex } from './store.js';
-import { loadTrust, trustFromPem, type Trust } from './trust.js';
+import { loadTrust, revocationOf, trustFromPem, type Trust } from './trust.js';
 import { verifyCertificateChain, verifyPeer } from './verify.js';
 
 let dir: string;
@@ -133,6 +133,17 @@ describe('CA rollover', () => {
     assert.equal(rootOne?.crl.issuer, 'CN=insel root CA, O=Test');
     refusedWith('alice', 'INSEL_CERT_REVOKED', trust);
     assert.equal(verifies('carol', trust).name, 'carol');
+  });
+
+  it('rootCrlsPem signs one CRL per live root from revocations kept elsewhere (HQ registry)', async () => {
+    const [, two] = listRoots(dir);
+    const pem = await rootCrlsPem({ dir, revoked: [{ serial: 'abc', at: new Date(), reason: 'superseded', issuerSerial: two!.serial }, { serial: 'def', at: new Date(), reason: 'keyCompromise', issuerSerial: 'ffff' }] });
+    const trust = trustFromPem(readFileSync(paths().caCert, 'utf8'), pem);
+    assert.deepEqual(trust.crls.map((c) => [c.crl.issuer, [...c.revoked.keys()]]), [
+      ['CN=insel root CA, O=Test', []],
+      ['CN=insel root CA 2, O=Test', ['abc']],
+    ]);
+    assert.ok(revocationOf(trust, trust.roots[1]!, 'abc') && !revocationOf(trust, trust.roots[0]!, 'abc'));
   });
 
   it('a client holding the old ca.pem takes the old root CRL from the new bundle and skips the new root one', () => {
