@@ -222,6 +222,9 @@ export function registrySuite(dialect: string, make: MakeTestDatabase): void {
       assert.deepEqual((await r.sessions({ open: true })).map((s) => s.id), ['t3', 't2']);
       assert.deepEqual((await r.sessions()).map((s) => s.id), ['t3', 't2', 't1']);
       assert.deepEqual((await r.sessions({ limit: 1 })).map((s) => s.id), ['t3']);
+      // A minute after it expired, a ticket nobody claimed (t2) is dropped when the next one is issued.
+      await open('t100000', 's', at(130_000));
+      assert.deepEqual((await r.sessions()).map((s) => s.id), ['t100000', 't3', 't1']);
     }));
 
     it('events: newest first, by kind, limited', () => withRegistry(async (r) => {
