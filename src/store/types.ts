@@ -3,7 +3,7 @@
 // One implementation (registry.ts) over SQLite or PostgreSQL; callers never
 // see SQL. Times are Dates, names are already checked (pki/identity.ts).
 export type Dialect = 'sqlite' | 'postgres';
-export interface OpenOptions { database: string /* "sqlite" | "postgres://…" */; dir: string /* for hq.db */; }
+export interface OpenOptions { database: string /* "sqlite" | "postgres://…" */; dir: string /* for hq.db */; poolSize?: number /* PostgreSQL connections (default 10) */; }
 export interface SiteRow { name: string; public: string | null; udp: string | null; status: 'enrolled' | 'online' | 'offline' | 'revoked'; lastHeartbeat: Date | null; groups: string[] /* groups it may grant */ }
 export interface UserRow { name: string; site: string; groups: string[]; status: 'active' | 'revoked'; createdAt: Date }
 export interface ServiceRow { name: string; site: string; proto: 'tcp' | 'udp'; groups: string[] }
@@ -51,7 +51,7 @@ export interface Registry {
   sessions(opts?: { open?: boolean; limit?: number }): Promise<SessionRow[]>;
   addEvent(e: OrgEvent, now: Date): Promise<void>;
   events(opts?: { limit?: number; kind?: string }): Promise<(OrgEvent & { at: Date })[]>;
-  // change notification between HQ processes (PG: NOTIFY insel_org; SQLite: in-process)
+  // change notices between processes on one database, at least once (a `changes` table; PG: NOTIFY insel_org; SQLite: polled every 200 ms)
   publish(change: { kind: string; subject: string }): Promise<void>;
   subscribe(fn: (change: { kind: string; subject: string }) => void): () => void;
 }
