@@ -14,7 +14,7 @@
 // One coarse ticker expires idle flows; nothing is timed per datagram.
 import type { Identity } from '../pki/identity.js';
 import type { SecChannel } from '../secsock/channel.js';
-import { ChannelError, DecodeError } from '../secsock/errors.js';
+import { ChannelError } from '../secsock/errors.js';
 import { UdpChannel } from '../secsock/udp-channel.js';
 import type { RefusedChannel, SecServer } from '../secsock/server.js';
 import { who, type Logger } from '../gateway/conn-log.js';
@@ -22,7 +22,7 @@ import type { Admission } from '../gateway/limits.js';
 import { ForwardError } from '../forward/errors.js';
 import { FlowSender } from './sender.js';
 import { socketTarget, type FlowTarget, type ServiceOpener, type TargetEvents, type TargetVerdict } from './target.js';
-import { decodeFlowMessage, encodeClose, encodeDenied, encodeOpened, FlowType } from './wire.js';
+import { encodeClose, encodeDenied, encodeOpened, FlowType, readFlowMessage } from './wire.js';
 
 export type UdpAuthorize = (identity: Identity, host: string, port: number) => Promise<{ allow: true; address: string } | { allow: false; reason: string }>;
 
@@ -256,13 +256,8 @@ export class UdpGateway {
   }
 
   private onMessage(c: Conn, buf: Buffer): void {
-    let m;
-    try {
-      m = decodeFlowMessage(buf);
-    } catch (err) {
-      if (err instanceof DecodeError) return this.drop('malformed');
-      throw err;
-    }
+    const m = readFlowMessage(buf);
+    if (m === undefined) return this.drop('malformed');
     switch (m.type) {
       case FlowType.DATA:
         return this.onData(c, m.flow, m.body);

@@ -20,12 +20,11 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { SecChannel } from '../secsock/channel.js';
 import { literalLookup } from '../secsock/datagram-socket.js';
-import { DecodeError } from '../secsock/errors.js';
 import { UdpChannel } from '../secsock/udp-channel.js';
 import { ForwardError } from '../forward/errors.js';
 import { listenReason } from '../net/listen-reason.js';
 import { FlowSender } from './sender.js';
-import { decodeFlowMessage, encodeClose, encodeOpen, encodeOpenService, FlowType, serviceProblem, targetProblem } from './wire.js';
+import { encodeClose, encodeOpen, encodeOpenService, FlowType, readFlowMessage, serviceProblem, targetProblem } from './wire.js';
 
 /** Where the flows go: host:port as the gateway resolves it, or a named service of the organization. */
 export type UdpLocalTarget = { host: string; hostPort: number } | { service: string };
@@ -264,15 +263,10 @@ export class UdpLocalForward {
   }
 
   private onGateway(buf: Buffer): void {
-    let m;
-    try {
-      m = decodeFlowMessage(buf);
-    } catch (err) {
-      if (err instanceof DecodeError) {
-        this.counts.dropped++;
-        return;
-      }
-      throw err;
+    const m = readFlowMessage(buf);
+    if (m === undefined) {
+      this.counts.dropped++;
+      return;
     }
     const f = this.byId.get(m.flow);
     switch (m.type) {

@@ -38,6 +38,7 @@
 // answered with one CLOSE. Every valid message has exactly one encoding:
 // encode(decode(m)) equals m byte for byte (the fuzz test checks it).
 import { FlowDecodeError, ForwardError } from '../forward/errors.js';
+import { DecodeError } from '../secsock/errors.js';
 
 // ---- Specification -------------------------------------------------------
 
@@ -197,6 +198,16 @@ export function decodeFlowMessage(buf: Buffer): FlowMessage {
       return { type, flow, reason: decodeReason(buf, type, flow) };
     default:
       throw new FlowDecodeError(`unknown flow message type ${type}`);
+  }
+}
+
+/** decodeFlowMessage on a receive path: undefined for a malformed message (the caller counts the drop); other errors are bugs and propagate. */
+export function readFlowMessage(buf: Buffer): FlowMessage | undefined {
+  try {
+    return decodeFlowMessage(buf);
+  } catch (err) {
+    if (err instanceof DecodeError) return undefined;
+    throw err;
   }
 }
 

@@ -11,13 +11,12 @@
 // messages); a channel without flows is closed by the ticker after IDLE_CHANNEL_MS.
 import type { SecChannel } from '../../secsock/channel.js';
 import { connect as secConnect, type ConnectOptions } from '../../secsock/client.js';
-import { DecodeError } from '../../secsock/errors.js';
 import { UdpChannel } from '../../secsock/udp-channel.js';
 import type { IdentityPem } from '../../pki/profile.js';
 import { parseHostPort } from '../../net/host-port.js';
 import { FlowSender } from '../../udpflow/sender.js';
 import type { FlowTarget, TargetEvents, TargetVerdict } from '../../udpflow/target.js';
-import { decodeFlowMessage, encodeClose, encodeOpenService, FlowType } from '../../udpflow/wire.js';
+import { encodeClose, encodeOpenService, FlowType, readFlowMessage } from '../../udpflow/wire.js';
 import { OPEN_RETRY_MS, OPEN_TRIES } from '../../udpflow/local.js';
 import type { SiteAddress } from '../wire/hq-api.js';
 import { UdpRelayError } from './udp-errors.js';
@@ -155,13 +154,8 @@ export class UdpPeers {
   }
 
   private onPeer(peer: Peer, buf: Buffer): void {
-    let m;
-    try {
-      m = decodeFlowMessage(buf);
-    } catch (err) {
-      if (err instanceof DecodeError) return this.drop('malformed');
-      throw err;
-    }
+    const m = readFlowMessage(buf);
+    if (m === undefined) return this.drop('malformed');
     const f = peer.flows.get(m.flow);
     if (f === undefined) return this.drop('unknown_flow');
     switch (m.type) {
