@@ -54,8 +54,8 @@ export class HqCalls {
 
   /** The `call` request of site `fromSite` (the link's verified name) for its user `from`. */
   async call(fromSite: string, from: OrgUser, to: string): Promise<{ callId: string; expiresAt: string }> {
-    if (from.site !== fromSite) throw new CallError('INSEL_CALL_DENIED', `site ${fromSite} cannot call for ${from.name}@${from.site}`);
     const [name, site] = splitUser(to);
+    await this.caller(fromSite, from);
     this.sweep();
     const pending = [...this.calls.values()].filter((c) => c.caller.name === from.name && c.caller.site === from.site).length;
     if (pending >= MAX_PENDING_PER_CALLER) throw new CallError('INSEL_CALL_LIMIT', `${from.name}@${from.site} has ${pending} calls ringing already (limit ${MAX_PENDING_PER_CALLER}); wait for an answer or ${RING_MS / 1000} s`);
@@ -76,7 +76,8 @@ export class HqCalls {
     this.sweep();
     const c = this.calls.get(service.slice('call:'.length));
     if (c === undefined || !service.startsWith('call:')) throw new CallError('INSEL_CALL_UNKNOWN', `no call ${service} is ringing (unknown, or older than ${RING_MS / 1000} s)`);
-    if (user.site !== fromSite || c.caller.name !== user.name || c.caller.site !== user.site) throw new CallError('INSEL_CALL_DENIED', `${user.name}@${user.site} is not the caller of ${service}`);
+    if (c.caller.name !== user.name || c.caller.site !== user.site) throw new CallError('INSEL_CALL_DENIED', `${user.name}@${user.site} is not the caller of ${service}`);
+    await this.caller(fromSite, user);
     const site = await this.deps.site(c.callee.site);
     if (site?.udp === undefined) throw new CallError('INSEL_CALL_SITE_DOWN', `site ${c.callee.site} is offline or takes no UDP relays`);
     const ticket = await this.deps.mintTicket(user, service, c.callee.site);
@@ -85,6 +86,13 @@ export class HqCalls {
 
   get ringing(): number {
     return this.calls.size;
+  }
+
+  /** The registry's word on a caller: active, and of the site that speaks for it. */
+  private async caller(fromSite: string, user: OrgUser): Promise<void> {
+    const u = await this.deps.user(user.name);
+    if (user.site !== fromSite || u === undefined || u.site !== fromSite) throw new CallError('INSEL_CALL_DENIED', `site ${fromSite} cannot call for ${user.name}@${user.site}`);
+    if (u.status !== 'active') throw new CallError('INSEL_CALL_DENIED', `${user.name}@${user.site} is revoked`);
   }
 
   private sweep(): void {

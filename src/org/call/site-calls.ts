@@ -15,7 +15,7 @@ import { CallError } from './errors.js';
 
 /** What the site asks HQ for a call (insel-org/1 `call`; the HQ link implements it). */
 export interface CallApi {
-  call(from: OrgUser, to: string): Promise<{ callId: string; expiresAt: string }>;
+  callUser(from: OrgUser, to: string): Promise<{ callId: string; expiresAt: string }>;
 }
 
 /** One line of an agent's stream (GET /insel/v1/calls). */
@@ -84,7 +84,7 @@ export class SiteCalls implements CallLegs {
   /** POST /insel/v1/call: `user` of this site invites `to` (name@site) through HQ. */
   invite(user: OrgUser, to: string): Promise<{ callId: string; expiresAt: string }> {
     this.mine(user);
-    return this.opts.hq.call(user, to);
+    return this.opts.hq.callUser(user, to);
   }
 
   /** HQ's events: a `call` for one of this site's users is held and handed to its agents. */

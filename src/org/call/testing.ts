@@ -124,7 +124,7 @@ export class FakeHq {
         this.listeners.add(fn);
         return () => this.listeners.delete(fn);
       },
-      call: (from: OrgUser, to: string) => this.calls.call(site, from, to),
+      callUser: (from: OrgUser, to: string) => this.calls.call(site, from, to),
     };
   }
 }
