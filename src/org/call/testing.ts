@@ -150,6 +150,7 @@ export interface SiteOptions {
   /** the site's local rules; default: allow */
   localCheck?: (user: OrgUser, fromSite: string, service: string) => string | undefined;
   idleMs?: number;
+  maxFlowsPerUser?: number;
 }
 
 export async function startSite(pki: OrgPki, hq: FakeHq, name: string, o: SiteOptions = {}): Promise<TestSite> {
@@ -172,6 +173,7 @@ export async function startSite(pki: OrgPki, hq: FakeHq, name: string, o: SiteOp
     log,
     service: (svc) => o.services?.find((s) => s.name === svc),
     localCheck: o.localCheck ?? (() => undefined),
+    ...(o.maxFlowsPerUser === undefined ? {} : { maxFlowsPerUser: o.maxFlowsPerUser }),
   });
   const gateway = new UdpGateway({ server, idleMs: o.idleMs ?? 30_000, log, authorize: async () => ({ allow: false, reason: 'no host:port flows at a test site' }), openService: relay.openService });
   gateway.start();

@@ -25,12 +25,12 @@ after(() => pki.cleanup());
 
 const MARKER = 'PLAINTEXT-MARKER-7f3a';
 
-async function setup(t: TestContext, echoPort: number) {
+async function setup(t: TestContext, echoPort: number, atA: { maxFlowsPerUser?: number; idleMs?: number } = {}) {
   const hq = new FakeHq();
   hq.services.set('rtp@site-b', { proto: 'udp', groups: ['eng'] });
   hq.services.set('closed@site-b', { proto: 'udp', groups: ['eng'] });
   hq.services.set('web@site-b', { proto: 'tcp', groups: ['eng'] });
-  const a = await startSite(pki, hq, 'site-a');
+  const a = await startSite(pki, hq, 'site-a', atA);
   t.after(() => a.close());
   const b = await startSite(pki, hq, 'site-b', {
     services: [
@@ -102,6 +102,31 @@ describe('UDP services across sites', () => {
       assert.match(reason, why);
     }
     assert.equal(echo.received(), 0, 'nothing reached the service');
+  });
+
+  it('bounds the flows one user holds at its site; an idle flow ends at both sites', async (t) => {
+    const echo = await udpEcho();
+    t.after(() => echo.close());
+    const { a, b } = await setup(t, echo.port, { maxFlowsPerUser: 2, idleMs: 1_000 });
+    const { fwd } = await open(t, a, 'alice', 'rtp@site-b');
+    const apps: Socket[] = [];
+    for (let i = 0; i < 3; i++) {
+      const app = await bound();
+      t.after(() => closeSocket(app));
+      apps.push(app);
+      app.send(`hello ${i}`, fwd.port, LOOP);
+      await waitFor(() => a.gateway.stats().flows + a.gateway.stats().denied > i, 5_000);
+    }
+    const reason = await fwd.denial;
+    t.diagnostic(`third source: ${reason}`);
+    assert.match(reason, /alice@site-a holds too many UDP relays at site site-a \(limit 2\)/);
+    await waitFor(() => b.relay.flows() === 2, 5_000);
+    assert.equal(a.relay.flows(), 2);
+    assert.equal(b.relay.flows(), 2);
+    // Nothing more is sent: site A's idle timer ends both flows, and the relays at site B with them.
+    await waitFor(() => b.gateway.stats().flows === 0, 10_000);
+    assert.deepEqual([a.gateway.stats().flows, b.gateway.stats().flows, a.relay.flows(), b.relay.flows()], [0, 0, 0, 0]);
+    assert.equal(a.gateway.stats().expired, 2);
   });
 
   it('a site refuses a ticket twice, one for another site, and one relayed by a site it was not issued to', async (t) => {
