@@ -23,12 +23,11 @@ import { PATH_CRL, PATH_INFO } from '../../forward/protocol.js';
 import { ForwardSession } from '../../forward/session.js';
 import { SecServer } from '../../secsock/server.js';
 import { UdpGateway } from '../../udpflow/gateway.js';
-import { UdpPeers } from '../site/udp-peers.js';
-import { UdpRelay, type LocalService } from '../site/udp-relay.js';
+import type { LocalService, UdpRelay } from '../site/udp-relay.js';
+import { SiteUdp } from '../site/udp-site.js';
 import type { Authorization, HqApi, OrgEventMessage, OrgUser, ServiceInfo, SiteAddress, TicketInfo } from '../wire/hq-api.js';
 import { HqCalls } from './hq-calls.js';
-import { SiteCalls, type CallApi } from './site-calls.js';
-import { callRequest } from './site-requests.js';
+import type { CallApi, SiteCalls } from './site-calls.js';
 
 export const LOOP = '127.0.0.1';
 
@@ -140,7 +139,6 @@ export interface TestSite {
   gateway: UdpGateway;
   relay: UdpRelay;
   calls: SiteCalls;
-  peers: UdpPeers;
   logs: { msg: string; [k: string]: unknown }[];
   close(): Promise<void>;
 }
@@ -162,38 +160,33 @@ export async function startSite(pki: OrgPki, hq: FakeHq, name: string, o: SiteOp
   const identity = pki.profile(name);
   const server = await SecServer.listen({ transport: 'udp', host: LOOP, port: 0, identity });
   const api = hq.forSite(name);
-  const peers = new UdpPeers({ identity: () => identity });
-  const calls = new SiteCalls({ site: name, hq: api, log });
-  const off = api.onEvent((e) => calls.onEvent(e));
-  const relay = new UdpRelay({
+  const udp = new SiteUdp({
     site: name,
     hq: api,
-    peers,
-    calls,
+    identity: () => identity,
     log,
     service: (svc) => o.services?.find((s) => s.name === svc),
     localCheck: o.localCheck ?? (() => undefined),
     ...(o.maxFlowsPerUser === undefined ? {} : { maxFlowsPerUser: o.maxFlowsPerUser }),
   });
-  const gateway = new UdpGateway({ server, idleMs: o.idleMs ?? 30_000, log, authorize: async () => ({ allow: false, reason: 'no host:port flows at a test site' }), openService: relay.openService });
+  const off = api.onEvent(udp.onEvent);
+  const gateway = new UdpGateway({ server, idleMs: o.idleMs ?? 30_000, log, authorize: async () => ({ allow: false, reason: 'no host:port flows at a test site' }), openService: udp.openService });
   gateway.start();
   hq.sites.set(name, { name, public: `${LOOP}:1`, udp: `${LOOP}:${server.port}` });
-  const ctl = await controlPort(pki.profile(`${name}-gw`), server.port, calls);
+  const ctl = await controlPort(pki.profile(`${name}-gw`), server.port, udp);
   return {
     name,
     udpPort: server.port,
     udpDataPort: server.udpPort!,
     ctlPort: ctl.port,
     gateway,
-    relay,
-    calls,
-    peers,
+    relay: udp.relay,
+    calls: udp.calls,
     logs,
     async close() {
       off();
-      calls.close();
       await ctl.close();
-      await peers.close();
+      await udp.close();
       await gateway.close();
       await server.close();
     },
@@ -201,7 +194,7 @@ export async function startSite(pki: OrgPki, hq: FakeHq, name: string, o: SiteOp
 }
 
 /** The site's insel/1 port as far as these tests need it: info, no CRL, the call requests. */
-async function controlPort(identity: IdentityPem, udpPort: number, calls: SiteCalls): Promise<{ port: number; close(): Promise<void> }> {
+async function controlPort(identity: IdentityPem, udpPort: number, udp: SiteUdp): Promise<{ port: number; close(): Promise<void> }> {
   const trust = trustFromPem(identity.ca, identity.crl);
   const sockets = new Set<TLSSocket>();
   const server = createServer({ cert: identity.cert, key: identity.key, ca: identity.ca, requestCert: true, rejectUnauthorized: true, ALPNProtocols: [MUX_ALPN], minVersion: 'TLSv1.3' }, (socket) => {
@@ -210,7 +203,7 @@ async function controlPort(identity: IdentityPem, udpPort: number, calls: SiteCa
     const id = verifyPeer(socket, trust, ['user']);
     const mux = new MuxSession(socket, { side: 'server', peer: id.name });
     mux.on('stream', (stream: MuxStream, headers: MuxHeaders) => {
-      if (callRequest(calls, id, stream, headers)) return;
+      if (udp.request(id, stream, headers)) return;
       if (headers[':path'] === PATH_INFO) {
         stream.respond({ ':status': '200' });
         return void stream.end(JSON.stringify({ udpChannelTcpPort: udpPort }));

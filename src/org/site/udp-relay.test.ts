@@ -43,15 +43,16 @@ async function setup(t: TestContext, echoPort: number, atA: { maxFlowsPerUser?: 
   return { hq, a, b };
 }
 
-async function open(t: TestContext, site: TestSite, user: string, service: string): Promise<{ fwd: UdpLocalForward; app: Socket; lines: string[] }> {
+async function open(t: TestContext, site: TestSite, user: string, service: string): Promise<{ fwd: UdpLocalForward; app: Socket; lines: string[]; closed: string[] }> {
   const session = await userSession(pki, site, user);
   t.after(() => session.close());
   const lines: string[] = [];
-  const fwd = await openUdp({ session, via: { host: LOOP, port: site.ctlPort }, site: site.name, identity: pki.profile(user), service, bind: LOOP, port: 0, log: (l) => lines.push(l) });
+  const closed: string[] = [];
+  const fwd = await openUdp({ session, via: { host: LOOP, port: site.ctlPort }, site: site.name, identity: pki.profile(user), service, bind: LOOP, port: 0, log: (l) => lines.push(l), onFlowClosed: (r) => closed.push(r) });
   t.after(() => fwd.close());
   const app = await bound();
   t.after(() => closeSocket(app));
-  return { fwd, app, lines };
+  return { fwd, app, lines, closed };
 }
 
 describe('UDP services across sites', () => {
@@ -127,6 +128,22 @@ describe('UDP services across sites', () => {
     await waitFor(() => b.gateway.stats().flows === 0, 10_000);
     assert.deepEqual([a.gateway.stats().flows, b.gateway.stats().flows, a.relay.flows(), b.relay.flows()], [0, 0, 0, 0]);
     assert.equal(a.gateway.stats().expired, 2);
+  });
+
+  it("HQ's revocation of a user ends its relays at both sites, with the reason at the user", async (t) => {
+    const echo = await udpEcho();
+    t.after(() => echo.close());
+    const { hq, a, b } = await setup(t, echo.port);
+    const { fwd, app, closed } = await open(t, a, 'alice', 'rtp@site-b');
+    let back = 0;
+    app.on('message', () => back++);
+    app.send('hello', fwd.port, LOOP);
+    await waitFor(() => back === 1, 5_000);
+    for (const fn of hq.listeners) fn({ kind: 'revoked', serials: [], names: [{ role: 'user', name: 'alice' }], crl: '', reason: 'keyCompromise' });
+    await waitFor(() => closed.length > 0 && b.relay.flows() === 0, 5_000);
+    t.diagnostic(`alice's flow: ${closed[0]}`);
+    assert.match(closed[0] ?? '', /revoked: keyCompromise/);
+    assert.deepEqual([a.relay.flows(), b.relay.flows()], [0, 0]);
   });
 
   it('a site refuses a ticket twice, one for another site, and one relayed by a site it was not issued to', async (t) => {

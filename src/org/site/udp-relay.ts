@@ -52,12 +52,11 @@ export const CALL_PREFIX = 'call:';
 export const DEFAULT_FLOWS_PER_USER = 64;
 
 interface Held {
-  readonly user: string;
   readonly events: TargetEvents;
 }
 
 export class UdpRelay {
-  /** open service flows by user ("name@site"), for the per-user bound and cuts */
+  /** open service flows by user name (unique in the organization), for the per-user bound and cuts */
   private readonly held = new Map<string, Set<Held>>();
   private readonly maxPerUser: number;
 
@@ -69,9 +68,9 @@ export class UdpRelay {
   readonly openService: ServiceOpener = (identity, service, ticket, events) =>
     ticket === '' ? this.fromUser(identity, service, events) : this.fromSite(identity, service, ticket, events);
 
-  /** Ends every service flow of `user` (name@site) with `reason` (a revocation); returns how many. */
-  cutUser(user: string, reason: string): number {
-    const set = this.held.get(user);
+  /** Ends every service flow of user `name` with `reason` (a revocation); returns how many. */
+  cutUser(name: string, reason: string): number {
+    const set = this.held.get(name);
     if (set === undefined) return 0;
     const all = [...set];
     for (const h of all) h.events.ended(reason);
@@ -172,11 +171,11 @@ export class UdpRelay {
    * flow is released when its target closes or the open is refused.
    */
   private async holding(user: OrgUser, events: TargetEvents, open: (ev: TargetEvents) => TargetVerdict | Promise<TargetVerdict>): Promise<TargetVerdict> {
-    const key = `${user.name}@${user.site}`;
+    const key = user.name;
     let set = this.held.get(key);
     if (set === undefined) this.held.set(key, (set = new Set()));
-    if (set.size >= this.maxPerUser) return refuse(`${key} holds too many UDP relays at site ${this.opts.site} (limit ${this.maxPerUser})`);
-    const h: Held = { user: key, events };
+    if (set.size >= this.maxPerUser) return refuse(`${user.name}@${user.site} holds too many UDP relays at site ${this.opts.site} (limit ${this.maxPerUser})`);
+    const h: Held = { events };
     set.add(h);
     const release = () => {
       set.delete(h);
