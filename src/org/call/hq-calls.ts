@@ -13,6 +13,7 @@
 // several HQs, `call` and the caller's `authorize` go over the same site
 // link, so to the same HQ.
 import { randomBytes } from 'node:crypto';
+import type { Registry } from '../../store/types.js';
 import type { Authorization, OrgEventMessage, OrgUser, SiteAddress } from '../wire/hq-api.js';
 import { CallError } from './errors.js';
 
@@ -35,6 +36,18 @@ export interface HqCallDeps {
   /** to every subscribed gateway */
   push(e: OrgEventMessage): void;
   now?: () => number;
+}
+
+/** HqCallDeps' lookups from the registry: users as they are, sites only while online. */
+export function registryLookups(registry: Pick<Registry, 'user' | 'site'>): Pick<HqCallDeps, 'user' | 'site'> {
+  return {
+    user: (name) => registry.user(name),
+    site: async (name) => {
+      const s = await registry.site(name);
+      if (s?.status !== 'online' || s.public === null) return undefined;
+      return { name: s.name, public: s.public, ...(s.udp === null ? {} : { udp: s.udp }) };
+    },
+  };
 }
 
 interface Ringing {
