@@ -44,6 +44,8 @@ export class HqLink implements HqApi {
   private conn: OrgClientConnection | undefined;
   private connecting: Promise<void> | undefined;
   private lastCause = 'not connected yet';
+  /** HQ refused the registration at the last connect: what register() and requests report until one succeeds */
+  private refusal: OrgRefusedError | undefined;
   private registration: Registration | undefined;
   private heartbeatMs = 0;
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -130,7 +132,7 @@ export class HqLink implements HqApi {
   private async call<T extends RequestType>(type: T, body: RequestBody<T>): Promise<AnswerBody<T>> {
     if (this.connecting !== undefined) await this.connecting;
     const conn = this.conn;
-    if (conn === undefined || conn.closed) throw new HqUnavailableError(this.address, this.lastCause);
+    if (conn === undefined || conn.closed) throw this.refusal ?? new HqUnavailableError(this.address, this.lastCause);
     return this.send(conn, type, body);
   }
 
@@ -167,10 +169,12 @@ export class HqLink implements HqApi {
       if (this.listeners.size > 0) await this.send(conn, 'subscribe', {});
       if (this.closed) return conn.close('INSEL_ORG_BYE', 'the site is stopping');
       this.conn = conn;
+      this.refusal = undefined;
       this.delay = this.backoff.minMs;
       this.o.log?.info({ hq: this.address }, 'connected to HQ');
     } catch (err) {
       socket?.destroy();
+      this.refusal = err instanceof OrgRefusedError ? err : undefined;
       this.lastCause = err instanceof HqUnavailableError ? err.message.replace(/^HQ at \S+ is unreachable: /, '') : err instanceof OrgRefusedError ? `HQ refused the site: ${err.reason}` : (err as Error).message;
       this.o.log?.warn({ hq: this.address, reason: this.lastCause }, 'cannot connect to HQ; retrying');
       this.retry();
