@@ -104,7 +104,7 @@ export class HqServer {
   }
 
   private tlsIdentity() {
-    return hqIdentity(this.ctx.pkiDir, this.trust.caPem, undefined);
+    return hqIdentity(this.ctx.pkiDir, this.trust.caPem);
   }
 
   private async loadTrust(): Promise<void> {
@@ -195,6 +195,7 @@ export class HqServer {
       await this.loadTrust();
       this.listener.server.setSecureContext(serverContext({ identity: this.tlsIdentity() }));
       this.push({ kind: 'trust', ca: this.trust.caPem });
+      this.cutRefused();
       return;
     }
     if (c.kind !== CHANGE_REVOKED) return;
@@ -204,11 +205,16 @@ export class HqServer {
     const crl = (await this.ctx.registry.getSetting(SETTING_CRL)) ?? '';
     const n = this.push({ kind: 'revoked', serials: what.serials, names: what.names, crl, reason: what.reason });
     this.ctx.log.info({ serials: what.serials.length, names: what.names.map((x) => `${x.role}:${x.name}`), pushedTo: n }, 'revocation pushed');
+    this.cutRefused();
+  }
+
+  /** Closes, with the reason, every connection whose certificate the current trust refuses. */
+  private cutRefused(): void {
     for (const m of this.members) {
       try {
         verifyPeerChain(m.chain, this.trust, ['site', 'hq'], m.peer);
       } catch (err) {
-        m.conn.close('INSEL_CERT_REVOKED', `your certificate is no longer accepted: ${(err as Error).message}`);
+        m.conn.close(err instanceof InselError ? err.code : 'INSEL_CERT_REVOKED', `your certificate is no longer accepted: ${(err as Error).message}`);
       }
     }
   }
