@@ -78,6 +78,10 @@ function hqSuite(makeDb: () => Promise<TestDatabase | undefined>): void {
     const u = await t.ctx.registry.user('alice');
     assert.deepEqual({ site: u?.site, groups: u?.groups }, { site: 'branch', groups: ['eng'] });
     await assert.rejects(branch.userCode('bob', ['dba'], 3600), refusedWith('INSEL_ORG_FORBIDDEN', /may not grant group dba/));
+    // a user code presented at HQ directly works too
+    const carol = await branch.userCode('carol', ['ops'], 3600);
+    const r = await enrollWithCode({ server: t.hq, code: carol.code, dir: join(scratch, 'carol'), role: 'user' });
+    assert.deepEqual([r.identity.role, r.identity.name, r.identity.site, r.identity.groups], ['user', 'carol', 'branch', ['ops']]);
     await assert.rejects(main.userCode('alice', [], 3600), refusedWith('INSEL_ORG_FORBIDDEN', /taken by site branch/));
   });
 
