@@ -1,0 +1,89 @@
+// The site's membership of the organization, over the HQ link: register
+// (the site's public address and services; HQ answers with the current CRL
+// and trust bundle), heartbeat at HQ's interval, and HQ's events. While HQ is
+// down the link reconnects and re-registers by itself (hq-link.ts); a first
+// register that fails is retried here with backoff, and a heartbeat HQ
+// refuses (it forgot us: a restart on a fresh database) registers again.
+import type { Logger } from '../../gateway/conn-log.js';
+import type { HqApi, OrgEventMessage, PublishedService } from '../wire/hq-api.js';
+
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 30_000;
+
+export interface MembershipOptions {
+  hq: HqApi;
+  log: Logger;
+  /** what register sends, asked each time (the config may have been reloaded) */
+  registration(): { site: string; public: string; udp?: string; services: PublishedService[] };
+  /** the CRL and trust bundle HQ answered register with */
+  onRegistered(r: { crl: string; ca: string }): void;
+  onEvent(e: OrgEventMessage): void;
+}
+
+export class Membership {
+  private timer: NodeJS.Timeout | undefined;
+  private heartbeatMs = 5_000;
+  private retryMs = RETRY_MIN_MS;
+  private closed = false;
+  private readonly unsubscribe: () => void;
+  registered = false;
+
+  constructor(private readonly o: MembershipOptions) {
+    this.unsubscribe = o.hq.onEvent((e) => {
+      try {
+        o.onEvent(e);
+      } catch (err) {
+        o.log.error({ event: e.kind, reason: (err as Error).message }, 'HQ event not applied');
+      }
+    });
+  }
+
+  /** Registers now; resolves either way (a failure is retried in the background). */
+  async register(): Promise<void> {
+    clearTimeout(this.timer);
+    const reg = this.o.registration();
+    try {
+      const r = await this.o.hq.register(reg);
+      if (this.closed) return;
+      this.registered = true;
+      this.retryMs = RETRY_MIN_MS;
+      this.heartbeatMs = Math.max(100, r.heartbeatMs);
+      this.o.log.info({ site: reg.site, public: reg.public, services: reg.services.length, heartbeatMs: this.heartbeatMs }, 'registered with HQ');
+      this.o.onRegistered(r);
+      this.schedule(this.heartbeatMs, () => this.heartbeat());
+    } catch (err) {
+      if (this.closed) return;
+      this.registered = false;
+      const wait = this.retryMs;
+      this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
+      this.o.log.warn({ reason: (err as Error).message, retryMs: wait }, 'cannot register with HQ; established relays keep working, new ones fail until it answers');
+      this.schedule(wait, () => void this.register());
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    try {
+      await this.o.hq.heartbeat();
+    } catch (err) {
+      if (this.closed) return;
+      const code = (err as { code?: unknown }).code;
+      // Unreachable: the link reconnects and re-registers itself. Refused: HQ does not know us (any more).
+      if (code !== 'INSEL_HQ_UNAVAILABLE') return void this.register();
+      this.o.log.warn({ reason: (err as Error).message }, 'HQ heartbeat failed');
+    }
+    this.schedule(this.heartbeatMs, () => this.heartbeat());
+  }
+
+  private schedule(ms: number, fn: () => unknown): void {
+    if (this.closed) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void fn(), ms);
+    this.timer.unref();
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.unsubscribe();
+  }
+}
