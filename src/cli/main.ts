@@ -11,6 +11,7 @@ import { registerForward } from './forward.js';
 import { registerTunnel } from './tunnel.js';
 import { registerVerify } from './verify.js';
 import { registerStatus } from './status.js';
+import { registerOrgClient } from './org-client.js';
 
 const program = new Command();
 program
@@ -27,6 +28,7 @@ registerForward(program);
 registerTunnel(program);
 registerVerify(program);
 registerStatus(program);
+registerOrgClient(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof InselError) {

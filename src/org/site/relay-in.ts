@@ -40,7 +40,7 @@ export async function relayIn(site: SiteContext, ctx: GatewayContext, session: G
   if (service === undefined) return deny(404, 'INSEL_ORG_UNKNOWN_SERVICE', `site ${site.name} has no TCP service ${quote(svc)} in its config`);
   const rules = () => site.config.serviceRules.check(user, svc, site.name);
   const d = rules();
-  if (!d.allow) return deny(403, 'INSEL_POLICY_DENIED', `site ${site.name}: ${d.reason}`);
+  if (!d.allow) return deny(403, 'INSEL_POLICY_DENIED', d.reason);
   let address = service.host;
   if (isIP(service.host) === 0) {
     try {
