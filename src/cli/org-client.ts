@@ -9,6 +9,7 @@ import { loadUserProfile, profileDir } from '../org/client/profile.js';
 import { formatServices, listServices } from '../org/client/services.js';
 import { checkService, openLine, openService } from '../org/client/open.js';
 import { runWithService } from '../org/client/run.js';
+import { hostOnGateway } from '../org/client/hosted.js';
 import { parsePort } from './org-args.js';
 
 const warn = (line: string) => void process.stderr.write(`insel: ${line}\n`);
@@ -29,9 +30,23 @@ export function registerOrgClient(program: Command): void {
     .option('--local-port <n>', 'local port (default: a free one)', '0')
     .option('--bind <addr>', 'local address to listen on', '127.0.0.1')
     .option('--ftp', 'the service is FTP: relay its data connections too')
+    .option('--on-gateway', 'have your site gateway listen on the LAN instead, for machines without insel (the site\'s rules must allow it)')
+    .option('--lan-port <n>', 'with --on-gateway: the gateway\'s LAN port (default: a free one)', '0')
+    .option('--lan-bind <addr>', 'with --on-gateway: the gateway\'s LAN address', '0.0.0.0')
     .option('--profile <dir>', 'your profile (default ~/.insel)')
     .option('-v, --verbose', 'one line per connection')
-    .action(async (service: string, o: { localPort: string; bind: string; ftp?: boolean; profile?: string; verbose?: boolean }) => {
+    .action(async (service: string, o: { localPort: string; bind: string; ftp?: boolean; onGateway?: boolean; lanPort: string; lanBind: string; profile?: string; verbose?: boolean }) => {
+      if (o.onGateway) {
+        const hosted = await hostOnGateway(loadUserProfile(profileDir(o.profile)), checkService(service), o.lanBind, parsePort(o.lanPort, '--lan-port'), warn);
+        process.stdout.write(`${service} is at ${hosted.bound} on your site gateway's LAN, until Ctrl-C\n`);
+        let stopped = false;
+        const stop = () => ((stopped = true), hosted.close());
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        const why = await hosted.ended;
+        if (!stopped) warn(`the LAN listener ended: ${why}`);
+        process.exit(stopped ? 0 : 1);
+      }
       const open = await openService({
         profile: loadUserProfile(profileDir(o.profile)),
         service: checkService(service),

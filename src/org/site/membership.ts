@@ -1,9 +1,9 @@
 // The site's membership of the organization, over the HQ link: register
 // (the site's public address and services; HQ answers with the current CRL
-// and trust bundle), heartbeat at HQ's interval, and HQ's events. While HQ is
-// down the link reconnects and re-registers by itself (hq-link.ts); a first
-// register that fails is retried here with backoff, and a heartbeat HQ
-// refuses (it forgot us: a restart on a fresh database) registers again.
+// and trust bundle) and HQ's events. The link heartbeats at HQ's interval,
+// and after HQ or the connection restarts it reconnects and re-registers by
+// itself (wire/hq-link.ts); a first register that fails (HQ down while the
+// site starts) is retried here with backoff until HQ answers.
 import type { Logger } from '../../gateway/conn-log.js';
 import type { HqApi, OrgEventMessage, PublishedService } from '../wire/hq-api.js';
 
@@ -22,7 +22,6 @@ export interface MembershipOptions {
 
 export class Membership {
   private timer: NodeJS.Timeout | undefined;
-  private heartbeatMs = 5_000;
   private retryMs = RETRY_MIN_MS;
   private closed = false;
   private readonly unsubscribe: () => void;
@@ -47,10 +46,8 @@ export class Membership {
       if (this.closed) return;
       this.registered = true;
       this.retryMs = RETRY_MIN_MS;
-      this.heartbeatMs = Math.max(100, r.heartbeatMs);
-      this.o.log.info({ site: reg.site, public: reg.public, services: reg.services.length, heartbeatMs: this.heartbeatMs }, 'registered with HQ');
+      this.o.log.info({ site: reg.site, public: reg.public, services: reg.services.length, heartbeatMs: r.heartbeatMs }, 'registered with HQ');
       this.o.onRegistered(r);
-      this.schedule(this.heartbeatMs, () => this.heartbeat());
     } catch (err) {
       if (this.closed) return;
       this.registered = false;
@@ -59,19 +56,6 @@ export class Membership {
       this.o.log.warn({ reason: (err as Error).message, retryMs: wait }, 'cannot register with HQ; established relays keep working, new ones fail until it answers');
       this.schedule(wait, () => void this.register());
     }
-  }
-
-  private async heartbeat(): Promise<void> {
-    try {
-      await this.o.hq.heartbeat();
-    } catch (err) {
-      if (this.closed) return;
-      const code = (err as { code?: unknown }).code;
-      // Unreachable: the link reconnects and re-registers itself. Refused: HQ does not know us (any more).
-      if (code !== 'INSEL_HQ_UNAVAILABLE') return void this.register();
-      this.o.log.warn({ reason: (err as Error).message }, 'HQ heartbeat failed');
-    }
-    this.schedule(this.heartbeatMs, () => this.heartbeat());
   }
 
   private schedule(ms: number, fn: () => unknown): void {

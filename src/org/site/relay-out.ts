@@ -29,7 +29,7 @@ interface FtpRelay {
 }
 const ftpRelays = new WeakMap<GatewaySession, Map<number, FtpRelay>>();
 
-type Deny = (status: number, code: string, reason: string) => void;
+export type Deny = (status: number, code: string, reason: string) => void;
 
 function denier(site: SiteContext, stream: MuxStream, facts: ConnFacts): Deny {
   return (status, code, reason) => {
@@ -54,11 +54,11 @@ export async function relayOut(site: SiteContext, _ctx: GatewayContext, session:
   const slot = site.relays.take(user.name);
   if (slot === undefined) return deny(429, 'INSEL_LIMIT', `you have ${site.config.relayLimits.relaysPerUser} relays open at site ${site.name} (relays.relays_per_user); close some first`);
   try {
-    const auth = await authorize(site, user, asked, deny);
+    const auth = await authorizeRelay(site, user, asked, deny);
     if (auth === undefined) return;
     if (auth.service.proto !== 'tcp') return deny(400, 'INSEL_ORG_PROTO', `${asked} is a ${auth.service.proto} service; TCP relays carry TCP services only`);
     const ftp = headers[H_FTP] === 'control' ? 'control' : undefined;
-    const far = await openFar(site, auth, { ':method': 'CONNECT', [H_SERVICE]: auth.service.name, [H_TICKET]: auth.ticket, ...(ftp ? { [H_FTP]: ftp } : {}) }, deny);
+    const far = await openFar(site, auth, { ...farRequest(auth), ...(ftp ? { [H_FTP]: ftp } : {}) }, deny);
     if (far === undefined) return;
     await join(site, session, stream, far, facts, {
       user: user.name,
@@ -106,7 +106,8 @@ export async function relayFtpData(site: SiteContext, session: GatewaySession, s
   logEnd(site.log, facts, r);
 }
 
-async function authorize(site: SiteContext, user: GatewaySession['identity'], service: string, deny: Deny): Promise<Authorization | undefined> {
+/** HQ's authorization of `user` for `service`, or undefined after denying with why not (HQ unreachable named). */
+export async function authorizeRelay(site: SiteContext, user: GatewaySession['identity'], service: string, deny: Deny): Promise<Authorization | undefined> {
   const release = site.waitOnHq();
   if (release === undefined) return void deny(503, 'INSEL_LIMIT', `site ${site.name} has ${site.config.relayLimits.pendingAuthorizations} requests waiting for HQ (relays.pending_authorizations); try again shortly`);
   try {
@@ -119,7 +120,7 @@ async function authorize(site: SiteContext, user: GatewaySession['identity'], se
   }
 }
 
-interface Far {
+export interface Far {
   peer: ForwardSession;
   pending: PendingStream;
   headers: MuxHeaders;
@@ -127,8 +128,13 @@ interface Far {
   result?: { up: number; down: number };
 }
 
+/** What the user's site asks the service's site for: the service by its name there, with HQ's ticket. */
+export function farRequest(auth: Authorization): MuxHeaders {
+  return { ':method': 'CONNECT', [H_SERVICE]: auth.service.name, [H_TICKET]: auth.ticket };
+}
+
 /** The stream to the service's site, answered 200; or undefined after refusing the user with why not. */
-async function openFar(site: SiteContext, auth: Authorization, request: MuxHeaders, deny: Deny): Promise<Far | undefined> {
+export async function openFar(site: SiteContext, auth: Authorization, request: MuxHeaders, deny: Deny): Promise<Far | undefined> {
   let peer: ForwardSession;
   try {
     peer = await site.peers.get(auth.site);

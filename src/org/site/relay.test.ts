@@ -15,12 +15,13 @@ import { profileFiles, readIdentityFiles } from '../../config/identity.js';
 import { ForwardSession, GatewayRefusedError, type OpenStream } from '../../forward/session.js';
 import { CLI, until } from '../../forward/testing.js';
 import { MuxCode, type MuxHeaders } from '../../mux/index.js';
+import { H_BIND, H_BOUND } from '../../forward/protocol.js';
 import { writeSiteJson } from '../client/profile.js';
 import { H_SERVICE, H_TICKET } from './protocol.js';
 import { FakeHq, makeOrgPki, startSite, type OrgPki, type TestSite } from './testing.js';
 
 const PAGE = 'hello from site b\n';
-const A_RULES = `[[allow_service]]\nname = "everyone to b"\nwho = ["*"]\nservices = ["*@b"]\n`;
+const A_RULES = `[[allow_service]]\nname = "everyone to b"\nwho = ["*"]\nservices = ["*@b"]\n\n[[allow]]\nname = "alice hosts on loopback"\nwho = ["user:alice"]\nto = ["127.0.0.1"]\nports = ["*"]\naction = "listen"\n`;
 const B_RULES = `[[allow_service]]\nname = "eng of a"\nwho = ["group:eng"]\nservices = ["web@b", "nosuch@b"]\n`;
 
 describe('site gateway relays', () => {
@@ -174,6 +175,19 @@ describe('site gateway relays', () => {
     const [code, reason] = await reset;
     assert.equal(code, MuxCode.CUT);
     assert.match(reason, /revoked by HQ: laptop stolen/);
+  });
+
+  it('hosts a relay listener on the LAN for a user the rules allow, not for others', async () => {
+    const alice = await sessionAs('alice', a, 'a');
+    const hosted = await alice.listen({ [H_SERVICE]: 'web@b', [H_BIND]: '127.0.0.1:0' });
+    const port = Number(String(hosted.headers[H_BOUND]).split(':').pop());
+    const res = await fetch(`http://127.0.0.1:${port}/`);
+    assert.equal(await res.text(), PAGE);
+    hosted.stream.destroy();
+    const dave = await sessionAs('dave', a, 'a');
+    const e = await refusal(dave, { ':method': 'POST', ':path': '/insel/v1/listen', [H_SERVICE]: 'web@b', [H_BIND]: '127.0.0.1:0' });
+    assert.equal(e.refusal.code, 'INSEL_POLICY_DENIED');
+    assert.match(e.message, /action = "listen"/);
   });
 
   it('a site gateway restart ends its relays with a clear error, and it registers again', async () => {

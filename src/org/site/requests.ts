@@ -1,12 +1,14 @@
 // The site gateway's requests on insel/1, looked at before the forward
 // protocol's (gateway/extension.ts): relays by service name, their FTP data
-// connections, and the user's list of services. Anything else (CONNECT
+// connections, LAN listeners for a service (hosted SAux-C), and the user's
+// list of services. Anything else (CONNECT
 // host:port, -R, info, crl) is today's gateway's.
 import { holding, refuse, type GatewayContext } from '../../gateway/forward-requests.js';
 import type { GatewaySession } from '../../gateway/session.js';
-import { requestKind } from '../../forward/protocol.js';
+import { PATH_LISTEN, requestKind } from '../../forward/protocol.js';
 import type { MuxHeaders, MuxStream } from '../../mux/index.js';
 import type { SiteContext } from './context.js';
+import { hostedListen } from './hosted.js';
 import { hqRefusal } from './hq-refusal.js';
 import { H_SERVICE, H_TICKET, PATH_SERVICES } from './protocol.js';
 import { relayIn } from './relay-in.js';
@@ -24,6 +26,10 @@ export function siteRequest(site: SiteContext, ctx: GatewayContext, session: Gat
   }
   if (kind === 'CONNECT' && isRelayedFtpData(session, headers)) {
     holding(ctx, session, 'streams', stream, { to: headers[':authority'] ?? '', kind: 'ftp-data' }, () => relayFtpData(site, session, stream, headers));
+    return true;
+  }
+  if (kind === `POST ${PATH_LISTEN}` && headers[H_SERVICE] !== undefined) {
+    hostedListen(site, ctx, session, stream, headers);
     return true;
   }
   if (kind === `GET ${PATH_SERVICES}`) {
