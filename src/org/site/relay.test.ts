@@ -190,6 +190,21 @@ describe('site gateway relays', () => {
     assert.match(e.message, /action = "listen"/);
   });
 
+  it("a revocation with HQ's new CRL cuts the user's session and relays at both sites, and keeps them out", async () => {
+    const frank = await sessionAs('frank', a, 'a');
+    const open = await frank.request(service('web@b'), false);
+    const mark = b.logs.length;
+    const cut = new Promise<string>((resolve) => {
+      open.stream.once('reset', (_c: number, reason: string) => resolve(reason));
+      frank.once('close', (reason: string) => resolve(reason));
+    });
+    const crl = await pki.revoke('frank');
+    hq.push({ kind: 'revoked', serials: [], names: [{ role: 'user', name: 'frank' }], crl, reason: 'left the company' });
+    assert.match(await cut, /revoked|no longer accepted/);
+    await until(() => b.logs.slice(mark).some((l) => l['msg'] === 'connection' && l['who'] === 'frank'), 'the relay at site b ended');
+    await assert.rejects(sessionAs('frank', a, 'a'), /revoked/);
+  });
+
   it('a site gateway restart ends its relays with a clear error, and it registers again', async () => {
     const alice = await sessionAs('alice', a, 'a');
     const open = await alice.request(service('web@b'), false);

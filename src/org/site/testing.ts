@@ -18,9 +18,10 @@ import type { Authorization, HqApi, OrgEventMessage, OrgUser, PublishedService, 
 import { siteConfigFromText } from './config.js';
 import { SiteGateway } from './site-gateway.js';
 
-/** Users: alice (a, eng), dave (a, ops), carol (b, eng); eve is a server cert (not a user). */
+/** Users: alice and frank (a, eng), dave (a, ops), carol (b, eng); eve is a server cert (not a user). */
 export const ORG_USERS: { name: string; site: string; groups: string[] }[] = [
   { name: 'alice', site: 'a', groups: ['eng'] },
+  { name: 'frank', site: 'a', groups: ['eng'] },
   { name: 'dave', site: 'a', groups: ['ops'] },
   { name: 'carol', site: 'b', groups: ['eng'] },
 ];
