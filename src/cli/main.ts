@@ -11,6 +11,8 @@ import { registerForward } from './forward.js';
 import { registerTunnel } from './tunnel.js';
 import { registerVerify } from './verify.js';
 import { registerStatus } from './status.js';
+import { registerHq } from './hq.js';
+import { registerSiteEnroll } from './site-enroll.js';
 import { registerOrgClient } from './org-client.js';
 
 const program = new Command();
@@ -28,6 +30,8 @@ registerForward(program);
 registerTunnel(program);
 registerVerify(program);
 registerStatus(program);
+registerHq(program);
+registerSiteEnroll(program);
 registerOrgClient(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -3,6 +3,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { once } from 'node:events';
+import type { Readable, Writable } from 'node:stream';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import type { Registry, RedeemResult } from './types.js';
 import { StoreError } from './errors.js';
 import { waitFor, type MakeTestDatabase, type TestDatabase } from './testing.js';
@@ -131,6 +136,42 @@ export function registrySuite(dialect: string, make: MakeTestDatabase): void {
       }
     }));
 
+    it('codes: 25 redeems here race 25 in another process; its publish reaches us within 1 s', () => withRegistry(async (r, db) => {
+      await r.addCode({ id: 'race', secretHash: sha('s'), scope: { role: 'user', name: 'u', groups: [] }, expiresAt: at(HOUR), createdBy: 'admin' });
+      const heard: string[] = [];
+      r.subscribe((c) => heard.push(c.kind));
+      const child = startChild(db);
+      try {
+        assert.equal(await child.line(), 'ready');
+        child.process.stdin.write('go\n');
+        const [mine, theirs] = await Promise.all([
+          Promise.all(Array.from({ length: 25 }, () => r.redeemCode('race', sha('s'), at(0)))),
+          child.line().then((line) => JSON.parse(line) as string[]),
+        ]);
+        const outcomes = [...mine.map((x) => (x.ok ? 'ok' : x.why)), ...theirs].sort();
+        assert.deepEqual(outcomes, ['ok', ...Array(49).fill('used')]);
+        await waitFor(() => heard.includes('child'), 1000, "the other process's change");
+      } finally {
+        child.process.kill();
+        await child.exited;
+      }
+    }));
+
+    it('writes from two registries on one database interleave with a transaction, without waiting out a lock', () => withRegistry(async (r, db) => {
+      const other = await db.open();
+      try {
+        await r.addSite('branch', []);
+        const services = Array.from({ length: 50 }, (_, i) => ({ name: `s${i}`, proto: 'tcp' as const, groups: [] }));
+        await Promise.all([
+          ...Array.from({ length: 5 }, (_, i) => r.registerSite('branch', 'h:1', null, services, at(i))),
+          ...Array.from({ length: 20 }, (_, i) => other.setSetting(`k${i}`, 'v')),
+        ]);
+        assert.equal((await other.services()).length, 50);
+      } finally {
+        await other.close();
+      }
+    }));
+
     it('certificates: add, list, revoke by serial or identity (newly revoked only); an empty filter is refused', () => withRegistry(async (r) => {
       const cert = (serial: string, role: string, name: string) => ({ serial, role, name, site: role === 'user' ? 'a' : null, notAfter: at(Number.parseInt(serial, 16) * HOUR), caSerial: 'ca1' });
       await r.addCert(cert('01', 'user', 'alice'));
@@ -181,6 +222,9 @@ export function registrySuite(dialect: string, make: MakeTestDatabase): void {
       assert.deepEqual((await r.sessions({ open: true })).map((s) => s.id), ['t3', 't2']);
       assert.deepEqual((await r.sessions()).map((s) => s.id), ['t3', 't2', 't1']);
       assert.deepEqual((await r.sessions({ limit: 1 })).map((s) => s.id), ['t3']);
+      // A minute after it expired, a ticket nobody claimed (t2) is dropped when the next one is issued.
+      await open('t100000', 's', at(130_000));
+      assert.deepEqual((await r.sessions()).map((s) => s.id), ['t100000', 't3', 't1']);
     }));
 
     it('events: newest first, by kind, limited', () => withRegistry(async (r) => {
@@ -207,6 +251,27 @@ export function registrySuite(dialect: string, make: MakeTestDatabase): void {
       await third.close(); // closing twice is harmless
     }));
 
+    it('migrations: registries opened at once on a new database, here and in 3 other processes, migrate it once', async () => {
+      const db = await make();
+      const children = Array.from({ length: 3 }, () => startChild(db));
+      try {
+        const [opened, ready] = await Promise.all([Promise.all([db.open(), db.open(), db.open()]), Promise.all(children.map((c) => c.line()))]);
+        assert.deepEqual(ready, ['ready', 'ready', 'ready']);
+        await opened[0]!.addSite('x', []);
+        assert.equal((await opened[2]!.sites()).length, 1);
+        await Promise.all(opened.map((r) => r.close()));
+      } finally {
+        for (const c of children) c.process.kill();
+        await Promise.all(children.map((c) => c.exited));
+        await db.cleanup();
+      }
+    });
+
+    it('migrations: a database migrated by a newer insel is refused with INSEL_STORE_MIGRATION', () => withRegistry(async (_r, db) => {
+      await db.exec("INSERT INTO kysely_migration (name, timestamp) VALUES ('9999-from-the-future', '2099-01-01T00:00:00.000Z')");
+      await assert.rejects(db.open(), (e: unknown) => e instanceof StoreError && e.code === 'INSEL_STORE_MIGRATION' && /newer insel/.test(e.message));
+    }));
+
     it('changes: a publish reaches subscribers on this and on another registry of the same database within 1 s', () => withRegistry(async (r, db) => {
       const other = await db.open();
       try {
@@ -229,6 +294,23 @@ export function registrySuite(dialect: string, make: MakeTestDatabase): void {
       }
     }));
   });
+}
+
+/** race-child.js on the database (argv: its options, the suite's clock), reading its stdout line by line. */
+function startChild(db: TestDatabase): { process: ChildProcessByStdio<Writable, Readable, null>; line(): Promise<string>; exited: Promise<unknown> } {
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./race-child.js', import.meta.url)), JSON.stringify(db.options), String(T0.getTime())],
+    { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const exited = once(child, 'exit');
+  return {
+    process: child,
+    exited,
+    async line() {
+      const next = await lines.next();
+      if (next.done === true) throw new Error('the child process ended without a line (its stderr says why)');
+      return String(next.value);
+    },
+  };
 }
 
 function assertOneWinner(results: RedeemResult[]): void {
