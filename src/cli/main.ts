@@ -14,6 +14,8 @@ import { registerStatus } from './status.js';
 import { registerHq } from './hq.js';
 import { registerSiteEnroll } from './site-enroll.js';
 import { registerOrgClient } from './org-client.js';
+import { registerSite } from './site.js';
+import { registerLogin } from './login.js';
 
 const program = new Command();
 program
@@ -33,6 +35,8 @@ registerStatus(program);
 registerHq(program);
 registerSiteEnroll(program);
 registerOrgClient(program);
+registerSite(program);
+registerLogin(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof InselError) {

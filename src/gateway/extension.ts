@@ -11,6 +11,12 @@ import type { GatewaySession } from './session.js';
 export interface GatewayExtension {
   /** [ALPN name, handler] pairs, offered after insel/1 and http/1.1 */
   protocols?: [string, ConnectionHandler][];
+  /**
+   * Of those, the names served without a client certificate (enrollment):
+   * such a connection is not verified, stays under the unauthenticated gate
+   * (its deadline and caps) and gets a verdict with no identity.
+   */
+  open?: string[];
   /** Returns true if it took the request (it then answers it); false leaves it to the forward protocol. */
   request?(ctx: GatewayContext, session: GatewaySession, stream: MuxStream, headers: MuxHeaders): boolean;
 }

@@ -311,6 +311,8 @@ export class Gateway implements GatewayContext {
       socket.once('close', () => this.sockets.delete(socket));
     });
     this.server.server.on('secureConnection', (socket: TLSSocket) => {
+      const alpn = socket.alpnProtocol || 'http/1.1';
+      if (this.extension?.open?.includes(alpn) === true) return this.protocols.route(alpn)?.(socket, { refusal: { code: 'INSEL_NO_CERT', reason: 'served without a certificate' } });
       const { identity, refusal } = this.identify(socket, `${socket.remoteAddress}:${socket.remotePort}`);
       // Verified: no longer counted against the caps. Refused: told on its first request, closed after a short linger.
       if (identity) this.server.passed(socket);

@@ -97,7 +97,7 @@ async function relaySocket(site: SiteContext, user: Identity, service: string, s
     const far = await openFar(site, auth, farRequest(auth), deny);
     if (far === undefined) return;
     const link = join(far.pending.stream, socket, 'client');
-    const untrack = site.relays.add({ user: user.name, sites: [site.name, auth.site.name], cut: (reason) => (far.pending.stream.reset(MuxCode.CUT, reason), link.cut(reason)) });
+    const untrack = site.relays.add({ user: user.name, serial: user.serial, sites: [site.name, auth.site.name], cut: (reason) => (far.pending.stream.reset(MuxCode.CUT, reason), link.cut(reason)) });
     const r = await link.done;
     untrack();
     logEnd(site.log, facts, r);

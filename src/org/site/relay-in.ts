@@ -50,7 +50,7 @@ export async function relayIn(site: SiteContext, ctx: GatewayContext, session: G
     }
   }
   let cut: ((reason: string) => void) | undefined;
-  const untrack = site.relays.add({ user: user.name, sites: [peer.name, site.name], cut: (reason) => cut?.(reason) });
+  const untrack = site.relays.add({ user: user.name, serial: user.serial, sites: [peer.name, site.name], cut: (reason) => cut?.(reason) });
   try {
     const ftp = headers[H_FTP] === 'control' ? 'control' : undefined;
     await serveConnect(ctx, session, user, stream, {

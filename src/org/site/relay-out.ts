@@ -62,6 +62,7 @@ export async function relayOut(site: SiteContext, _ctx: GatewayContext, session:
     if (far === undefined) return;
     await join(site, session, stream, far, facts, {
       user: user.name,
+      serial: user.serial,
       sites: [site.name, auth.site.name],
       recheck: () => {
         const d = site.config.serviceRules.check(user, target.service, target.site);
@@ -168,14 +169,14 @@ async function join(
   stream: MuxStream,
   far: Far,
   facts: ConnFacts,
-  o: { user: string; sites: [string, string]; recheck: () => string | undefined; ftp?: true },
+  o: { user: string; serial: string; sites: [string, string]; recheck: () => string | undefined; ftp?: true },
 ): Promise<void> {
   if (stream.destroyed) return void far.pending.stream.destroy();
   stream.respond({ ':status': '200', [H_STREAM]: String(stream.id), [H_TARGET]: far.headers[H_TARGET] ?? facts.to });
   facts.address = far.headers[H_TARGET] ?? '';
   const link = relayStreams(stream, far.pending.stream);
   const active = track(session, { action: 'connect', proto: 'tcp', host: facts.to, address: far.site, port: 0, recheck: o.recheck }, (reason) => link.cut(reason));
-  const untrack = site.relays.add({ user: o.user, sites: o.sites, cut: active.cut });
+  const untrack = site.relays.add({ user: o.user, serial: o.serial, sites: o.sites, cut: active.cut });
   const onFarClose = (reason: string) => link.cut(`the session with site ${far.site} ended: ${reason}`);
   far.peer.once('close', onFarClose);
   if (o.ftp) {

@@ -3,8 +3,9 @@
 // revocation event from HQ cuts every relay of a listed user or site, and so
 // that one user holds at most relays_per_user of them at its site.
 export interface Relay {
-  /** the user it serves */
+  /** the user it serves, and the serial of the certificate it came with */
   user: string;
+  serial: string;
   /** the user's site and the service's site */
   sites: [string, string];
   cut(reason: string): void;
@@ -41,11 +42,11 @@ export class Relays {
     return () => this.open.delete(relay);
   }
 
-  /** Cuts every relay of a listed user, or with a listed site at either end; returns how many. */
-  cutNamed(names: readonly { role: string; name: string }[], reason: string): number {
+  /** Cuts every relay of a listed user or serial, or with a listed site at either end; returns how many. */
+  cutRevoked(names: readonly { role: string; name: string }[], serials: readonly string[], reason: string): number {
     let n = 0;
     for (const r of [...this.open]) {
-      const hit = names.some((x) => (x.role === 'user' && x.name === r.user) || (x.role === 'site' && r.sites.includes(x.name)));
+      const hit = serials.includes(r.serial) || names.some((x) => (x.role === 'user' && x.name === r.user) || (x.role === 'site' && r.sites.includes(x.name)));
       if (!hit) continue;
       this.open.delete(r);
       r.cut(reason);

@@ -21,13 +21,15 @@ import { Membership } from './membership.js';
 import { SitePeers } from './peers.js';
 import { Relays } from './relays.js';
 import { siteRequest } from './requests.js';
+import { enrollForwarder } from './enroll-forward.js';
+import { ALPN_ENROLL } from '../wire/constants.js';
 
 export interface SiteGatewayOptions {
   config: SiteConfig;
   log: Logger;
   /** the link to HQ (hq-link.ts connectHq, or a test's); the caller closes it after close() */
   hq: HqApi;
-  /** more ALPN protocols on the TLS port (enrollment) */
+  /** more ALPN protocols on the TLS port (insel-enroll/1 is the site's own) */
   protocols?: [string, ConnectionHandler][];
   /** HQ's events after the site applied them (revocations, calls) */
   onEvent?: (e: OrgEventMessage) => void;
@@ -61,7 +63,9 @@ export class SiteGateway implements SiteContext {
     const site = new SiteGateway(o.config, o.hq, o.log);
     site.gw = await Gateway.start(o.config.gateway, o.log, {
       request: (ctx, session, stream, headers) => siteRequest(site, ctx, session, stream, headers),
-      ...(o.protocols === undefined ? {} : { protocols: o.protocols }),
+      // Users enroll at their site (insel login): forwarded to HQ.
+      protocols: [enrollForwarder(o.hq, o.log), ...(o.protocols ?? [])],
+      open: [ALPN_ENROLL],
     });
     site.membership = new Membership({
       hq: o.hq,
@@ -126,7 +130,7 @@ export class SiteGateway implements SiteContext {
     if (e.kind === 'revoked') {
       this.applyPki(e.crl, undefined);
       const why = `revoked by HQ${e.reason ? `: ${e.reason}` : ''}`;
-      const cut = this.relays.cutNamed(e.names, why);
+      const cut = this.relays.cutRevoked(e.names, e.serials, why);
       for (const n of e.names) if (n.role === 'site') this.peers.drop(n.name, why);
       this.log.warn({ names: e.names.map((n) => `${n.role}:${n.name}`), serials: e.serials.length, relays: cut }, 'revocation from HQ applied');
     } else if (e.kind === 'trust') {
