@@ -14,6 +14,8 @@ export interface SiteContext {
   readonly peers: SitePeers;
   readonly relays: Relays;
   readonly log: Logger;
+  /** Why certificate `serial` is refused under the gateway's current CRLs, or undefined (a relayed user's, known from HQ's ticket). */
+  revoked(serial: string): string | undefined;
   /** One of the slots for requests waiting on HQ, or undefined when all are taken; release exactly once. */
   waitOnHq(): (() => void) | undefined;
 }

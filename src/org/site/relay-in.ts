@@ -21,6 +21,7 @@ import { hqRefusal } from './hq-refusal.js';
 import { H_SERVICE, H_TICKET } from './protocol.js';
 
 export async function relayIn(site: SiteContext, ctx: GatewayContext, session: GatewaySession, stream: MuxStream, headers: MuxHeaders): Promise<void> {
+  const since = ctx.generation;
   const peer = session.identity;
   const svc = headers[H_SERVICE] ?? '';
   const facts: ConnFacts = { identity: peer, from: session.peer, to: `${svc}@${site.name}`, kind: 'relay-in', started: Date.now() };
@@ -38,9 +39,13 @@ export async function relayIn(site: SiteContext, ctx: GatewayContext, session: G
   if (info.service !== `${svc}@${site.name}`) return deny(403, 'INSEL_ORG_TICKET', `the ticket is for ${quote(info.service)}, not ${quote(`${svc}@${site.name}`)}`);
   const service = site.config.services.find((s) => s.name === svc && s.proto === 'tcp');
   if (service === undefined) return deny(404, 'INSEL_ORG_UNKNOWN_SERVICE', `site ${site.name} has no TCP service ${quote(svc)} in its config`);
-  const rules = () => site.config.serviceRules.check(user, svc, site.name);
-  const d = rules();
-  if (!d.allow) return deny(403, 'INSEL_POLICY_DENIED', d.reason);
+  // The user's certificate is not ours to see: its serial (from HQ) against our CRLs, then our rules.
+  const why = () => {
+    const d = site.config.serviceRules.check(user, svc, site.name);
+    return site.revoked(user.serial) ?? (d.allow ? undefined : d.reason);
+  };
+  const refused = why();
+  if (refused !== undefined) return deny(403, 'INSEL_POLICY_DENIED', refused);
   let address = service.host;
   if (isIP(service.host) === 0) {
     try {
@@ -57,11 +62,11 @@ export async function relayIn(site: SiteContext, ctx: GatewayContext, session: G
       ftp,
       target: { host: service.host, port: service.port },
       address: address!,
-      since: ctx.generation,
+      since,
       facts,
       recheck: () => {
-        const now = rules();
-        return now.allow ? undefined : `policy reload: ${now.reason}`;
+        const now = why();
+        return now === undefined ? undefined : `policy reload: ${now}`;
       },
       onOpen: (c) => (cut = c),
     });

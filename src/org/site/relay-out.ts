@@ -38,7 +38,8 @@ function denier(site: SiteContext, stream: MuxStream, facts: ConnFacts): Deny {
   };
 }
 
-export async function relayOut(site: SiteContext, _ctx: GatewayContext, session: GatewaySession, stream: MuxStream, headers: MuxHeaders): Promise<void> {
+export async function relayOut(site: SiteContext, ctx: GatewayContext, session: GatewaySession, stream: MuxStream, headers: MuxHeaders): Promise<void> {
+  const since = ctx.generation;
   const user = session.identity;
   const asked = headers[H_SERVICE] ?? '';
   const facts: ConnFacts = { identity: user, from: session.peer, to: asked, kind: 'relay', started: Date.now() };
@@ -60,7 +61,7 @@ export async function relayOut(site: SiteContext, _ctx: GatewayContext, session:
     const ftp = headers[H_FTP] === 'control' ? 'control' : undefined;
     const far = await openFar(site, auth, { ...farRequest(auth), ...(ftp ? { [H_FTP]: ftp } : {}) }, deny);
     if (far === undefined) return;
-    await join(site, session, stream, far, facts, {
+    await join(site, { ctx, since }, session, stream, far, facts, {
       user: user.name,
       serial: user.serial,
       sites: [site.name, auth.site.name],
@@ -165,17 +166,25 @@ async function answerOf(pending: PendingStream, who: string, deny: Deny): Promis
 /** Answers the user 200 and joins the streams until the relay ends; tracked for reloads, revocations and the far session's end. */
 async function join(
   site: SiteContext,
+  at: { ctx: GatewayContext; since: number },
   session: GatewaySession,
   stream: MuxStream,
   far: Far,
   facts: ConnFacts,
   o: { user: string; serial: string; sites: [string, string]; recheck: () => string | undefined; ftp?: true },
 ): Promise<void> {
-  if (stream.destroyed) return void far.pending.stream.destroy();
+  const forward = { action: 'connect' as const, proto: 'tcp' as const, host: facts.to, address: far.site, port: 0, recheck: o.recheck };
+  // A reload (a new CRL, new rules) while HQ or the far site answered: the new state decides.
+  const late = at.ctx.refusedSince(at.since, session.tls, session.peer, session.identity, forward);
+  if (stream.destroyed || late !== undefined) {
+    far.pending.stream.destroy();
+    if (late !== undefined) refuse(stream, 403, 'INSEL_POLICY_DENIED', late);
+    return;
+  }
   stream.respond({ ':status': '200', [H_STREAM]: String(stream.id), [H_TARGET]: far.headers[H_TARGET] ?? facts.to });
   facts.address = far.headers[H_TARGET] ?? '';
   const link = relayStreams(stream, far.pending.stream);
-  const active = track(session, { action: 'connect', proto: 'tcp', host: facts.to, address: far.site, port: 0, recheck: o.recheck }, (reason) => link.cut(reason));
+  const active = track(session, forward, (reason) => link.cut(reason));
   const untrack = site.relays.add({ user: o.user, serial: o.serial, sites: o.sites, cut: active.cut });
   const onFarClose = (reason: string) => link.cut(`the session with site ${far.site} ended: ${reason}`);
   far.peer.once('close', onFarClose);

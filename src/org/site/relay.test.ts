@@ -222,4 +222,21 @@ describe('site gateway relays', () => {
     const again = await alice.request(service('web@b'), false);
     assert.ok((await httpOver(again)).endsWith(PAGE));
   });
+
+  it("the user's own site gateway restarting ends the user's relays with a clear error", async () => {
+    const alice = await sessionAs('alice', a, 'a');
+    const open = await alice.request(service('web@b'), false);
+    const ended = new Promise<string>((resolve) => {
+      open.stream.once('reset', (_c: number, reason: string) => resolve(reason));
+      open.stream.once('close', () => resolve('closed without a reason'));
+    });
+    const sessionEnd = new Promise<string>((resolve) => alice.once('close', resolve));
+    const port = a.site.port;
+    await a.close();
+    assert.match(await ended, /site gateway a is shutting down/);
+    assert.match(await sessionEnd, /shutting down/);
+    a = await startSite(pki, 'a', hq, A_RULES, port);
+    const again = await (await sessionAs('alice', a, 'a')).request(service('web@b'), false);
+    assert.ok((await httpOver(again)).endsWith(PAGE));
+  });
 });

@@ -100,6 +100,14 @@ export class SiteGateway implements SiteContext {
     return this.membership.registered;
   }
 
+  revoked(serial: string): string | undefined {
+    for (const c of this.gw.trust.crls) {
+      const r = c.revoked.get(serial);
+      if (r !== undefined) return `certificate ${serial} is revoked (${r.reason})`;
+    }
+    return undefined;
+  }
+
   waitOnHq(): (() => void) | undefined {
     if (this.pendingHq >= this.config.relayLimits.pendingAuthorizations) return undefined;
     this.pendingHq++;
