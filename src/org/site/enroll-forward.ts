@@ -16,10 +16,24 @@ import { ENROLL_REQUESTS, requestsSchema } from '../wire/messages.js';
 const enrollSchema = requestsSchema(ENROLL_REQUESTS);
 
 export function enrollForwarder(hq: HqApi, log: Logger): [string, ConnectionHandler] {
-  return [ALPN_ENROLL, (socket: TLSSocket) => serve(socket, hq, log)];
+  return [
+    ALPN_ENROLL,
+    (socket: TLSSocket) =>
+      serveEnrollOnce(socket, log, async (code, csr, peer) => {
+        try {
+          const answer = await hq.redeem(code, csr);
+          log.info({ from: peer }, 'enrollment forwarded to HQ');
+          return answer;
+        } catch (err) {
+          log.warn({ from: peer, code: (err as { code?: string }).code, reason: (err as Error).message }, 'enrollment refused');
+          throw err instanceof OrgRefusedError ? err : new OrgRefusedError('INSEL_HQ_UNAVAILABLE', (err as Error).message);
+        }
+      }),
+  ];
 }
 
-function serve(socket: TLSSocket, hq: HqApi, log: Logger): void {
+/** One insel-enroll/1 request on `socket`, answered by `redeem`; then the connection ends. (HQ's acceptEnroll is the same round.) */
+export function serveEnrollOnce(socket: TLSSocket, log: Logger, redeem: (code: string, csr: string, peer: string) => Promise<{ cert: string; ca: string }>): void {
   const peer = `${socket.remoteAddress}:${socket.remotePort}`;
   let served = false;
   const conn = new OrgServerConnection(
@@ -30,12 +44,8 @@ function serve(socket: TLSSocket, hq: HqApi, log: Logger): void {
       if (served) throw new OrgRefusedError('INSEL_ORG_BAD_REQUEST', 'one enrollment per connection');
       served = true;
       try {
-        const { cert, ca } = await hq.redeem(req.code, req.csr);
-        log.info({ from: peer }, 'enrollment forwarded to HQ');
+        const { cert, ca } = await redeem(req.code, req.csr, peer);
         return { cert, ca };
-      } catch (err) {
-        log.warn({ from: peer, code: (err as { code?: string }).code, reason: (err as Error).message }, 'enrollment refused');
-        throw err instanceof OrgRefusedError ? err : new OrgRefusedError('INSEL_HQ_UNAVAILABLE', (err as Error).message);
       } finally {
         setImmediate(() => conn.close('INSEL_ORG_BYE', 'enrollment done'));
       }

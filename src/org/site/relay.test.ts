@@ -79,6 +79,13 @@ describe('site gateway relays', () => {
     });
   }
 
+  /** Why an open relay stream ended: its reset's reason, else that it just closed. */
+  const endOf = (open: OpenStream) =>
+    new Promise<string>((resolve) => {
+      open.stream.once('reset', (_c: number, reason: string) => resolve(reason));
+      open.stream.once('close', () => resolve('closed without a reason'));
+    });
+
   const service = (svc: string): MuxHeaders => ({ ':method': 'CONNECT', [H_SERVICE]: svc });
 
   it('serves a page across sites through insel run … curl, and reports session-end to HQ', async () => {
@@ -94,6 +101,28 @@ describe('site gateway relays', () => {
     assert.equal(out.stdout, PAGE);
     await until(() => hq.ended.length > 0, 'session-end at HQ');
     assert.ok(hq.ended[0]!.bytesOut >= PAGE.length);
+  });
+
+  it('insel open prints where the service is and keeps it open until Ctrl-C', async () => {
+    const child = spawn(process.execPath, [CLI, 'open', 'web@b', '--profile', pki.profile('alice')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('\n')) resolve(out.split('\n')[0]!);
+        });
+        child.once('exit', (code) => reject(new Error(`insel open exited with ${code}`)));
+      });
+      const m = /^web@b is at 127\.0\.0\.1:(\d+)$/.exec(line);
+      assert.ok(m, line);
+      for (let i = 0; i < 2; i++) assert.equal(await (await fetch(`http://127.0.0.1:${m[1]}/`, { headers: { connection: 'close' } })).text(), PAGE);
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      child.kill('SIGINT');
+      assert.equal(await exited, 0);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('lists the services HQ allows the user', async () => {
@@ -208,10 +237,7 @@ describe('site gateway relays', () => {
   it('a site gateway restart ends its relays with a clear error, and it registers again', async () => {
     const alice = await sessionAs('alice', a, 'a');
     const open = await alice.request(service('web@b'), false);
-    const ended = new Promise<string>((resolve) => {
-      open.stream.once('reset', (_c: number, reason: string) => resolve(reason));
-      open.stream.once('close', () => resolve('closed without a reason'));
-    });
+    const ended = endOf(open);
     const port = b.site.port;
     const oldDir = b.dir;
     await b.close();
@@ -226,10 +252,7 @@ describe('site gateway relays', () => {
   it("the user's own site gateway restarting ends the user's relays with a clear error", async () => {
     const alice = await sessionAs('alice', a, 'a');
     const open = await alice.request(service('web@b'), false);
-    const ended = new Promise<string>((resolve) => {
-      open.stream.once('reset', (_c: number, reason: string) => resolve(reason));
-      open.stream.once('close', () => resolve('closed without a reason'));
-    });
+    const ended = endOf(open);
     const sessionEnd = new Promise<string>((resolve) => alice.once('close', resolve));
     const port = a.site.port;
     await a.close();

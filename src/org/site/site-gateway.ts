@@ -33,8 +33,8 @@ export interface SiteGatewayOptions {
   protocols?: [string, ConnectionHandler][];
   /** HQ's events after the site applied them (revocations, calls) */
   onEvent?: (e: OrgEventMessage) => void;
-  /** how long a session to another site may take to open, and each request on it; default 10 s */
-  siteTimeoutMs?: number;
+  /** the site's SecSockets UDP address other sites use (UDP services, calls), registered with HQ */
+  udp?: () => string | undefined;
 }
 
 export class SiteGateway implements SiteContext {
@@ -70,7 +70,10 @@ export class SiteGateway implements SiteContext {
     site.membership = new Membership({
       hq: o.hq,
       log: o.log,
-      registration: () => ({ site: site.name, public: site.publicAddress, services: site.config.services.map(({ name, proto, groups }) => ({ name, proto, groups })) }),
+      registration: () => {
+        const udp = o.udp?.();
+        return { site: site.name, public: site.publicAddress, ...(udp === undefined ? {} : { udp }), services: site.config.services.map(({ name, proto, groups }) => ({ name, proto, groups })) };
+      },
       onRegistered: (r) => site.applyPki(r.crl, r.ca),
       onEvent: (e) => {
         site.onEvent(e);
