@@ -11,6 +11,11 @@ import { registerForward } from './forward.js';
 import { registerTunnel } from './tunnel.js';
 import { registerVerify } from './verify.js';
 import { registerStatus } from './status.js';
+import { registerHq } from './hq.js';
+import { registerSiteEnroll } from './site-enroll.js';
+import { registerOrgClient } from './org-client.js';
+import { registerSite } from './site.js';
+import { registerLogin } from './login.js';
 
 const program = new Command();
 program
@@ -27,6 +32,11 @@ registerForward(program);
 registerTunnel(program);
 registerVerify(program);
 registerStatus(program);
+registerHq(program);
+registerSiteEnroll(program);
+registerOrgClient(program);
+registerSite(program);
+registerLogin(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof InselError) {
