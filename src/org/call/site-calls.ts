@@ -8,15 +8,10 @@
 // Bounds: invitations per callee and in all, agents per user, calls in all.
 import type { FlowLog } from '../../udpflow/gateway.js';
 import type { TargetEvents, TargetVerdict } from '../../udpflow/target.js';
-import type { OrgEventMessage, OrgUser } from '../wire/hq-api.js';
+import type { HqApi, OrgEventMessage, OrgUser } from '../wire/hq-api.js';
 import type { CallLegs } from '../site/udp-relay.js';
 import { RING_MS } from './hq-calls.js';
 import { CallError } from './errors.js';
-
-/** What the site asks HQ for a call (insel-org/1 `call`; the HQ link implements it). */
-export interface CallApi {
-  callUser(from: OrgUser, to: string): Promise<{ callId: string; expiresAt: string }>;
-}
 
 /** One line of an agent's stream (GET /insel/v1/calls). */
 export interface Invitation {
@@ -57,7 +52,8 @@ interface Call {
 
 export interface SiteCallsOptions {
   site: string;
-  hq: CallApi;
+  /** insel-org/1 `call` (HqApi.callUser) */
+  hq: Pick<HqApi, 'callUser'>;
   log: FlowLog;
   now?: () => number;
 }
@@ -84,6 +80,7 @@ export class SiteCalls implements CallLegs {
   /** POST /insel/v1/call: `user` of this site invites `to` (name@site) through HQ. */
   invite(user: OrgUser, to: string): Promise<{ callId: string; expiresAt: string }> {
     this.mine(user);
+    if (this.opts.hq.callUser === undefined) return Promise.reject(new CallError('INSEL_CALL_SITE_DOWN', `site ${this.opts.site}'s link to HQ takes no calls`));
     return this.opts.hq.callUser(user, to);
   }
 

@@ -17,6 +17,7 @@ import { issueCert } from '../../pki/issue.js';
 import { loadProfile, type IdentityPem } from '../../pki/profile.js';
 import { trustFromPem } from '../../pki/trust.js';
 import { verifyPeer } from '../../pki/verify.js';
+import type { Identity } from '../../pki/identity.js';
 import { MUX_ALPN, MuxSession, type MuxHeaders, type MuxStream } from '../../mux/index.js';
 import { refuse } from '../../gateway/forward-requests.js';
 import { PATH_CRL, PATH_INFO } from '../../forward/protocol.js';
@@ -27,7 +28,7 @@ import type { LocalService, UdpRelay } from '../site/udp-relay.js';
 import { SiteUdp } from '../site/udp-site.js';
 import type { Authorization, HqApi, OrgEventMessage, OrgUser, ServiceInfo, SiteAddress, TicketInfo } from '../wire/hq-api.js';
 import { HqCalls } from './hq-calls.js';
-import type { CallApi, SiteCalls } from './site-calls.js';
+import type { SiteCalls } from './site-calls.js';
 
 export const LOOP = '127.0.0.1';
 
@@ -92,7 +93,7 @@ export class FakeHq {
   }
 
   /** The HqApi (and CallApi) a site's link would give it. */
-  forSite(site: string): HqApi & CallApi {
+  forSite(site: string): HqApi {
     const refused = (reason: string) => Object.assign(new Error(reason), { code: 'INSEL_ORG_DENIED' });
     return {
       register: async () => ({ crl: '', ca: '', heartbeatMs: 5000 }),
@@ -146,7 +147,7 @@ export interface TestSite {
 export interface SiteOptions {
   services?: LocalService[];
   /** the site's local rules; default: allow */
-  localCheck?: (user: OrgUser, fromSite: string, service: string) => string | undefined;
+  localCheck?: (user: Identity, service: string, site: string) => string | undefined;
   idleMs?: number;
   maxFlowsPerUser?: number;
 }

@@ -37,7 +37,7 @@ async function setup(t: TestContext, echoPort: number, atA: { maxFlowsPerUser?: 
       { name: 'rtp', proto: 'udp', host: LOOP, port: echoPort },
       { name: 'closed', proto: 'udp', host: LOOP, port: echoPort },
     ],
-    localCheck: (user, fromSite, service) => (service === 'closed@site-b' ? `site-b's local rules allow no one ${service} (asked by ${user.name}@${fromSite})` : undefined),
+    localCheck: (user, service, site) => (service === 'closed' ? `site-b's local rules allow no one ${service}@${site} (asked by ${user.name}@${user.site})` : undefined),
   });
   t.after(() => b.close());
   return { hq, a, b };
@@ -170,7 +170,7 @@ describe('UDP services across sites', () => {
     assert.ok(!wrongSite.allow && /ticket refused/.test(wrongSite.reason), JSON.stringify(wrongSite));
     const fromA = hq.mint(alice, 'rtp@site-b', 'site-a', 'site-b');
     const stolen = await asB.open(siteB, 'rtp', fromA, events);
-    assert.ok(!stolen.allow && /issued for relays from site site-a, not site-b/.test(stolen.reason), JSON.stringify(stolen));
+    assert.ok(!stolen.allow && /issued for relays from site site-a \(a user of site site-a\), not site-b/.test(stolen.reason), JSON.stringify(stolen));
     await waitFor(() => b.gateway.stats().flows === 0 && a.gateway.stats().flows === 0, 5_000);
     assert.equal(echo.received(), 0);
   });

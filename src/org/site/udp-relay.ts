@@ -40,8 +40,8 @@ export interface UdpRelayOptions {
   peers: UdpPeers;
   /** this site's services, from its current config */
   service(name: string): LocalService | undefined;
-  /** this site's local rules ([[allow]]) for `user` of `fromSite` asking for `service` (svc@site); a string is a refusal */
-  localCheck(user: OrgUser, fromSite: string, service: string): string | undefined;
+  /** this site's local rules ([[allow_service]], ServiceRules.check) for `user` asking for `service` at `site`; a string is a refusal */
+  localCheck(user: Identity, service: string, site: string): string | undefined;
   calls?: CallLegs;
   log: FlowLog;
   /** service flows one user may hold at this site (as requester or at the target); default 64 */
@@ -93,7 +93,9 @@ export class UdpRelay {
       return this.holding(user, events, (ev) => this.opts.calls!.callee(callId, user, ev));
     }
     if (callId === undefined) {
-      const why = this.opts.localCheck(user, site, service);
+      const at = service.lastIndexOf('@');
+      if (at < 1) return refuse(`${JSON.stringify(service)} is not a service: use svc@site`);
+      const why = this.opts.localCheck(identity, service.slice(0, at), service.slice(at + 1));
       if (why !== undefined) return refuse(why);
     }
     return this.holding(user, events, async (ev) => {
@@ -106,7 +108,7 @@ export class UdpRelay {
       if (auth.service.proto !== 'udp') return refuse(`${service} is a ${auth.service.proto} service: open it with insel open (TCP), not as UDP`);
       if (auth.site.name !== site) return this.opts.peers.open(auth.site, auth.service.name, auth.ticket, ev);
       const info = await this.claim(auth.ticket, auth.service.name, site, site);
-      return typeof info === 'string' ? refuse(info) : this.open(info, auth.ticket, auth.service.name, site, ev);
+      return typeof info === 'string' ? refuse(info) : this.open(info, identity.org, auth.ticket, auth.service.name, site, ev);
     });
   }
 
@@ -115,7 +117,7 @@ export class UdpRelay {
     if (identity.role !== 'site') return refuse('only sites relay with a ticket');
     const info = await this.claim(ticket, service, identity.name, identity.name);
     if (typeof info === 'string') return refuse(info);
-    return this.holding(info.user, events, (ev) => this.open(info, ticket, service, identity.name, ev));
+    return this.holding(info.user, events, (ev) => this.open(info, identity.org, ticket, service, identity.name, ev));
   }
 
   /** Claims the ticket with HQ (single use, bound to this site) and checks it against who relays it; a string is a refusal. */
@@ -127,20 +129,21 @@ export class UdpRelay {
       return `ticket refused: ${(err as Error).message}`;
     }
     const { site } = this.opts;
-    if (info.fromSite !== fromSite) return `the ticket was issued for relays from site ${info.fromSite}, not ${who}`;
+    if (info.fromSite !== fromSite || info.user.site !== fromSite) return `the ticket was issued for relays from site ${info.fromSite} (a user of site ${info.user.site}), not ${who}`;
     if (bareName(info.service, site) !== service) return `the ticket is for ${info.service}, not ${service}@${site}`;
     return info;
   }
 
   /** The claimed flow's target: the call's meeting point, or the service's host:port from this site's config. */
-  private async open(info: TicketInfo, ticket: string, service: string, fromSite: string, ev: TargetEvents): Promise<TargetVerdict> {
+  private async open(info: TicketInfo, org: string, ticket: string, service: string, fromSite: string, ev: TargetEvents): Promise<TargetVerdict> {
     const { site } = this.opts;
     const callId = callOf(service);
     if (callId !== undefined) {
       if (this.opts.calls === undefined) return refuse(`site ${site} takes no calls`);
       return this.opts.calls.caller(callId, info.user, fromSite, ev);
     }
-    const why = this.opts.localCheck(info.user, fromSite, `${service}@${site}`);
+    const u = info.user;
+    const why = this.opts.localCheck({ org, role: 'user', name: u.name, site: u.site, groups: u.groups, serial: u.serial }, service, site);
     if (why !== undefined) return refuse(why);
     const svc = this.opts.service(service);
     if (svc === undefined) return refuse(`site ${site} has no service ${service}`);

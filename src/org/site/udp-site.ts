@@ -9,19 +9,19 @@ import type { Identity } from '../../pki/identity.js';
 import type { IdentityPem } from '../../pki/profile.js';
 import type { FlowLog } from '../../udpflow/gateway.js';
 import type { ServiceOpener } from '../../udpflow/target.js';
-import { SiteCalls, type CallApi } from '../call/site-calls.js';
+import { SiteCalls } from '../call/site-calls.js';
 import { callRequest } from '../call/site-requests.js';
-import type { HqApi, OrgEventMessage, OrgUser } from '../wire/hq-api.js';
+import type { HqApi, OrgEventMessage } from '../wire/hq-api.js';
 import { UdpPeers } from './udp-peers.js';
 import { UdpRelay, type LocalService } from './udp-relay.js';
 
 export interface SiteUdpOptions {
   site: string;
-  hq: HqApi & CallApi;
+  hq: HqApi;
   /** the site's identity as it is now (renewals and CRL updates swap it) */
   identity: () => IdentityPem;
   service(name: string): LocalService | undefined;
-  localCheck(user: OrgUser, fromSite: string, service: string): string | undefined;
+  localCheck(user: Identity, service: string, site: string): string | undefined;
   log: FlowLog;
   maxFlowsPerUser?: number;
 }
