@@ -21,9 +21,9 @@ import { ALPN_ENROLL, ALPN_ORG } from '../wire/constants.js';
 import { OrgServerConnection } from '../wire/connection.js';
 import { encodeFrame } from '../wire/frame.js';
 import type { OrgEventMessage } from '../wire/hq-api.js';
-import { ENROLL_REQUESTS, ORG_REQUESTS, requestsSchema } from '../wire/messages.js';
+import { ENROLL_REQUESTS, ORG_REQUESTS, orgEvent, requestsSchema } from '../wire/messages.js';
 import type { HqConfig } from './config.js';
-import { CHANGE_REVOKED, CHANGE_SERVICES, CHANGE_TRUST, SETTING_CA, SETTING_CRL, type HqContext } from './context.js';
+import { CHANGE_CALL, CHANGE_REVOKED, CHANGE_SERVICES, CHANGE_TRUST, SETTING_CA, SETTING_CRL, type HqContext } from './context.js';
 import { redeem } from './enroll.js';
 import { refuse } from './errors.js';
 import { hqIdentity, trustBundle } from './org-pki.js';
@@ -65,7 +65,8 @@ export class HqServer {
     this.calls = new HqCalls({
       ...registryLookups(ctx.registry),
       mintTicket: (user, service, targetSite) => mintTicket(ctx, user.site, user.name, `${service}@${targetSite}`, targetSite),
-      push: (e) => void this.push(e),
+      // Through the registry, so the callee's site hears it whichever HQ it is linked to.
+      push: (e) => void ctx.registry.publish({ kind: CHANGE_CALL, subject: JSON.stringify(e) }).catch((err: unknown) => ctx.log.error({ reason: (err as Error).message }, 'publishing a call failed')),
     });
   }
 
@@ -220,6 +221,11 @@ export class HqServer {
       this.listener.server.setSecureContext(serverContext({ identity: this.tlsIdentity() }));
       this.push({ kind: 'trust', ca: this.trust.caPem });
       this.cutRefused();
+      return;
+    }
+    if (c.kind === CHANGE_CALL) {
+      const e = orgEvent.safeParse(safeJson(c.subject));
+      if (e.success && e.data.kind === 'call') this.push(e.data);
       return;
     }
     if (c.kind !== CHANGE_REVOKED) return;
