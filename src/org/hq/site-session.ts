@@ -2,11 +2,9 @@
 // from its certificate, never from a request; each request re-checks that
 // the site is still in the registry and not revoked (an admin command in
 // another process may have changed that a moment ago).
-import { isHost } from '../../net/host-port.js';
-import { parseHostPort } from '../../net/host-port.js';
+import { isHost, parseHostPort } from '../../net/host-port.js';
 import { newCode } from '../enroll/code.js';
-import type { Request } from '../wire/messages.js';
-import type { ORG_REQUESTS } from '../wire/messages.js';
+import type { ORG_REQUESTS, Request } from '../wire/messages.js';
 import { authorize, claim, servicesFor } from './authorize.js';
 import { CHANGE_SERVICES, SETTING_CA, SETTING_CRL, type HqContext } from './context.js';
 import { redeem } from './enroll.js';
