@@ -67,6 +67,8 @@ export async function handleSiteRequest(ctx: HqContext, site: string, req: OrgRe
       const { cert, ca } = await redeem(ctx, req.code, req.csr, { at: 'site', site });
       return { cert, ca };
     }
+    case 'call':
+      throw refuse('INSEL_ORG_BAD_REQUEST', 'this HQ does not ring calls yet');
     case 'renew': {
       const { cert, ca } = await issueFromCsr(ctx, { role: 'site', name: site, groups: [] }, req.csr);
       await ctx.registry.addEvent({ kind: 'renew', subject: `site:${site}`, detail: {} }, ctx.now());
