@@ -21,10 +21,10 @@ import { ALPN_ENROLL, ALPN_ORG } from '../wire/constants.js';
 import { OrgServerConnection } from '../wire/connection.js';
 import { encodeFrame } from '../wire/frame.js';
 import type { OrgEventMessage } from '../wire/hq-api.js';
-import { ORG_REQUESTS, requestsSchema } from '../wire/messages.js';
+import { ORG_REQUESTS, orgEvent, requestsSchema } from '../wire/messages.js';
 import { serveEnrollOnce } from '../site/enroll-forward.js';
 import type { HqConfig } from './config.js';
-import { CHANGE_REVOKED, CHANGE_SERVICES, CHANGE_TRUST, SETTING_CA, SETTING_CRL, type HqContext } from './context.js';
+import { CHANGE_CALL, CHANGE_REVOKED, CHANGE_SERVICES, CHANGE_TRUST, SETTING_CA, SETTING_CRL, type HqContext } from './context.js';
 import { redeem } from './enroll.js';
 import { refuse } from './errors.js';
 import { hqIdentity, trustBundle } from './org-pki.js';
@@ -186,6 +186,11 @@ export class HqServer {
   }
 
   private async onChange(c: { kind: string; subject: string }): Promise<void> {
+    if (c.kind === CHANGE_CALL) {
+      const e = orgEvent.safeParse(safeJson(c.subject));
+      if (e.success && e.data.kind === 'call') this.push(e.data);
+      return;
+    }
     if (c.kind === CHANGE_SERVICES) {
       this.push({ kind: 'services' });
       return;
