@@ -118,6 +118,10 @@ async function userCode(ctx: HqContext, site: string, name: string, groups: stri
   const existing = await ctx.registry.user(name);
   if (existing !== undefined && existing.site !== site) throw refuse('INSEL_ORG_FORBIDDEN', `user name ${name} is taken by site ${existing.site}: user names are unique in the organization`);
   if (existing?.status === 'revoked') throw refuse('INSEL_ORG_FORBIDDEN', `user ${name} is revoked; choose another name`);
+  const same = (a: string[], b: string[]) => a.length === b.length && a.every((g) => b.includes(g));
+  if (existing !== undefined && !same(existing.groups, groups)) {
+    throw refuse('INSEL_ORG_FORBIDDEN', `user ${name} exists with groups ${existing.groups.join(', ') || 'none'}: a new code for them carries the same groups`);
+  }
   const now = ctx.now();
   if (existing === undefined) await ctx.registry.addUser({ name, site, groups }, now);
   const code = newCode(pinnedRootDer(ctx.pkiDir));
