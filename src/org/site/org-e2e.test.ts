@@ -31,6 +31,7 @@ import { SiteGateway } from './site-gateway.js';
 const PAGE = 'page of site b\n';
 
 interface Site {
+  dir: string;
   gw: SiteGateway;
   link: HqLink;
   logs: Record<string, unknown>[];
@@ -59,7 +60,7 @@ describe('site gateways with the real HQ', () => {
     });
     const link = hq.link(enrolled.identity);
     const gw = await SiteGateway.start({ config: siteConfigFromText(text, join(dir, 'site.toml')), log: pino({ level: 'info' }, sink), hq: link });
-    return { gw, link, logs };
+    return { dir, gw, link, logs };
   }
 
   function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -109,6 +110,19 @@ describe('site gateways with the real HQ', () => {
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout, PAGE);
     await until(() => a.logs.some((l) => l['msg'] === 'connection' && l['kind'] === 'relay' && l['who'] === 'alice'), 'the relay logged at site a');
+  });
+
+  it('insel site user add prints a code and the insel login command; the code works once', async () => {
+    const add = await cli(['site', 'user', 'add', 'erin', '--groups', 'eng', '--ttl', '10m', '--dir', a.dir]);
+    assert.equal(add.code, 0, add.stderr);
+    const code = /insel login --site \S+ --code (\S+)/.exec(add.stdout)?.[1];
+    assert.ok(code, add.stdout);
+    const dir = join(hq.dir, 'erin');
+    const first = await cli(['login', '--site', `127.0.0.1:${a.gw.port}`, '--code', code, '--profile', dir]);
+    assert.equal(first.code, 0, first.stderr);
+    const again = await cli(['login', '--site', `127.0.0.1:${a.gw.port}`, '--code', code, '--profile', join(hq.dir, 'erin2')]);
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /used/i);
   });
 
   it('HQ down: a new relay fails naming HQ, an open one keeps working', async () => {
