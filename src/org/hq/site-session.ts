@@ -2,11 +2,12 @@
 // from its certificate, never from a request; each request re-checks that
 // the site is still in the registry and not revoked (an admin command in
 // another process may have changed that a moment ago).
-import { isHost } from '../../net/host-port.js';
-import { parseHostPort } from '../../net/host-port.js';
+import { InselError } from '../../errors.js';
+import { isHost, parseHostPort } from '../../net/host-port.js';
+import { OrgRefusedError } from '../wire/errors.js';
 import { newCode } from '../enroll/code.js';
-import type { Request } from '../wire/messages.js';
-import type { ORG_REQUESTS } from '../wire/messages.js';
+import type { Authorization, OrgUser } from '../wire/hq-api.js';
+import type { ORG_REQUESTS, Request } from '../wire/messages.js';
 import { authorize, claim, servicesFor } from './authorize.js';
 import { CHANGE_SERVICES, SETTING_CA, SETTING_CRL, type HqContext } from './context.js';
 import { redeem } from './enroll.js';
@@ -16,9 +17,16 @@ import { pinnedRootDer, trustBundle } from './org-pki.js';
 
 export type OrgRequest = Request<(typeof ORG_REQUESTS)[number]>;
 
-/** What the connection does beyond answering: subscribe to pushed events. */
+/** HQ's side of calls (org/call's HqCalls): ringing a user, and authorizing the caller's media flow "call:<id>". */
+export interface CallRinger {
+  call(fromSite: string, from: OrgUser, to: string): Promise<{ callId: string; expiresAt: string }>;
+  authorize(fromSite: string, user: OrgUser, service: string): Promise<Authorization>;
+}
+
+/** What the connection does beyond answering: subscribe to pushed events; calls, if this HQ rings them. */
 export interface SessionHooks {
   subscribe(): void;
+  calls?: CallRinger;
 }
 
 function checkAddress(text: string, key: string): void {
@@ -55,6 +63,7 @@ export async function handleSiteRequest(ctx: HqContext, site: string, req: OrgRe
       hooks.subscribe();
       return {};
     case 'authorize':
+      if (req.service.startsWith('call:')) return ringer(hooks).authorize(site, req.user, req.service).catch(asRefusal);
       return authorize(ctx, site, req.user, req.service);
     case 'ticket':
       return claim(ctx, site, req.ticket);
@@ -69,12 +78,25 @@ export async function handleSiteRequest(ctx: HqContext, site: string, req: OrgRe
       const { cert, ca } = await redeem(ctx, req.code, req.csr, { at: 'site', site });
       return { cert, ca };
     }
+    case 'call':
+      return ringer(hooks).call(site, req.from, req.to).catch(asRefusal);
     case 'renew': {
       const { cert, ca } = await issueFromCsr(ctx, { role: 'site', name: site, groups: [] }, req.csr);
       await ctx.registry.addEvent({ kind: 'renew', subject: `site:${site}`, detail: {} }, ctx.now());
       return { cert, ca };
     }
   }
+}
+
+function ringer(hooks: SessionHooks): CallRinger {
+  if (hooks.calls === undefined) throw refuse('INSEL_ORG_BAD_REQUEST', 'this HQ does not ring calls');
+  return hooks.calls;
+}
+
+/** A call's refusal (INSEL_CALL_*, org/call's CallError) goes to the site as HQ's refusal; anything else stays a fault. */
+function asRefusal(err: unknown): never {
+  if (err instanceof InselError && err.code.startsWith('INSEL_CALL_')) throw new OrgRefusedError(err.code, err.message);
+  throw err;
 }
 
 /** Only a session this site is part of (it asked, or it was the target) can be ended by it. */
@@ -96,6 +118,10 @@ async function userCode(ctx: HqContext, site: string, name: string, groups: stri
   const existing = await ctx.registry.user(name);
   if (existing !== undefined && existing.site !== site) throw refuse('INSEL_ORG_FORBIDDEN', `user name ${name} is taken by site ${existing.site}: user names are unique in the organization`);
   if (existing?.status === 'revoked') throw refuse('INSEL_ORG_FORBIDDEN', `user ${name} is revoked; choose another name`);
+  const same = (a: string[], b: string[]) => a.length === b.length && a.every((g) => b.includes(g));
+  if (existing !== undefined && !same(existing.groups, groups)) {
+    throw refuse('INSEL_ORG_FORBIDDEN', `user ${name} exists with groups ${existing.groups.join(', ') || 'none'}: a new code for them carries the same groups`);
+  }
   const now = ctx.now();
   if (existing === undefined) await ctx.registry.addUser({ name, site, groups }, now);
   const code = newCode(pinnedRootDer(ctx.pkiDir));
