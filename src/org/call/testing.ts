@@ -78,7 +78,7 @@ export class FakeHq {
     this.calls = new HqCalls({
       user: async (name) => this.users.get(name),
       site: async (name) => this.sites.get(name),
-      mintTicket: async (user, service, targetSite) => this.mint(user, service, user.site, targetSite),
+      mintTicket: async (user, service, targetSite) => this.mint(user, `${service}@${targetSite}`, user.site, targetSite),
       push: (e) => {
         for (const fn of this.listeners) fn(e);
       },

@@ -64,7 +64,7 @@ export class HqServer {
     this.unauthLog = new SummaryLog(ctx.log, 'unauthenticated connections', { listener: 'hq' });
     this.calls = new HqCalls({
       ...registryLookups(ctx.registry),
-      mintTicket: (user, service, targetSite) => mintTicket(ctx, user.name, service, user.site, targetSite),
+      mintTicket: (user, service, targetSite) => mintTicket(ctx, user.site, user.name, `${service}@${targetSite}`, targetSite),
       // Through the registry, so the callee's site hears it whichever HQ it is linked to.
       push: (e) => void ctx.registry.publish({ kind: CHANGE_CALL, subject: JSON.stringify(e) }).catch((err: unknown) => ctx.log.error({ reason: (err as Error).message }, 'publishing a call failed')),
     });

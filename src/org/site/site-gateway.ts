@@ -21,6 +21,7 @@ import { Membership } from './membership.js';
 import { SitePeers } from './peers.js';
 import { Relays } from './relays.js';
 import { siteRequest } from './requests.js';
+import { renewOntoNewestRoot } from './renew.js';
 import { enrollForwarder } from './enroll-forward.js';
 import { ALPN_ENROLL } from '../wire/constants.js';
 import { parseHostPort } from '../../net/host-port.js';
@@ -176,12 +177,27 @@ export class SiteGateway implements SiteContext {
     }
   }
 
-  /** Writes a changed CRL or trust bundle into the identity files and reloads the gateway with them. */
-  private applyPki(crl: string | undefined, ca: string | undefined): void {
+  /**
+   * Moves our certificate onto the newest root (renew.ts) and presents it to
+   * new connections; true if it changed. Not done on the trust event itself:
+   * users whose profile holds only the old root would refuse the new
+   * certificate, so the admin decides when (before retiring the old root).
+   */
+  async renewCertificate(): Promise<boolean> {
+    const renewed = await renewOntoNewestRoot(this.hq, this.identityPem, this.name);
+    if (renewed === undefined) return false;
+    writeFileAtomic(this.config.gateway.identity.certFile, renewed.cert, { mode: PUBLIC_MODE, force: true });
+    this.applyPki(undefined, renewed.ca, true);
+    this.log.info({}, 'site certificate renewed onto the newest root');
+    return true;
+  }
+
+  /** Writes a changed CRL or trust bundle into the identity files and reloads the gateway with them (`cert`: the certificate file changed too). */
+  private applyPki(crl: string | undefined, ca: string | undefined, cert = false): void {
     const id = this.config.gateway.identity;
     const changedCrl = crl !== undefined && crl !== '' && crl !== this.identityPem.crl;
     const changedCa = ca !== undefined && ca !== '' && ca !== this.identityPem.ca;
-    if (!changedCrl && !changedCa) return;
+    if (!changedCrl && !changedCa && !cert) return;
     if (changedCrl) {
       const crlFile = id.crlFile ?? join(dirname(id.certFile), 'crl.pem');
       writeFileAtomic(crlFile, crl, { mode: PUBLIC_MODE, force: true });
