@@ -105,7 +105,8 @@ export async function startOwnSite(o: { ctx: HqContext; config: HqConfig; hqPort
   if (own === undefined) return undefined;
   // A new crl.pem is part of the identity from the next parse on.
   const site = (await ensureOwnSiteIdentity(o.ctx, own)) ? ownSiteConfig(o.config, o.hqPort)!.site : own.site;
-  const log = o.log.child({ site: site.name }, { level: site.gateway.logLevel });
+  // One log for the process; [site] log_level, if set, is the site gateway's level in it.
+  const log = o.log.child({ part: 'site gateway' }, o.config.site?.['log_level'] === undefined ? {} : { level: site.gateway.logLevel });
   const link = connectHq({ hq: site.hq, identity: readIdentityFiles(site.gateway.identity, site.file), log });
   try {
     const gateway = await SiteGateway.start({ config: site, log, hq: link });
