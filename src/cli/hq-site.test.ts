@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { insel, type Child } from '../forward/testing.js';
+import { freePort } from '../forward/tunnel-testing.js';
 
 const work = mkdtempSync(join(tmpdir(), 'insel-hq-site-cli-'));
 const children: Child[] = [];
@@ -23,22 +24,31 @@ async function run(...args: string[]): Promise<{ code: number | null; out: strin
   return { code, out: [...c.out, ...c.err].join('\n') };
 }
 
-async function initWithSite(dir: string): Promise<void> {
-  const r = await run('hq', 'init', '--dir', dir, '--org', 'Acme', '--host', '127.0.0.1', '--listen', '127.0.0.1:0', '--site', 'main', '--site-listen', '127.0.0.1:0');
+async function initWithSite(dir: string, hqPort = 0, sitePort = 0): Promise<void> {
+  const r = await run('hq', 'init', '--dir', dir, '--org', 'Acme', '--host', '127.0.0.1', '--listen', `127.0.0.1:${hqPort}`, '--site', 'main', '--site-listen', `127.0.0.1:${sitePort}`);
   assert.equal(r.code, 0, r.out);
 }
 
-test('hq init --site writes [site]; hq run starts that site gateway, registered at HQ; SIGTERM stops the site, then HQ', async () => {
+test('hq init --site writes [site]; hq run starts that site gateway, registered at HQ; its users enroll; SIGTERM stops the site, then HQ', async () => {
   const dir = join(work, 'hq');
-  await initWithSite(dir);
-  assert.match(readFileSync(join(dir, 'hq.toml'), 'utf8'), /\n\[site\]\nname = "main"\nlisten = "127\.0\.0\.1:0"\n/);
+  const sitePort = await freePort();
+  await initWithSite(dir, await freePort(), sitePort);
+  assert.match(readFileSync(join(dir, 'hq.toml'), 'utf8'), new RegExp(`\\n\\[site\\]\\nname = "main"\\nlisten = "127\\.0\\.0\\.1:${sitePort}"\\n`));
 
   const hq = insel(['hq', 'run', '--dir', dir]);
   children.push(hq);
   await hq.line(/site gateway listening/, 20_000);
   assert.equal(statSync(join(dir, 'site', 'identity', 'key.pem')).mode & 0o777, 0o600);
   const status = await run('hq', 'status', '--dir', dir);
-  assert.match(status.out, /main {2}online {2}public 127\.0\.0\.1:\d+/);
+  assert.match(status.out, new RegExp(`main {2}online {2}public 127\\.0\\.0\\.1:${sitePort}`));
+
+  const add = await run('site', 'user', 'add', 'alice', '--dir', dir);
+  assert.equal(add.code, 0, add.out);
+  const loginArgs = /insel (login --site \S+ --code \S+)/.exec(add.out)?.[1];
+  assert.equal(loginArgs?.split(' ')[2], `127.0.0.1:${sitePort}`, add.out);
+  const login = await run(...loginArgs!.split(' '), '--profile', join(work, 'alice'));
+  assert.equal(login.code, 0, login.out);
+  assert.match(login.out, /logged in as alice of site main/);
 
   hq.proc.kill('SIGTERM');
   assert.equal(await hq.exited, 0, hq.out.join('\n'));

@@ -16,10 +16,10 @@ import { createCsr } from '../../pki/csr.js';
 import { isValidName } from '../../pki/identity.js';
 import { KEY_MODE, PRIVATE_DIR_MODE, PUBLIC_MODE, writeFileAtomic } from '../../pki/store.js';
 import { StoreError } from '../../store/errors.js';
-import { siteConfigFromRaw, type SiteConfig } from '../site/config.js';
+import { loadSiteConfig, SITE_CONFIG_FILE, siteConfigFromRaw, type SiteConfig } from '../site/config.js';
 import { SiteGateway } from '../site/site-gateway.js';
 import { connectHq, type HqLink } from '../wire/hq-link.js';
-import type { HqConfig } from './config.js';
+import { HQ_CONFIG, loadHqConfig, type HqConfig } from './config.js';
 import { SETTING_CRL, type HqContext } from './context.js';
 import { HqError } from './errors.js';
 import { issueFromCsr } from './issue.js';
@@ -31,6 +31,15 @@ export interface OwnSiteConfig {
   site: SiteConfig;
   /** the groups HQ lets this site grant its users, set when HQ first adds the site ([site] groups) */
   groups: string[];
+}
+
+/** DIR's site config: its site.toml, or in an HQ directory hq.toml's [site] (so `insel site user add --dir HQ_DIR` serves HQ's LAN too). */
+export function loadSiteConfigOfDir(dir: string): SiteConfig {
+  if (existsSync(join(dir, SITE_CONFIG_FILE)) || !existsSync(join(dir, HQ_CONFIG))) return loadSiteConfig(dir);
+  const config = loadHqConfig(dir);
+  const own = ownSiteConfig(config, config.listen.port);
+  if (own === undefined) throw configError(config.file, 'site', `${dir} is an HQ directory without a site of its own: add a [site] table (name = "…") to run one, or give --dir a site's directory`);
+  return own.site;
 }
 
 /** The site gateway of HQ's LAN as hq.toml's [site] says, checked by the site config's own parser; errors name hq.toml and site.KEY. */
