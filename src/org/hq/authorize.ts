@@ -53,18 +53,18 @@ export async function authorize(ctx: HqContext, asker: string, user: OrgUser, re
   if (site?.status !== 'online' || site.public === null) throw await denied('INSEL_ORG_SITE_DOWN', `site ${siteName} is ${site?.status ?? 'unknown'}: its gateway has not reported to HQ recently`);
 
   return {
-    ticket: await mintTicket(ctx, u.name, ref, asker, siteName),
+    ticket: await mintTicket(ctx, asker, u.name, ref, siteName),
     site: { name: site.name, public: site.public, ...(site.udp === null ? {} : { udp: site.udp }) },
     service: { name: svc.name, proto: svc.proto },
   };
 }
 
-/** A ticket for `user` of site `fromSite` to `service` at `targetSite`: a session row holding SHA-256 of the secret. */
-export async function mintTicket(ctx: HqContext, user: string, service: string, fromSite: string, targetSite: string): Promise<string> {
+/** A ticket for `user` of site `asker` to `ref` at `targetSite`: single-use, valid TICKET_TTL_MS (also for calls, org/call/hq-calls.ts). */
+export async function mintTicket(ctx: HqContext, asker: string, user: string, ref: string, targetSite: string): Promise<string> {
   const id = randomBytes(12).toString('base64url');
   const secret = randomBytes(24).toString('base64url');
   const now = ctx.now();
-  await ctx.registry.openSession({ id, user, service, fromSite, startedAt: now, targetSite, expiresAt: new Date(now.getTime() + TICKET_TTL_MS), secretHash: hash(secret) });
+  await ctx.registry.openSession({ id, user, service: ref, fromSite: asker, startedAt: now, targetSite, expiresAt: new Date(now.getTime() + TICKET_TTL_MS), secretHash: hash(secret) });
   return `${id}.${secret}`;
 }
 

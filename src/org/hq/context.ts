@@ -21,5 +21,5 @@ export const SETTING_CA = 'ca';
 export const CHANGE_REVOKED = 'revoked';
 export const CHANGE_TRUST = 'trust';
 export const CHANGE_SERVICES = 'services';
-/** a call rang at one HQ: every HQ pushes it, since the callee's site may be connected to another */
+/** a call rings (org/call/hq-calls.ts): subject = the `call` event as JSON, pushed by every HQ to its gateways */
 export const CHANGE_CALL = 'call';

@@ -29,6 +29,8 @@ import { redeem } from './enroll.js';
 import { refuse } from './errors.js';
 import { hqIdentity, trustBundle } from './org-pki.js';
 import { handleSiteRequest, type OrgRequest } from './site-session.js';
+import { mintTicket } from './authorize.js';
+import { HqCalls, registryLookups } from '../call/hq-calls.js';
 
 interface Member {
   conn: OrgServerConnection<(typeof ORG_REQUESTS)[number]>;
@@ -52,12 +54,20 @@ export class HqServer {
   private listener!: TlsListener;
   private sweeper: NodeJS.Timeout | undefined;
   private unsubscribe: () => void = () => undefined;
+  /** calls ringing, held by this process (org/call/hq-calls.ts) */
+  private readonly calls: HqCalls;
 
   private constructor(
     private readonly ctx: HqContext,
     private readonly config: HqConfig,
   ) {
     this.unauthLog = new SummaryLog(ctx.log, 'unauthenticated connections', { listener: 'hq' });
+    this.calls = new HqCalls({
+      ...registryLookups(ctx.registry),
+      mintTicket: (user, service, targetSite) => mintTicket(ctx, user.site, user.name, `${service}@${targetSite}`, targetSite),
+      // Through the registry, so the callee's site hears it whichever HQ it is linked to.
+      push: (e) => void ctx.registry.publish({ kind: CHANGE_CALL, subject: JSON.stringify(e) }).catch((err: unknown) => ctx.log.error({ reason: (err as Error).message }, 'publishing a call failed')),
+    });
   }
 
   static async start(ctx: HqContext, config: HqConfig): Promise<HqServer> {
@@ -162,7 +172,7 @@ export class HqServer {
       }
       return Promise.reject(refuse('INSEL_ORG_FORBIDDEN', `${req.type} is a site's request; ${m.identity.role} ${m.identity.name} may only subscribe`));
     }
-    return handleSiteRequest(this.ctx, m.identity.name, req, { subscribe: () => (m.subscribed = true) });
+    return handleSiteRequest(this.ctx, m.identity.name, req, { subscribe: () => (m.subscribed = true), calls: this.calls });
   }
 
   private left(m: Member, code: string, reason: string): void {
@@ -200,6 +210,11 @@ export class HqServer {
       this.listener.server.setSecureContext(serverContext({ identity: this.tlsIdentity() }));
       this.push({ kind: 'trust', ca: this.trust.caPem });
       this.cutRefused();
+      return;
+    }
+    if (c.kind === CHANGE_CALL) {
+      const e = orgEvent.safeParse(safeJson(c.subject));
+      if (e.success && e.data.kind === 'call') this.push(e.data);
       return;
     }
     if (c.kind !== CHANGE_REVOKED) return;

@@ -2,31 +2,28 @@
 // from its certificate, never from a request; each request re-checks that
 // the site is still in the registry and not revoked (an admin command in
 // another process may have changed that a moment ago).
-import { InselError } from '../../errors.js';
-import { isHost, parseHostPort } from '../../net/host-port.js';
-import { OrgRefusedError } from '../wire/errors.js';
+import { isHost } from '../../net/host-port.js';
+import { parseHostPort } from '../../net/host-port.js';
 import { newCode } from '../enroll/code.js';
-import type { Authorization, OrgUser } from '../wire/hq-api.js';
-import type { ORG_REQUESTS, Request } from '../wire/messages.js';
+import type { Request } from '../wire/messages.js';
+import type { ORG_REQUESTS } from '../wire/messages.js';
 import { authorize, claim, servicesFor } from './authorize.js';
 import { CHANGE_SERVICES, SETTING_CA, SETTING_CRL, type HqContext } from './context.js';
 import { redeem } from './enroll.js';
 import { refuse } from './errors.js';
 import { issueFromCsr } from './issue.js';
 import { pinnedRootDer, trustBundle } from './org-pki.js';
+import { CallError } from '../call/errors.js';
+import type { HqCalls } from '../call/hq-calls.js';
+import { CALL_PREFIX } from '../site/udp-relay.js';
+import { OrgRefusedError } from '../wire/errors.js';
 
 export type OrgRequest = Request<(typeof ORG_REQUESTS)[number]>;
 
-/** HQ's side of calls (org/call's HqCalls): ringing a user, and authorizing the caller's media flow "call:<id>". */
-export interface CallRinger {
-  call(fromSite: string, from: OrgUser, to: string): Promise<{ callId: string; expiresAt: string }>;
-  authorize(fromSite: string, user: OrgUser, service: string): Promise<Authorization>;
-}
-
-/** What the connection does beyond answering: subscribe to pushed events; calls, if this HQ rings them. */
+/** What the connection does beyond answering: subscribe to pushed events; calls (org/call/hq-calls.ts) are held by the HQ process. */
 export interface SessionHooks {
   subscribe(): void;
-  calls?: CallRinger;
+  calls: HqCalls;
 }
 
 function checkAddress(text: string, key: string): void {
@@ -63,8 +60,10 @@ export async function handleSiteRequest(ctx: HqContext, site: string, req: OrgRe
       hooks.subscribe();
       return {};
     case 'authorize':
-      if (req.service.startsWith('call:')) return ringer(hooks).authorize(site, req.user, req.service).catch(asRefusal);
+      if (req.service.startsWith(CALL_PREFIX)) return callRefusals(hooks.calls.authorize(site, req.user, req.service));
       return authorize(ctx, site, req.user, req.service);
+    case 'call':
+      return callRefusals(hooks.calls.call(site, req.from, req.to));
     case 'ticket':
       return claim(ctx, site, req.ticket);
     case 'session-end':
@@ -78,8 +77,6 @@ export async function handleSiteRequest(ctx: HqContext, site: string, req: OrgRe
       const { cert, ca } = await redeem(ctx, req.code, req.csr, { at: 'site', site });
       return { cert, ca };
     }
-    case 'call':
-      return ringer(hooks).call(site, req.from, req.to).catch(asRefusal);
     case 'renew': {
       const { cert, ca } = await issueFromCsr(ctx, { role: 'site', name: site, groups: [] }, req.csr);
       await ctx.registry.addEvent({ kind: 'renew', subject: `site:${site}`, detail: {} }, ctx.now());
@@ -88,15 +85,11 @@ export async function handleSiteRequest(ctx: HqContext, site: string, req: OrgRe
   }
 }
 
-function ringer(hooks: SessionHooks): CallRinger {
-  if (hooks.calls === undefined) throw refuse('INSEL_ORG_BAD_REQUEST', 'this HQ does not ring calls');
-  return hooks.calls;
-}
-
-/** A call's refusal (INSEL_CALL_*, org/call's CallError) goes to the site as HQ's refusal; anything else stays a fault. */
-function asRefusal(err: unknown): never {
-  if (err instanceof InselError && err.code.startsWith('INSEL_CALL_')) throw new OrgRefusedError(err.code, err.message);
-  throw err;
+/** A call's refusal goes back to the site with its own code (CallError), as every refusal. */
+function callRefusals<T>(p: Promise<T>): Promise<T> {
+  return p.catch((err: unknown) => {
+    throw err instanceof CallError ? new OrgRefusedError(err.code, err.message) : err;
+  });
 }
 
 /** Only a session this site is part of (it asked, or it was the target) can be ended by it. */

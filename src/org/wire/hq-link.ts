@@ -115,7 +115,6 @@ export class HqLink implements HqApi {
     return this.call('renew', { csr });
   }
 
-  /** Rings `to` ("bob@site") for this site's user `from` (calls: docs/org/udp-calls.md). */
   callUser(from: OrgUser, to: string): Promise<{ callId: string; expiresAt: string }> {
     return this.call('call', { from, to });
   }

@@ -21,10 +21,9 @@ const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const proto = z.enum(['tcp', 'udp']);
 /** "svc@site" */
 const serviceRef = z.string().max(129).regex(/^[A-Za-z0-9._-]{1,64}@[A-Za-z0-9._-]{1,64}$/, { error: 'must be "service@site"' });
-/** "name@site" of a user */
-const userRef = z.string().max(129).regex(/^[A-Za-z0-9._-]{1,64}@[A-Za-z0-9._-]{1,64}$/, { error: 'must be "name@site"' });
-/** what authorize may be asked for: a service, or the media flow of a call HQ rang ("call:<26 base32>") */
-const authorizeRef = z.union([serviceRef, z.string().regex(/^call:[a-z2-7]{26}$/)], { error: 'must be "service@site" or "call:<id>"' });
+/** a call's media (docs/org/udp-calls.md): "call:<26 base32>", at the callee's site "call:<id>@site" */
+const callRef = z.string().regex(/^call:[a-z2-7]{26}$/, { error: 'must be "call:<id>"' });
+const callAtSite = z.string().max(100).regex(/^call:[a-z2-7]{26}@[A-Za-z0-9._-]{1,64}$/, { error: 'must be "call:<id>@site"' });
 
 export const orgUser = z.strictObject({ name, site: name, groups, serial });
 export const publishedService = z.strictObject({ name, proto, groups });
@@ -38,14 +37,14 @@ export const requestBodies = {
   register: { site: name, public: address, udp: address.optional(), services: z.array(publishedService).max(1024) },
   heartbeat: {},
   subscribe: {},
-  authorize: { user: orgUser, service: authorizeRef },
+  authorize: { user: orgUser, service: serviceRef.or(callRef) },
   ticket: { ticket },
   'session-end': { ticket, bytesIn: count, bytesOut: count },
   services: { user: orgUser },
   'user-code': { name, groups, ttlS: z.number().int().min(60).max(30 * 24 * 3600) },
   redeem: { code, csr: pem },
   renew: { csr: pem },
-  call: { from: orgUser, to: userRef },
+  call: { from: orgUser, to: serviceRef },
 } as const;
 
 export type RequestType = keyof typeof requestBodies;
@@ -73,8 +72,8 @@ export const answerBodies = {
   register: { crl: z.string().max(1 << 19), ca: pem.max(256 << 10), heartbeatMs: z.number().int().min(100).max(3600_000) },
   heartbeat: {},
   subscribe: {},
-  authorize: { ticket, site: siteAddress, service: z.strictObject({ name: z.union([name, z.string().regex(/^call:[a-z2-7]{26}$/)]), proto }) },
-  ticket: { user: orgUser, service: authorizeRef, fromSite: name },
+  authorize: { ticket, site: siteAddress, service: z.strictObject({ name: name.or(callRef), proto }) },
+  ticket: { user: orgUser, service: serviceRef.or(callAtSite), fromSite: name },
   'session-end': {},
   services: { services: z.array(z.strictObject({ name, proto, groups, site: name, online: z.boolean() })).max(10_000) },
   'user-code': { code, expiresAt: z.iso.datetime() },
