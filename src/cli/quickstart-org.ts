@@ -183,11 +183,9 @@ export class Org {
         last = r.stdout + r.stderr;
         return r.code === 0 && services.every((s) => serviceListed(last, s));
       },
-      `insel services (${u.name}) to list ${services.join(', ')}; last answer:\n${last}`,
+      () => `insel services (${u.name}) to list ${services.join(', ')}; last answer:\n${last}`,
       ms,
-    ).catch((err: Error) => {
-      throw new Error(`${err.message}\n${last}`);
-    });
+    );
     return last;
   }
 

@@ -196,12 +196,12 @@ export async function inselOk(args: readonly string[], where: Where = {}, ms = 3
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Retries `probe` every 100 ms until it resolves true; throws after `ms` naming `what`. */
-export async function waitUntil(probe: () => Promise<boolean> | boolean, what: string, ms = 20_000): Promise<void> {
+/** Retries `probe` every 100 ms until it resolves true; throws after `ms` naming `what` (a function: read at the end, e.g. the last error). */
+export async function waitUntil(probe: () => Promise<boolean> | boolean, what: string | (() => string), ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     if (await probe()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`);
     await sleep(100);
   }
 }
