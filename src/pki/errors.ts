@@ -33,6 +33,8 @@ export type PkiErrorCode =
   | 'INSEL_PKI_NOT_FOUND'
   /** a file exists but its content is malformed or fails a signature check */
   | 'INSEL_PKI_BAD_FILE'
+  /** a certificate signing request (from a peer) is oversized, malformed, of the wrong key kind or not self-signed */
+  | 'INSEL_PKI_BAD_CSR'
   /** another insel pki command holds the directory's lock */
   | 'INSEL_PKI_LOCKED'
   /** the CRL a client holds is past its nextUpdate */

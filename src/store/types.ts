@@ -3,7 +3,7 @@
 // One implementation (registry.ts) over SQLite or PostgreSQL; callers never
 // see SQL. Times are Dates, names are already checked (pki/identity.ts).
 export type Dialect = 'sqlite' | 'postgres';
-export interface OpenOptions { database: string /* "sqlite" | "postgres://…" */; dir: string /* for hq.db */; }
+export interface OpenOptions { database: string /* "sqlite" | "postgres://…" */; dir: string /* for hq.db */; poolSize?: number /* PostgreSQL connections (default 10) */; }
 export interface SiteRow { name: string; public: string | null; udp: string | null; status: 'enrolled' | 'online' | 'offline' | 'revoked'; lastHeartbeat: Date | null; groups: string[] /* groups it may grant */ }
 export interface UserRow { name: string; site: string; groups: string[]; status: 'active' | 'revoked'; createdAt: Date }
 export interface ServiceRow { name: string; site: string; proto: 'tcp' | 'udp'; groups: string[] }
