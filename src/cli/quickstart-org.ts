@@ -14,6 +14,8 @@ export interface ServicePlan {
   host: string;
   port: number;
   groups: string[];
+  /** an FTP server: the relays rewrite its data connections */
+  ftp?: boolean;
 }
 
 export interface SitePlan {
@@ -28,6 +30,8 @@ export interface SitePlan {
   groups: string[];
   services: ServicePlan[];
   where?: Where;
+  /** the HQ this site dials, when not the plan's (two HQs on one database) */
+  hq?: string;
 }
 
 export interface OrgPlan {
@@ -71,7 +75,7 @@ const tomlList = (xs: readonly string[]) => `[${xs.map((x) => JSON.stringify(x))
 export function siteToml(plan: SitePlan, hqDial: string): string {
   const lines = [
     `name = ${JSON.stringify(plan.name)}`,
-    `hq = ${JSON.stringify(hqDial)}`,
+    `hq = ${JSON.stringify(plan.hq ?? hqDial)}`,
     `listen = ${JSON.stringify(plan.listen)}`,
     `public = ${JSON.stringify(plan.public)}`,
     ...(plan.udpListen === undefined ? [] : [`udp_listen = ${JSON.stringify(plan.udpListen)}`]),
@@ -79,7 +83,8 @@ export function siteToml(plan: SitePlan, hqDial: string): string {
     '',
   ];
   for (const s of plan.services) {
-    lines.push('[[service]]', `name = ${JSON.stringify(s.name)}`, `proto = ${JSON.stringify(s.proto)}`, `host = ${JSON.stringify(s.host)}`, `port = ${s.port}`, `groups = ${tomlList(s.groups)}`, '');
+    lines.push('[[service]]', `name = ${JSON.stringify(s.name)}`, `proto = ${JSON.stringify(s.proto)}`, `host = ${JSON.stringify(s.host)}`, `port = ${s.port}`, `groups = ${tomlList(s.groups)}`);
+    lines.push(...(s.ftp === true ? ['ftp = true'] : []), '');
   }
   lines.push('[[allow]]', 'name = "the organization decides (HQ groups)"', 'who = ["*"]', 'to = ["*"]', 'ports = ["*"]', 'proto = ["tcp", "udp"]', '');
   return lines.join('\n');
@@ -147,6 +152,14 @@ export class Org {
     }
     writeFileSync(join(dir, 'site.toml'), siteToml(plan, this.plan.hq.dial));
     return !enrolled;
+  }
+
+  /** Points site `name` at another HQ (same database) and restarts it there. */
+  async moveSite(name: string, hqDial: string): Promise<InselProc> {
+    this.sitePlan(name).hq = hqDial;
+    writeFileSync(join(this.siteDir(name), 'site.toml'), siteToml(this.sitePlan(name), this.plan.hq.dial));
+    await this.sites.get(name)?.stop();
+    return this.startSite(name);
   }
 
   /** `insel site run`, resolved once its TLS port accepts connections. */
