@@ -119,7 +119,7 @@ export async function org(): Promise<void> {
     running.push(target);
     const t = Number((await target.waitLine(/^listening (\d+)$/, START_MS))[1]);
     process.stderr.write('starting HQ, sites main and branch, enrolling alice…\n');
-    lab = await LoopbackOrg.create({ part: 'bench', extraServices: [{ name: 'bench', proto: 'tcp', host: '127.0.0.1', port: t, groups: [GROUP] }] });
+    lab = await LoopbackOrg.create({ part: 'bench', extraServices: [{ name: 'bench', proto: 'tcp', host: '127.0.0.1', port: t, groups: [GROUP] }], forwardTo: ['127.0.0.1'] });
     const alice = await lab.user('alice');
     await lab.org.waitServices(alice, ['bench@branch']);
     const main = lab.org.sitePlan('main').public;

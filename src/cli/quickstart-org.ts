@@ -14,8 +14,6 @@ export interface ServicePlan {
   host: string;
   port: number;
   groups: string[];
-  /** an FTP server: the relays rewrite its data connections */
-  ftp?: boolean;
 }
 
 export interface SitePlan {
@@ -32,6 +30,8 @@ export interface SitePlan {
   where?: Where;
   /** the HQ this site dials, when not the plan's (two HQs on one database) */
   hq?: string;
+  /** hosts its users may also reach with plain `insel forward -L` (an [[allow]] rule); none by default */
+  forwardTo?: string[];
 }
 
 export interface OrgPlan {
@@ -71,7 +71,7 @@ export function setTomlKey(file: string, key: string, value: string): void {
 
 const tomlList = (xs: readonly string[]) => `[${xs.map((x) => JSON.stringify(x)).join(', ')}]`;
 
-/** A site's site.toml: where it listens, what it publishes, and local rules that leave the decision to HQ's groups. */
+/** A site's site.toml: where it listens, what it publishes, and a local rule ([[allow_service]]) that leaves the decision to HQ's groups. */
 export function siteToml(plan: SitePlan, hqDial: string): string {
   const lines = [
     `name = ${JSON.stringify(plan.name)}`,
@@ -83,10 +83,12 @@ export function siteToml(plan: SitePlan, hqDial: string): string {
     '',
   ];
   for (const s of plan.services) {
-    lines.push('[[service]]', `name = ${JSON.stringify(s.name)}`, `proto = ${JSON.stringify(s.proto)}`, `host = ${JSON.stringify(s.host)}`, `port = ${s.port}`, `groups = ${tomlList(s.groups)}`);
-    lines.push(...(s.ftp === true ? ['ftp = true'] : []), '');
+    lines.push('[[service]]', `name = ${JSON.stringify(s.name)}`, `proto = ${JSON.stringify(s.proto)}`, `host = ${JSON.stringify(s.host)}`, `port = ${s.port}`, `groups = ${tomlList(s.groups)}`, '');
   }
-  lines.push('[[allow]]', 'name = "the organization decides (HQ groups)"', 'who = ["*"]', 'to = ["*"]', 'ports = ["*"]', 'proto = ["tcp", "udp"]', '');
+  lines.push('[[allow_service]]', 'name = "the organization decides (HQ groups)"', 'who = ["*"]', 'services = ["*"]', '');
+  if (plan.forwardTo !== undefined) {
+    lines.push('[[allow]]', 'name = "plain forwards (insel forward -L) for the bench"', 'who = ["*"]', `to = ${tomlList(plan.forwardTo)}`, 'ports = ["*"]', 'proto = ["tcp", "udp"]', '');
+  }
   return lines.join('\n');
 }
 
@@ -120,7 +122,9 @@ export class Org {
   async initHq(): Promise<boolean> {
     const toml = join(this.hqDir, 'hq.toml');
     const created = !existsSync(toml);
-    if (created) await inselOk(['hq', 'init', '--dir', this.hqDir, '--org', this.plan.org], this.plan.hq.where);
+    const [host] = hostPort(this.plan.hq.dial);
+    const db = this.plan.hq.database ?? 'sqlite';
+    if (created) await inselOk(['hq', 'init', '--dir', this.hqDir, '--org', this.plan.org, '--host', host, '--listen', this.plan.hq.listen, '--database', db], this.plan.hq.where);
     setTomlKey(toml, 'listen', JSON.stringify(this.plan.hq.listen));
     if (this.plan.hq.database !== undefined) setTomlKey(toml, 'database', JSON.stringify(this.plan.hq.database));
     return created;
@@ -217,10 +221,9 @@ export class Org {
   }
 }
 
-/** Whether a `insel services` listing names `svc@site` (as one word, or as name and site on one line). */
+/** Whether a `insel services` listing has `svc@site` online ("web@branch<TAB>tcp<TAB>groups eng<TAB>online"). */
 export function serviceListed(listing: string, svcAtSite: string): boolean {
-  const [svc, site] = svcAtSite.split('@') as [string, string];
-  return listing.split('\n').some((l) => l.includes(svcAtSite) || (new RegExp(`\\b${svc}\\b`).test(l) && new RegExp(`\\b${site}\\b`).test(l)));
+  return listing.split('\n').some((l) => l.split(/\s+/)[0] === svcAtSite && /\bonline\b/.test(l));
 }
 
 /** The local address `insel open` printed (host:port), once it printed it. */

@@ -1,5 +1,5 @@
 // FTP across sites with the real vsftpd and curl, end to end with real
-// processes on loopback: alice runs curl under `insel run ftp@branch`, the
+// processes on loopback: alice runs curl under `insel run --ftp ftp@branch`, the
 // relay pair (site main → site branch) carries the control connection and
 // rewrites the data connections, passive and active. Uploads 1 MB, lists and
 // downloads it back, checked by sha256 against the file vsftpd stored.
@@ -15,7 +15,7 @@ import { GROUP, LoopbackOrg } from './org-loopback.js';
 const skip = ftpToolsMissing();
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-describe('FTP across sites: insel run ftp@branch -- curl, vsftpd behind site branch', { skip }, () => {
+describe('FTP across sites: insel run --ftp ftp@branch -- curl, vsftpd behind site branch', { skip }, () => {
   let ftpd: Vsftpd;
   let lab: LoopbackOrg;
   let alice: OrgUserHandle;
@@ -24,7 +24,7 @@ describe('FTP across sites: insel run ftp@branch -- curl, vsftpd behind site bra
 
   before(async () => {
     ftpd = await startVsftpd();
-    lab = await LoopbackOrg.create({ part: 'ftp', extraServices: [{ name: 'ftp', proto: 'tcp', host: '127.0.0.1', port: ftpd.port, groups: [GROUP], ftp: true }] });
+    lab = await LoopbackOrg.create({ part: 'ftp', extraServices: [{ name: 'ftp', proto: 'tcp', host: '127.0.0.1', port: ftpd.port, groups: [GROUP] }] });
     alice = await lab.user('alice');
     await lab.org.waitServices(alice, ['ftp@branch']);
     data = randomBytes(1024 * 1024);
@@ -37,7 +37,7 @@ describe('FTP across sites: insel run ftp@branch -- curl, vsftpd behind site bra
   });
 
   const curl = async (args: string[]) => {
-    const r = await lab.as(alice, ['run', 'ftp@branch', '--', 'curl', '-sS', '--max-time', '30', ...args], 60_000);
+    const r = await lab.as(alice, ['run', '--ftp', 'ftp@branch', '--', 'curl', '-sS', '--max-time', '30', ...args], 60_000);
     assert.equal(r.code, 0, `curl ${args.join(' ')} through insel run: ${r.stderr}`);
     return r.stdout;
   };

@@ -14,7 +14,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { openedAddress, setTomlKey, type OrgUserHandle } from '../../cli/quickstart-org.js';
+import { openedAddress, type OrgUserHandle } from '../../cli/quickstart-org.js';
 import { freePorts } from '../../cli/quickstart-ports.js';
 import { inselOk, startInsel, waitTcp, type InselProc } from '../../cli/quickstart-procs.js';
 import { PAGE } from '../../cli/quickstart-services.js';
@@ -36,12 +36,11 @@ describe('two HQs on one PostgreSQL database', { skip: 'skip' in pg ? pg.skip : 
     lab = await LoopbackOrg.create({ part: 'pg', database: db.options.database });
     const [port] = (await freePorts(1)) as [number];
     const dir = join(lab.dir, 'hq2');
-    await inselOk(['hq', 'init', '--dir', dir, '--org', lab.org.plan.org, '--adopt', join(lab.org.hqDir, 'pki')]);
-    setTomlKey(join(dir, 'hq.toml'), 'listen', JSON.stringify(`127.0.0.1:${port}`));
-    setTomlKey(join(dir, 'hq.toml'), 'database', JSON.stringify(db.options.database));
+    const listen = `127.0.0.1:${port}`;
+    await inselOk(['hq', 'init', '--dir', dir, '--adopt', join(lab.org.hqDir, 'pki'), '--host', '127.0.0.1', '--listen', listen, '--database', db.options.database]);
     hq2 = startInsel('insel hq run (HQ 2)', ['hq', 'run', '--dir', dir]);
     await waitTcp('127.0.0.1', port, hq2);
-    await lab.org.moveSite('main', `127.0.0.1:${port}`);
+    await lab.org.moveSite('main', listen);
     alice = await lab.user('alice');
     await lab.org.waitServices(alice, ['web@branch', 'echo@branch']);
   });
