@@ -24,6 +24,7 @@ import { openedAddress } from '../src/cli/quickstart-org.js';
 import { startInsel, type InselProc } from '../src/cli/quickstart-procs.js';
 import { GROUP, LoopbackOrg } from '../src/org/e2e/org-loopback.js';
 import { codesRows } from './org-codes.js';
+import { inTurn } from './forward.js';
 import { Proc, benchRun, echoOnce, runPeer, waitEcho } from './forward-procs.js';
 import { fmt, markdown, median, p90, ratio, why } from './report.js';
 
@@ -65,19 +66,6 @@ async function firstByte(r: Row): Promise<number> {
     return ms(t0);
   } finally {
     await c.stop();
-  }
-}
-
-async function inTurn(rows: Row[], what: string, f: (r: Row) => Promise<void>): Promise<void> {
-  for (const r of rows) {
-    if (r.note !== undefined) continue;
-    try {
-      await f(r);
-    } catch (err) {
-      if (r.path === 'direct') throw err;
-      r.note = `failed (${what}): ${why(err)}`;
-      process.stderr.write(`${r.path}: ${r.note}\n`);
-    }
   }
 }
 
