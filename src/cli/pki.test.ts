@@ -126,4 +126,20 @@ describe('insel pki', () => {
     assert.match(ok(['pki', 'init', '--org', 'D']), /wrote pki\/ca\.crt/);
     assert.match(ok(['pki', 'list'], { INSEL_PKI_DIR: 'from-env' }), /no certificates issued yet/);
   });
+
+  it('rolls the root CA over and retires the old one', () => {
+    ok(['pki', 'init', '--dir', 'r', '--org', 'Roll']);
+    ok(['pki', 'issue', '--dir', 'r', '--role', 'user', '--name', 'old']);
+    const r = insel(['pki', 'rollover', '--dir', 'r']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^created root CA 2 \(serial [0-9a-f]+, valid until [-\d]+\); r\/ca\.crt now trusts root CAs 1, 2; wrote r\/crl\.pem \(CRLs of root CA 1: 0 revoked; root CA 2: 0 revoked\)\n$/);
+    assert.match(r.stderr, /insel pki retire --generation 1/);
+    assert.equal(mode('r/ca-2.key'), 0o600);
+    fails(['pki', 'retire', '--dir', 'r', '--generation', '2'], /^insel: root CA 2 \(serial [0-9a-f]+\) is the newest/);
+    fails(['pki', 'retire', '--dir', 'r', '--generation', 'x'], /generation/);
+    const retired = insel(['pki', 'retire', '--dir', 'r', '--generation', '1']);
+    assert.equal(retired.status, 0, retired.stderr);
+    assert.match(retired.stdout, /^retired root CA 1 \(serial [0-9a-f]+\); r\/ca\.crt now trusts root CAs 2; wrote r\/crl\.pem \(CRLs of root CA 2: 0 revoked\)\n$/);
+    assert.match(retired.stderr, /refused from now on: old/);
+  });
 });

@@ -8,6 +8,7 @@ import { initCa } from '../pki/ca.js';
 import { issueCert } from '../pki/issue.js';
 import { revoke, writeCrl, type WriteCrlResult } from '../pki/crl.js';
 import { listCerts, type CertRow } from '../pki/list.js';
+import { retireCa, rolloverCa } from '../pki/rollover.js';
 import { CRL_REASONS } from '../pki/trust.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -24,11 +25,16 @@ export function parseDays(value: string): number {
   return n;
 }
 
+function parseGeneration(value: string): number {
+  if (!/^[1-9]\d{0,5}$/.test(value)) throw new InvalidArgumentError('use the generation number the rollover printed (1, 2, …)');
+  return Number(value);
+}
+
 const dirOption = () => new Option('--dir <dir>', 'PKI directory (default: $INSEL_PKI_DIR, else ./pki)');
 const day = (iso: string | Date) => (typeof iso === 'string' ? iso : iso.toISOString()).slice(0, 10);
 
 function crlLine(r: WriteCrlResult): string {
-  return `wrote ${r.file} (CRLs of ${r.crls.map((c) => `${c.ca === 'root' ? 'the root CA' : `site CA ${c.ca}`}: ${c.revoked} revoked`).join('; ')})`;
+  return `wrote ${r.file} (CRLs of ${r.crls.map((c) => `${c.ca !== 'root' ? `site CA ${c.ca}` : c.generation === undefined ? 'the root CA' : `root CA ${c.generation}`}: ${c.revoked} revoked`).join('; ')})`;
 }
 
 function crlNotes(r: WriteCrlResult): void {
@@ -115,6 +121,30 @@ export function registerPki(program: Command): void {
     });
 
   pki
+    .command('rollover')
+    .description('create a new root CA beside the old one: it signs from now on, ca.crt trusts both until the old one is retired')
+    .addOption(dirOption())
+    .option('--days <n>', 'new root CA validity in days (default 3650)', parseDays)
+    .action(async (o: { dir?: string; days?: number }) => {
+      const r = await rolloverCa({ dir: pkiDir(o.dir), ...(o.days ? { days: o.days } : {}) });
+      out(`created root CA ${r.root.generation} (serial ${r.root.serial}, valid until ${day(r.root.notAfter)}); ${r.bundle} now trusts root CAs ${live(r.roots)}; ${crlLine(r.crl)}`);
+      note(`copy ${r.bundle} (as ca.pem) and ${r.crl.file} to every end; re-issue certificates as they renew, then retire the old root: insel pki retire --generation ${r.root.generation - 1}`);
+    });
+
+  pki
+    .command('retire')
+    .description('stop trusting an old root CA (after a rollover): drop it from ca.crt and crl.pem')
+    .addOption(dirOption())
+    .option('--generation <n>', 'root CA generation (see the rollover output)', parseGeneration)
+    .option('--serial <hex>', 'root CA serial')
+    .action(async (o: { dir?: string; generation?: number; serial?: string }) => {
+      const r = await retireCa({ dir: pkiDir(o.dir), ...(o.generation === undefined ? {} : { generation: o.generation }), ...(o.serial === undefined ? {} : { serial: o.serial }) });
+      out(`retired root CA ${r.root.generation} (serial ${r.root.serial}); ${r.bundle} now trusts root CAs ${live(r.roots)}; ${crlLine(r.crl)}`);
+      if (r.refused.length > 0) note(`these still-valid certificates chain to the retired root and are refused from now on: ${r.refused.map((c) => c.name).join(', ')}`);
+      note(`copy ${r.bundle} (as ca.pem) and ${r.crl.file} to every end`);
+    });
+
+  pki
     .command('export')
     .description('write the files one end needs (cert.pem, key.pem, ca.pem, crl.pem) into a profile directory')
     .argument('<name>', 'certificate name')
@@ -135,6 +165,10 @@ export function registerPki(program: Command): void {
       const rows = listCerts({ dir: pkiDir(o.dir) });
       out(o.json ? JSON.stringify(rows, null, 2) : table(rows));
     });
+}
+
+function live(roots: readonly { generation: number; retired?: string }[]): string {
+  return roots.filter((x) => x.retired === undefined).map((x) => x.generation).join(', ');
 }
 
 function table(rows: readonly CertRow[]): string {

@@ -1,10 +1,12 @@
 // The CAs of a PKI directory: creating the root (initCa), and loading the
-// root or a site CA to sign with.
+// root or a site CA to sign with. After a CA rollover (rollover.ts) there are
+// several root generations: the newest signs certificates, each live one
+// signs its own CRL.
 import { createPublicKey } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { X509Certificate } from '@peculiar/x509';
 import { UsageError } from '../errors.js';
-import { certPem, createCrl, crlPem, createRootCert, keyPairFromPem, newKeyPair, privateKeyPem, type Signer, type Validity } from './certgen.js';
+import { certPem, createCrl, crlPem, createRootCert, keyIdOf, keyPairFromPem, newKeyPair, privateKeyPem, type Signer, type Validity } from './certgen.js';
 import { PkiError } from './errors.js';
 import { checkOrg } from './identity.js';
 import { withPkiLock } from './lock.js';
@@ -18,11 +20,13 @@ import {
   PRIVATE_DIR_MODE,
   PUBLIC_MODE,
   readFile,
+  readIndex,
   writeFileAtomic,
   writeIndex,
   type IndexRecord,
   type PkiIndex,
   type PkiPaths,
+  type RootRecord,
 } from './store.js';
 import { toArrayBuffer, x509 } from './x509.js';
 
@@ -126,8 +130,43 @@ async function loadSigner(certFile: string, keyFile: string, what: string, hint:
   return { cert, privateKey };
 }
 
-export function loadRootSigner(paths: PkiPaths): Promise<Signer> {
-  return loadSigner(paths.caCert, paths.caKey, 'root CA', `create the PKI with insel pki init --dir ${paths.dir}`);
+/**
+ * The root generations, oldest first (retired ones included). A directory
+ * never rolled over has generation 1 only, read from ca.crt.
+ */
+export function rootsOf(paths: PkiPaths, index: PkiIndex): RootRecord[] {
+  if (index.roots !== undefined) return index.roots;
+  const { cert } = readCertFile(paths.caCert, 'root CA certificate', `create the PKI with insel pki init --dir ${paths.dir}`);
+  return [{ generation: 1, serial: normalizeSerial(cert.serialNumber), notBefore: cert.notBefore.toISOString(), notAfter: cert.notAfter.toISOString(), keyId: keyIdOf(cert.publicKey.rawData) }];
+}
+
+/** Root generation `root` as it can sign; its certificate must be the one the index lists. */
+async function loadRoot(paths: PkiPaths, index: PkiIndex, root: RootRecord): Promise<Signer> {
+  const certFile = index.roots === undefined ? paths.caCert : paths.rootCert(root.generation);
+  const signer = await loadSigner(certFile, paths.rootKey(root.generation), `root CA ${root.generation}`, `restore the PKI directory ${paths.dir} from a backup`);
+  const serial = normalizeSerial(signer.cert.serialNumber);
+  if (serial !== root.serial) {
+    throw new PkiError('INSEL_PKI_BAD_FILE', `${certFile} holds serial ${serial}, but the index says root CA ${root.generation} is serial ${root.serial}; restore it from a backup`, { file: certFile });
+  }
+  return signer;
+}
+
+export interface RootSigner {
+  generation: number;
+  serial: string;
+  signer: Signer;
+}
+
+/** Every root not retired, oldest first, ready to sign (its own CRL). */
+export function liveRootSigners(paths: PkiPaths, index: PkiIndex = readIndex(paths)): Promise<RootSigner[]> {
+  const live = rootsOf(paths, index).filter((r) => r.retired === undefined);
+  return Promise.all(live.map(async (r) => ({ generation: r.generation, serial: r.serial, signer: await loadRoot(paths, index, r) })));
+}
+
+/** The newest root: the one that signs new certificates. */
+export function loadRootSigner(paths: PkiPaths, index: PkiIndex = readIndex(paths)): Promise<Signer> {
+  const roots = rootsOf(paths, index);
+  return loadRoot(paths, index, roots[roots.length - 1] as RootRecord);
 }
 
 /** The newest certificate named `name`, if any. */

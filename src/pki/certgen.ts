@@ -4,6 +4,7 @@
 //
 // Profiles (what verify.ts expects):
 //   root     CN=insel root CA, O=<org>; CA, no path limit; keyCertSign, cRLSign
+//            (generation n >= 2 of a rolled-over CA: CN=insel root CA <n>)
 //   site     CN=<name>, O=<org>, OU=site; CA pathLen 0; keyCertSign, cRLSign,
 //            digitalSignature; EKU serverAuth+clientAuth (the gateway's TLS cert too);
 //            the groups it may grant, if any (grants.ts)
@@ -14,6 +15,7 @@
 import { isIP } from 'node:net';
 import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import type { X509Certificate, X509Crl } from '@peculiar/x509';
+import { UsageError } from '../errors.js';
 import { PkiError } from './errors.js';
 import { grantsExtension } from './grants.js';
 import { encodeIdentityUri, type Identity } from './identity.js';
@@ -56,10 +58,15 @@ export interface Validity {
   notAfter: Date;
 }
 
-export async function createRootCert(org: string, keys: CryptoKeyPair, validity: Validity): Promise<X509Certificate> {
+/** The CN of root generation `generation`: distinct per generation, so CRLs and issuers of two roots never share a name. */
+export function rootCn(generation: number): string {
+  return generation === 1 ? ROOT_CN : `${ROOT_CN} ${generation}`;
+}
+
+export async function createRootCert(org: string, keys: CryptoKeyPair, validity: Validity, generation = 1): Promise<X509Certificate> {
   return x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: newSerial(),
-    name: [{ CN: [ROOT_CN] }, { O: [org] }],
+    name: [{ CN: [rootCn(generation)] }, { O: [org] }],
     ...validity,
     keys,
     signingAlgorithm: SIGNING_ALGORITHM,
@@ -74,6 +81,19 @@ export async function createRootCert(org: string, keys: CryptoKeyPair, validity:
 export interface Signer {
   cert: X509Certificate;
   privateKey: CryptoKey;
+}
+
+/**
+ * `validity` cut at the issuer's notAfter: a certificate cannot outlive its
+ * issuer (verify would refuse it once the issuer expires anyway). Throws
+ * UsageError naming `name` if nothing is left.
+ */
+export function withinIssuer(validity: Validity, issuer: Signer, name: string): Validity {
+  const notAfter = validity.notAfter > issuer.cert.notAfter ? issuer.cert.notAfter : validity.notAfter;
+  if (validity.notBefore >= notAfter) {
+    throw new UsageError(`${name}: valid from ${validity.notBefore.toISOString()} to ${notAfter.toISOString()} is empty (its CA is valid until ${issuer.cert.notAfter.toISOString()})`, { field: 'days' });
+  }
+  return { notBefore: validity.notBefore, notAfter };
 }
 
 /** A site CA certificate (role site) or a leaf (any other role) for `identity`, signed by `issuer`. */

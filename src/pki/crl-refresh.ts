@@ -6,11 +6,16 @@
 //     CA whose certificate is in the bundle, was signed by that root and is
 //     not revoked by it (a stolen, revoked site key cannot empty its CRL);
 //     one CRL that is not refuses the whole bundle (nothing is stored);
+//   - a CRL of a root generation this end does not trust (yet) is skipped: a
+//     CA rollover (rollover.ts) puts the new root's CRL in the bundle before
+//     every end holds the new ca.pem, and such a CRL cannot count anyway
+//     (a certificate is revoked only by a CRL of its trusted issuer);
 //   - per issuer, the CRL with the later thisUpdate wins;
 //   - nothing the client holds is dropped, so leaving a CRL out hides nothing.
 //
 // Pure: PEM in, PEM out; the caller fetches and stores.
 import { parseCert, quote, type ParsedCert } from './chain.js';
+import { ROOT_CN } from './certgen.js';
 import { PkiError } from './errors.js';
 import { decodePem, encodePem } from './pem.js';
 import { isSignedBy } from './signature.js';
@@ -48,6 +53,7 @@ export function mergeCrls(trust: Trust, heldPem: string | undefined, fetchedPem:
   }
   const updated: string[] = [];
   fetched.forEach((crl, i) => {
+    if (isUntrustedRootGeneration(crl, trust)) return;
     const ca = signerOf(crl, trust, siteCas);
     if (ca === undefined) {
       throw new PkiError(
@@ -69,6 +75,17 @@ function keepNewer(byIssuer: Map<string, Entry>, e: Entry): boolean {
   if (old && old.crl.crl.thisUpdate.getTime() >= e.crl.crl.thisUpdate.getTime()) return false;
   byIssuer.set(key, e);
   return true;
+}
+
+const ROOT_NAME = new RegExp(`^${ROOT_CN}( [0-9]{1,6})?$`);
+
+/** A CRL named like another root generation of one of our orgs (CN=insel root CA <n>), whose name no trusted root has. */
+function isUntrustedRootGeneration(crl: TrustedCrl, trust: Trust): boolean {
+  if (trust.roots.some((r) => r.subject.equals(crl.issuer))) return false;
+  const name = crl.crl.issuerName;
+  const cn = name.getField('CN');
+  const o = name.getField('O');
+  return cn.length === 1 && ROOT_NAME.test(cn[0] as string) && o.length === 1 && trust.roots.some((r) => r.org === o[0]);
 }
 
 /** 'root' if a trusted root signed `crl`, the site CA that did, or undefined. */

@@ -1,5 +1,6 @@
 // Revocation: marking certificates revoked in the index, and writing
-// crl.pem, a bundle of one CRL per live CA: the root's, then each site CA's,
+// crl.pem, a bundle of one CRL per live CA: the root's (after a rollover, one
+// per root generation not retired, oldest first), then each site CA's,
 // each listing the revoked serials that CA's key signed. Each site CRL is
 // preceded by the site CA's certificate, so that a client refreshing its
 // CRLs from a gateway can check the site CRL chains to the root. A site CA whose
@@ -7,7 +8,7 @@
 // issued anyway, through the site CA's own revocation or dates.
 import { existsSync } from 'node:fs';
 import { UsageError } from '../errors.js';
-import { CRL_DAYS, isLiveCa, loadRootSigner, readCertFile } from './ca.js';
+import { CRL_DAYS, isLiveCa, liveRootSigners, readCertFile } from './ca.js';
 import { certPem, createCrl, crlPem, keyIdOf, keyPairFromPem, type CrlEntry, type Signer } from './certgen.js';
 import { PkiError } from './errors.js';
 import { withPkiLock } from './lock.js';
@@ -20,14 +21,54 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 
 export interface WriteCrlResult {
   file: string;
-  /** one per CRL written, in bundle order */
-  crls: { ca: string; revoked: number }[];
+  /** one per CRL written, in bundle order; ca is "root" or a site name; generation only once the root was rolled over */
+  crls: { ca: string; revoked: number; generation?: number }[];
   /** site CAs that should have a CRL but could not sign one, and why */
   skipped: { site: string; why: string }[];
 }
 
 function entriesOf(records: readonly IndexRecord[]): CrlEntry[] {
   return records.map((r) => ({ serial: r.serial, at: new Date(r.revoked!.at), reason: x509.X509CrlReason[r.revoked!.reason] }));
+}
+
+/** A certificate a root revoked, wherever revocations are kept (index.json, HQ's registry). */
+export interface RootRevocation {
+  serial: string;
+  at: Date;
+  reason: CrlReason;
+  /** the serial of the root that signed the certificate: only that root's CRL lists it */
+  issuerSerial: string;
+}
+
+export interface RootCrl {
+  generation: number;
+  /** the root's serial */
+  serial: string;
+  pem: string;
+  revoked: number;
+}
+
+/** One CRL per live root (oldest first), each listing the revocations of the certificates it signed. */
+export async function rootCrls(paths: PkiPaths, index: PkiIndex, revoked: readonly RootRevocation[], now: Date): Promise<RootCrl[]> {
+  const validity = { thisUpdate: now, nextUpdate: new Date(now.getTime() + CRL_DAYS * DAY_MS) };
+  const out: RootCrl[] = [];
+  // Each root signs its own CRL: a certificate counts as revoked only by a CRL of its issuer (trust.ts).
+  for (const root of await liveRootSigners(paths, index)) {
+    const mine = revoked.filter((r) => r.issuerSerial === root.serial);
+    const entries = mine.map((r) => ({ serial: r.serial, at: r.at, reason: x509.X509CrlReason[r.reason] }));
+    out.push({ generation: root.generation, serial: root.serial, pem: crlPem(await createCrl(root.signer, entries, validity)), revoked: mine.length });
+  }
+  return out;
+}
+
+/**
+ * The root CRLs of the PKI in `dir` as one PEM bundle, for a CA that keeps
+ * its revocations elsewhere (HQ's registry): what crl.pem holds for the roots.
+ */
+export async function rootCrlsPem(opts: { dir: string; revoked: readonly RootRevocation[]; now?: Date }): Promise<string> {
+  const paths = pkiPaths(opts.dir);
+  const crls = await rootCrls(paths, readIndex(paths), opts.revoked, opts.now ?? new Date());
+  return crls.map((c) => c.pem).join('');
 }
 
 /** The key id of the CA certificate that signed `r`, from the index. */
@@ -51,16 +92,22 @@ export function writeCrl(opts: { dir: string; now?: Date }): Promise<WriteCrlRes
   return withPkiLock(opts.dir, () => signCrls(opts));
 }
 
-async function signCrls(opts: { dir: string; now?: Date }): Promise<WriteCrlResult> {
+/** writeCrl for a caller that holds the directory's lock already. */
+export async function signCrls(opts: { dir: string; now?: Date }): Promise<WriteCrlResult> {
   const paths = pkiPaths(opts.dir);
   const index = readIndex(paths);
   const now = opts.now ?? new Date();
   const validity = { thisUpdate: now, nextUpdate: new Date(now.getTime() + CRL_DAYS * DAY_MS) };
   const revoked = index.certs.filter((r) => r.revoked !== undefined);
 
-  const rootEntries = revoked.filter((r) => r.issuer === 'root');
-  const pems = [crlPem(await createCrl(await loadRootSigner(paths), entriesOf(rootEntries), validity))];
-  const result: WriteCrlResult = { file: paths.crl, crls: [{ ca: 'root', revoked: rootEntries.length }], skipped: [] };
+  const byRoots = revoked.filter((r) => r.issuer === 'root').map((r) => ({ serial: r.serial, at: new Date(r.revoked!.at), reason: r.revoked!.reason, issuerSerial: r.issuerSerial }));
+  const roots = await rootCrls(paths, index, byRoots, now);
+  const pems = roots.map((c) => c.pem);
+  const result: WriteCrlResult = {
+    file: paths.crl,
+    crls: roots.map((c) => ({ ca: 'root', revoked: c.revoked, ...(index.roots === undefined ? {} : { generation: c.generation }) })),
+    skipped: [],
+  };
 
   const sites = [...new Set(index.certs.filter((r) => isLiveCa(r, now)).map((r) => r.name))].sort();
   for (const site of sites) {

@@ -11,7 +11,7 @@
 // self-signature that verifies. Anything else is PkiError INSEL_PKI_BAD_CSR.
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { X509Certificate } from '@peculiar/x509';
-import { createCert, type Signer, type Validity } from './certgen.js';
+import { createCert, withinIssuer, type Signer, type Validity } from './certgen.js';
 import { PkiError } from './errors.js';
 import type { Identity } from './identity.js';
 import { decodePem, encodePem } from './pem.js';
@@ -104,7 +104,7 @@ export async function readCsr(pem: string): Promise<ReadCsr> {
  * A certificate for the key in `csrPem`, signed by `signer`, for `identity`
  * as the caller's records have it (never the CSR's subject). Throws PkiError
  * INSEL_PKI_BAD_CSR for a bad CSR. The validity is cut at the signer's own
- * notAfter: verify would refuse the certificate after that anyway.
+ * notAfter (withinIssuer).
  */
 export async function signFromCsr(
   signer: Signer,
@@ -114,6 +114,5 @@ export async function signFromCsr(
   more: { hosts?: readonly string[]; grants?: readonly string[] } = {},
 ): Promise<X509Certificate> {
   const { publicKey } = await readCsr(csrPem);
-  const notAfter = validity.notAfter > signer.cert.notAfter ? signer.cert.notAfter : validity.notAfter;
-  return createCert(identity, publicKey, signer, { notBefore: validity.notBefore, notAfter }, more);
+  return createCert(identity, publicKey, signer, withinIssuer(validity, signer, identity.name), more);
 }

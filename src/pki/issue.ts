@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { UsageError } from '../errors.js';
 import { checkDays, DEFAULT_DAYS, isLiveCa, latest, loadRootSigner, loadSiteSigner, validityFor } from './ca.js';
-import { certPem, createCert, keyIdOf, keyPairFromPem, newKeyPair, privateKeyPem, type Signer } from './certgen.js';
+import { certPem, createCert, keyIdOf, withinIssuer, keyPairFromPem, newKeyPair, privateKeyPem, type Signer } from './certgen.js';
 import { PkiError } from './errors.js';
 import { grantsOf, ungrantedGroup, ungrantedText } from './grants.js';
 import { checkName, checkRole, type Identity, type Role } from './identity.js';
@@ -131,17 +131,13 @@ async function issue(opts: IssueOptions): Promise<IssueResult> {
     if (ungranted !== undefined) throw new UsageError(`--group ${ungranted}: ${ungrantedText(ungranted, opts.ca, siteGrants)}`, { field: 'group' });
     chain = certPem(signer.cert);
   } else {
-    signer = await loadRootSigner(paths);
+    signer = await loadRootSigner(paths, index);
   }
 
-  const validity = validityFor(days, now);
-  if (opts.notBefore) validity.notBefore = opts.notBefore;
-  if (opts.notAfter) validity.notAfter = opts.notAfter;
-  // A certificate cannot outlive its issuer: verify would refuse it once the issuer expires anyway.
-  if (validity.notAfter > signer.cert.notAfter) validity.notAfter = signer.cert.notAfter;
-  if (validity.notBefore >= validity.notAfter) {
-    throw new UsageError(`${id.name}: valid from ${validity.notBefore.toISOString()} to ${validity.notAfter.toISOString()} is empty (its CA is valid until ${signer.cert.notAfter.toISOString()})`, { field: 'days' });
-  }
+  const requested = validityFor(days, now);
+  if (opts.notBefore) requested.notBefore = opts.notBefore;
+  if (opts.notAfter) requested.notAfter = opts.notAfter;
+  const validity = withinIssuer(requested, signer, id.name);
 
   const kept = id.role === 'site' ? await reusableSiteKey(paths, index, id.name, now) : undefined;
   const keys = kept ?? (await newKeyPair());

@@ -2,7 +2,11 @@
 // index of every certificate ever issued.
 //
 //   DIR/ca.key              root CA private key (0600)
-//   DIR/ca.crt              root CA certificate: the `ca` of every end
+//   DIR/ca.crt              root CA certificate: the `ca` of every end; after a
+//                           CA rollover (rollover.ts) the trust bundle: every
+//                           root not retired, oldest first
+//   DIR/ca-<n>.crt, ca-<n>.key   root generation n, once there was a rollover
+//                           (generation 1 keeps its key in ca.key)
 //   DIR/crl.pem             one CRL per live CA (root, each site CA)
 //   DIR/index.json          every certificate issued (see IndexRecord)
 //   DIR/certs/<name>.crt    leaf, followed by its site CA if a site issued it
@@ -37,6 +41,10 @@ export interface PkiPaths {
   privateDir: string;
   cert(name: string): string;
   key(name: string): string;
+  /** the certificate of root generation n (written from the first rollover on) */
+  rootCert(generation: number): string;
+  /** the key of root generation n: generation 1's is ca.key */
+  rootKey(generation: number): string;
 }
 
 export function pkiPaths(dir: string): PkiPaths {
@@ -52,6 +60,8 @@ export function pkiPaths(dir: string): PkiPaths {
     privateDir,
     cert: (name) => join(certsDir, `${name}.crt`),
     key: (name) => join(privateDir, `${name}.key`),
+    rootCert: (n) => join(dir, `ca-${n}.crt`),
+    rootKey: (n) => (n === 1 ? join(dir, 'ca.key') : join(dir, `ca-${n}.key`)),
   };
 }
 
@@ -77,16 +87,33 @@ const recordSchema = z
   })
   .strict();
 
+/** A root CA generation (rollover.ts); absent from the index until the first rollover. */
+const rootSchema = z
+  .object({
+    generation: z.number().int().min(1),
+    serial: z.string().regex(/^[0-9a-f]+$/),
+    notBefore: isoDate,
+    notAfter: isoDate,
+    keyId: z.string(),
+    /** when it left the trust bundle: certificates that chain to it are refused from then on */
+    retired: isoDate.optional(),
+  })
+  .strict();
+
 const indexSchema = z
   .object({
     version: z.literal(1),
     org: z.string(),
+    /** the serial of the root that signs (the newest generation) */
     rootSerial: z.string(),
     certs: z.array(recordSchema),
+    /** every root generation, oldest first, once the CA was rolled over */
+    roots: z.array(rootSchema).optional(),
   })
   .strict();
 
 export type IndexRecord = z.infer<typeof recordSchema> & { role: (typeof ROLES)[number] };
+export type RootRecord = z.infer<typeof rootSchema>;
 export type PkiIndex = Omit<z.infer<typeof indexSchema>, 'certs'> & { certs: IndexRecord[] };
 
 export function readIndex(paths: PkiPaths): PkiIndex {

@@ -5,10 +5,11 @@ import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import Sqlite from 'better-sqlite3';
 import pg from 'pg';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import type { Dialect, OpenOptions } from './types.js';
 import type { Schema } from './schema.js';
 import { StoreError, redactUrl, unavailable } from './errors.js';
+import { TurnTakingSqliteDialect } from './sqlite-turns.js';
 
 export interface Connection {
   db: Kysely<Schema>;
@@ -51,7 +52,7 @@ function openSqlite(file: string): Connection {
       `the registry ${file} cannot be opened (${(err as Error).message}): check that the HQ directory exists and is writable (insel hq init)`,
       { file, cause: err });
   }
-  return { db: new Kysely<Schema>({ dialect: new SqliteDialect({ database: handle }) }), dialect: 'sqlite', where: file };
+  return { db: new Kysely<Schema>({ dialect: new TurnTakingSqliteDialect({ database: handle }, file) }), dialect: 'sqlite', where: file };
 }
 
 async function openPostgres(url: string, max: number): Promise<Connection> {

@@ -3,6 +3,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import type { Registry, RedeemResult } from './types.js';
 import { StoreError } from './errors.js';
 import { waitFor, type MakeTestDatabase, type TestDatabase } from './testing.js';
@@ -131,6 +134,44 @@ export function registrySuite(dialect: string, make: MakeTestDatabase): void {
       }
     }));
 
+    it('codes: 25 redeems here race 25 in another process; its publish reaches us within 1 s', () => withRegistry(async (r, db) => {
+      await r.addCode({ id: 'race', secretHash: sha('s'), scope: { role: 'user', name: 'u', groups: [] }, expiresAt: at(HOUR), createdBy: 'admin' });
+      const heard: string[] = [];
+      r.subscribe((c) => heard.push(c.kind));
+      const child = spawn(process.execPath, [fileURLToPath(new URL('./race-child.js', import.meta.url)), JSON.stringify(db.options), String(T0.getTime())],
+        { stdio: ['pipe', 'pipe', 'inherit'] });
+      try {
+        const lines = createInterface({ input: child.stdout });
+        const next = lines[Symbol.asyncIterator]();
+        assert.equal((await next.next()).value, 'ready');
+        child.stdin.write('go\n');
+        const [mine, theirs] = await Promise.all([
+          Promise.all(Array.from({ length: 25 }, () => r.redeemCode('race', sha('s'), at(0)))),
+          next.next().then((line) => JSON.parse(String(line.value)) as string[]),
+        ]);
+        const outcomes = [...mine.map((x) => (x.ok ? 'ok' : x.why)), ...theirs].sort();
+        assert.deepEqual(outcomes, ['ok', ...Array(49).fill('used')]);
+        await waitFor(() => heard.includes('child'), 1000, "the other process's change");
+      } finally {
+        child.kill();
+      }
+    }));
+
+    it('writes from two registries on one database interleave with a transaction, without waiting out a lock', () => withRegistry(async (r, db) => {
+      const other = await db.open();
+      try {
+        await r.addSite('branch', []);
+        const services = Array.from({ length: 50 }, (_, i) => ({ name: `s${i}`, proto: 'tcp' as const, groups: [] }));
+        await Promise.all([
+          ...Array.from({ length: 5 }, (_, i) => r.registerSite('branch', 'h:1', null, services, at(i))),
+          ...Array.from({ length: 20 }, (_, i) => other.setSetting(`k${i}`, 'v')),
+        ]);
+        assert.equal((await other.services()).length, 50);
+      } finally {
+        await other.close();
+      }
+    }));
+
     it('certificates: add, list, revoke by serial or identity (newly revoked only); an empty filter is refused', () => withRegistry(async (r) => {
       const cert = (serial: string, role: string, name: string) => ({ serial, role, name, site: role === 'user' ? 'a' : null, notAfter: at(Number.parseInt(serial, 16) * HOUR), caSerial: 'ca1' });
       await r.addCert(cert('01', 'user', 'alice'));
@@ -181,6 +222,9 @@ export function registrySuite(dialect: string, make: MakeTestDatabase): void {
       assert.deepEqual((await r.sessions({ open: true })).map((s) => s.id), ['t3', 't2']);
       assert.deepEqual((await r.sessions()).map((s) => s.id), ['t3', 't2', 't1']);
       assert.deepEqual((await r.sessions({ limit: 1 })).map((s) => s.id), ['t3']);
+      // A minute after it expired, a ticket nobody claimed (t2) is dropped when the next one is issued.
+      await open('t100000', 's', at(130_000));
+      assert.deepEqual((await r.sessions()).map((s) => s.id), ['t100000', 't3', 't1']);
     }));
 
     it('events: newest first, by kind, limited', () => withRegistry(async (r) => {

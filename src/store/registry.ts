@@ -20,6 +20,8 @@ const SERVICES_PER_SITE = 1000;
 /** The events table keeps the newest events only (failed redeems are events, and anyone can cause those). */
 const EVENTS_KEEP = 100_000;
 const EVENT_DETAIL_MAX = 16 * 1024;
+/** How long an expired, unclaimed ticket stays visible in sessions() before it is dropped. */
+const UNCLAIMED_KEEP_MS = 60_000;
 
 /** Opens the registry, creating or migrating its schema; throws StoreError when the database cannot be used. */
 export async function openRegistry(o: OpenOptions): Promise<Registry> {
@@ -258,6 +260,8 @@ class SqlRegistry implements Registry {
         id: s.id, secret_hash: s.secretHash.toString('hex'), user_name: s.user, service: s.service, from_site: s.fromSite, target_site: s.targetSite,
         started_at: s.startedAt.getTime(), expires_at: s.expiresAt.getTime(), claimed_at: null, ended_at: null, bytes_in: 0, bytes_out: 0,
       }).execute();
+      // Tickets never claimed are no sessions; dropping them keeps repeated authorizations from piling up.
+      await this.db.deleteFrom('sessions').where('claimed_at', 'is', null).where('expires_at', '<', s.startedAt.getTime() - UNCLAIMED_KEEP_MS).execute();
     }, { exists: `session ${s.id} exists already` });
   }
 

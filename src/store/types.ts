@@ -51,7 +51,7 @@ export interface Registry {
   sessions(opts?: { open?: boolean; limit?: number }): Promise<SessionRow[]>;
   addEvent(e: OrgEvent, now: Date): Promise<void>;
   events(opts?: { limit?: number; kind?: string }): Promise<(OrgEvent & { at: Date })[]>;
-  // change notification between HQ processes (PG: NOTIFY insel_org; SQLite: in-process)
+  // change notices between processes on one database, at least once (a `changes` table; PG: NOTIFY insel_org; SQLite: polled every 200 ms)
   publish(change: { kind: string; subject: string }): Promise<void>;
   subscribe(fn: (change: { kind: string; subject: string }) => void): () => void;
 }

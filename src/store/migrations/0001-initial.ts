@@ -75,6 +75,7 @@ export function initial(dialect: Dialect): Migration {
         .addColumn('bytes_out', 'bigint', (c) => c.notNull().defaultTo(0))
         .execute();
       await db.schema.createIndex('sessions_started').on('sessions').column('started_at').execute();
+      await db.schema.createIndex('sessions_expires').on('sessions').column('expires_at').execute();
       await addSerialId(db.schema.createTable('events'), dialect)
         .addColumn('at', 'bigint', (c) => c.notNull())
         .addColumn('kind', 'text', (c) => c.notNull())
