@@ -11,6 +11,8 @@ import { registerForward } from './forward.js';
 import { registerTunnel } from './tunnel.js';
 import { registerVerify } from './verify.js';
 import { registerStatus } from './status.js';
+import { registerHq } from './hq.js';
+import { registerSiteEnroll } from './site-enroll.js';
 
 const program = new Command();
 program
@@ -27,6 +29,8 @@ registerForward(program);
 registerTunnel(program);
 registerVerify(program);
 registerStatus(program);
+registerHq(program);
+registerSiteEnroll(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof InselError) {

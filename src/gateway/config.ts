@@ -43,14 +43,14 @@ export interface GatewayConfig {
 // (per source address, in all) and the time from accept to verified. Keys
 // for limits after authentication belong to the same table.
 const count = (example: number) => z.number({ error: `must be a whole number, e.g. ${example}` }).int({ error: `must be a whole number, e.g. ${example}` }).min(1, { error: 'must be at least 1' }).max(1_000_000, { error: 'must be at most 1000000' });
-const unauthLimitsShape = {
+export const unauthLimitsShape = {
   unauthenticated_per_source: count(16).optional(),
   unauthenticated_total: count(128).optional(),
   handshake_timeout: durationString('10s').optional(),
 };
 const UNAUTH_DEFAULTS: UnauthLimits = { perSource: 16, total: 128, timeoutMs: 10_000 };
 
-function unauthLimits(file: string, raw: { unauthenticated_per_source?: number; unauthenticated_total?: number; handshake_timeout?: string } = {}): UnauthLimits {
+export function unauthLimits(file: string, raw: { unauthenticated_per_source?: number; unauthenticated_total?: number; handshake_timeout?: string } = {}): UnauthLimits {
   const limits = {
     perSource: raw.unauthenticated_per_source ?? UNAUTH_DEFAULTS.perSource,
     total: raw.unauthenticated_total ?? UNAUTH_DEFAULTS.total,

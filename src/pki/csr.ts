@@ -68,7 +68,7 @@ function p256Key(spki: Buffer): KeyObject {
   }
   const curve = key.asymmetricKeyDetails?.namedCurve;
   if (key.asymmetricKeyType !== 'ec' || curve !== 'prime256v1') {
-    throw badCsr(`carries a ${key.asymmetricKeyType ?? 'unknown'}${curve ? ` ${curve}` : ''} key, but insel certificates are for ECDSA P-256 keys only`);
+    throw badCsr(`carries a key of type ${key.asymmetricKeyType ?? 'unknown'}${curve ? ` (${curve})` : ''}, but insel certificates are for ECDSA P-256 keys only`);
   }
   return key;
 }

@@ -1,11 +1,12 @@
 // The index as a table: one row per certificate ever issued, with its
 // status now. A certificate of a site CA that is revoked or expired (and not
-// renewed with the same key) is shown as such: verify refuses it too.
+// renewed with the same key) is shown as such, and one that chains to a
+// retired root CA (rollover.ts) as retired: verify refuses them too.
 import { isLiveCa } from './ca.js';
 import type { Role } from './identity.js';
 import { pkiPaths, readIndex, type IndexRecord } from './store.js';
 
-export type CertStatus = 'valid' | 'revoked' | 'expired';
+export type CertStatus = 'valid' | 'revoked' | 'expired' | 'retired';
 
 export interface CertRow {
   name: string;
@@ -28,9 +29,13 @@ export function listCerts(opts: { dir: string; now?: Date }): CertRow[] {
   const index = readIndex(pkiPaths(opts.dir));
   const now = opts.now ?? new Date();
   const bySerial = new Map(index.certs.map((r) => [r.serial, r]));
+  const retired = new Map((index.roots ?? []).filter((x) => x.retired !== undefined).map((x) => [x.serial, x.generation]));
   const status = (r: IndexRecord): { status: CertStatus; note?: string } => {
     if (r.revoked) return { status: 'revoked' };
     if (Date.parse(r.notAfter) < now.getTime()) return { status: 'expired' };
+    const rootSerial = r.issuer === 'root' ? r.issuerSerial : bySerial.get(r.issuerSerial)?.issuerSerial;
+    const gone = retired.get(rootSerial ?? '');
+    if (gone !== undefined) return { status: 'retired', note: `root CA ${gone} is retired` };
     if (r.issuer === 'root') return { status: 'valid' };
     const keyId = bySerial.get(r.issuerSerial)?.keyId;
     const cas = index.certs.filter((c) => c.role === 'site' && c.keyId === keyId);

@@ -14,6 +14,7 @@ import { revoke, rootCrlsPem } from './crl.js';
 import { mergeCrls } from './crl-refresh.js';
 import { CertError, PkiError } from './errors.js';
 import { issueCert } from './issue.js';
+import { listCerts } from './list.js';
 import { decodePem } from './pem.js';
 import { loadProfile, type IdentityPem } from './profile.js';
 import { listRoots, retireCa, rolloverCa } from './rollover.js';
@@ -167,6 +168,9 @@ describe('CA rollover', () => {
     assert.equal(decodePem(readFileSync(paths().caCert, 'utf8'), 'CERTIFICATE', 'ca.crt').length, 1);
     assert.deepEqual(r.crl.crls.map((c) => `${c.ca}${c.generation ?? ''}`), ['root2', 'branch']);
     assert.ok(listRoots(dir)[0]?.retired);
+    const rows = new Map(listCerts({ dir }).map((c) => [c.name, c]));
+    assert.deepEqual([rows.get('srv')?.status, rows.get('bob')?.status, rows.get('carol')?.status, rows.get('alice')?.status], ['retired', 'retired', 'valid', 'revoked']);
+    assert.equal(rows.get('bob')?.note, 'root CA 1 is retired');
     const trust = trustNow();
     for (const name of ['srv', 'branch', 'bob']) refusedWith(name, 'INSEL_CERT_UNKNOWN_CA', trust);
     assert.equal(verifies('carol', trust).name, 'carol');

@@ -34,7 +34,7 @@ export async function connect(o: OpenOptions): Promise<Connection> {
   if (o.database === 'sqlite') return openSqlite(join(o.dir, 'hq.db'));
   if (isPostgresUrl(o.database)) return openPostgres(o.database, o.poolSize ?? PG_POOL);
   throw new StoreError('INSEL_STORE_INVALID',
-    `database ${isPostgresUrl(o.database) ? redactUrl(o.database) : JSON.stringify(o.database.slice(0, 40))} is not supported:` +
+    `database ${o.database.includes('://') ? redactUrl(o.database) : JSON.stringify(o.database.slice(0, 40))} is not supported:` +
     ' set database = "sqlite" (the default, DIR/hq.db) or "postgres://user:password@host:port/db"', { field: 'database' });
 }
 

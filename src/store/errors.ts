@@ -30,7 +30,7 @@ export function redactUrl(url: string): string {
     if (u.password !== '') u.password = '***';
     return u.toString();
   } catch {
-    return 'the configured PostgreSQL URL (unparsable)';
+    return 'the configured database URL (unparsable)';
   }
 }
 
@@ -49,7 +49,7 @@ export function storeFailure(err: unknown, where: string): unknown {
   const message = (err as Error | null)?.message ?? String(err);
   if (/^SQLITE_(BUSY|LOCKED|CANTOPEN|IOERR|FULL|READONLY|CORRUPT|NOTADB)/.test(code)) {
     return new StoreError('INSEL_STORE_UNAVAILABLE',
-      `the registry ${where} cannot be used (${code}: ${message}): another insel command may hold it, or the disk is full or read-only`,
+      `the registry ${where} cannot be used (${code}: ${message}): another insel command may hold it too long; otherwise check the disk (full, read-only) and the file`,
       { file: where, cause: err });
   }
   if (/^(E[A-Z]+|08...|57P..|53...)$/.test(code) || /Connection terminated|timeout exceeded when trying to connect/i.test(message)) {

@@ -3,7 +3,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { once } from 'node:events';
+import type { Readable, Writable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Registry, RedeemResult } from './types.js';
@@ -138,22 +140,20 @@ export function registrySuite(dialect: string, make: MakeTestDatabase): void {
       await r.addCode({ id: 'race', secretHash: sha('s'), scope: { role: 'user', name: 'u', groups: [] }, expiresAt: at(HOUR), createdBy: 'admin' });
       const heard: string[] = [];
       r.subscribe((c) => heard.push(c.kind));
-      const child = spawn(process.execPath, [fileURLToPath(new URL('./race-child.js', import.meta.url)), JSON.stringify(db.options), String(T0.getTime())],
-        { stdio: ['pipe', 'pipe', 'inherit'] });
+      const child = startChild(db);
       try {
-        const lines = createInterface({ input: child.stdout });
-        const next = lines[Symbol.asyncIterator]();
-        assert.equal((await next.next()).value, 'ready');
-        child.stdin.write('go\n');
+        assert.equal(await child.line(), 'ready');
+        child.process.stdin.write('go\n');
         const [mine, theirs] = await Promise.all([
           Promise.all(Array.from({ length: 25 }, () => r.redeemCode('race', sha('s'), at(0)))),
-          next.next().then((line) => JSON.parse(String(line.value)) as string[]),
+          child.line().then((line) => JSON.parse(line) as string[]),
         ]);
         const outcomes = [...mine.map((x) => (x.ok ? 'ok' : x.why)), ...theirs].sort();
         assert.deepEqual(outcomes, ['ok', ...Array(49).fill('used')]);
         await waitFor(() => heard.includes('child'), 1000, "the other process's change");
       } finally {
-        child.kill();
+        child.process.kill();
+        await child.exited;
       }
     }));
 
@@ -251,6 +251,27 @@ export function registrySuite(dialect: string, make: MakeTestDatabase): void {
       await third.close(); // closing twice is harmless
     }));
 
+    it('migrations: registries opened at once on a new database, here and in 3 other processes, migrate it once', async () => {
+      const db = await make();
+      const children = Array.from({ length: 3 }, () => startChild(db));
+      try {
+        const [opened, ready] = await Promise.all([Promise.all([db.open(), db.open(), db.open()]), Promise.all(children.map((c) => c.line()))]);
+        assert.deepEqual(ready, ['ready', 'ready', 'ready']);
+        await opened[0]!.addSite('x', []);
+        assert.equal((await opened[2]!.sites()).length, 1);
+        await Promise.all(opened.map((r) => r.close()));
+      } finally {
+        for (const c of children) c.process.kill();
+        await Promise.all(children.map((c) => c.exited));
+        await db.cleanup();
+      }
+    });
+
+    it('migrations: a database migrated by a newer insel is refused with INSEL_STORE_MIGRATION', () => withRegistry(async (_r, db) => {
+      await db.exec("INSERT INTO kysely_migration (name, timestamp) VALUES ('9999-from-the-future', '2099-01-01T00:00:00.000Z')");
+      await assert.rejects(db.open(), (e: unknown) => e instanceof StoreError && e.code === 'INSEL_STORE_MIGRATION' && /newer insel/.test(e.message));
+    }));
+
     it('changes: a publish reaches subscribers on this and on another registry of the same database within 1 s', () => withRegistry(async (r, db) => {
       const other = await db.open();
       try {
@@ -273,6 +294,23 @@ export function registrySuite(dialect: string, make: MakeTestDatabase): void {
       }
     }));
   });
+}
+
+/** race-child.js on the database (argv: its options, the suite's clock), reading its stdout line by line. */
+function startChild(db: TestDatabase): { process: ChildProcessByStdio<Writable, Readable, null>; line(): Promise<string>; exited: Promise<unknown> } {
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./race-child.js', import.meta.url)), JSON.stringify(db.options), String(T0.getTime())],
+    { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const exited = once(child, 'exit');
+  return {
+    process: child,
+    exited,
+    async line() {
+      const next = await lines.next();
+      if (next.done === true) throw new Error('the child process ended without a line (its stderr says why)');
+      return String(next.value);
+    },
+  };
 }
 
 function assertOneWinner(results: RedeemResult[]): void {

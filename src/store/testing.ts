@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Sqlite from 'better-sqlite3';
 import pg from 'pg';
 import type { OpenOptions, Registry } from './types.js';
 import { openRegistry } from './registry.js';
@@ -14,6 +15,8 @@ export interface TestDatabase {
   options: OpenOptions;
   /** another Registry on the same database */
   open(): Promise<Registry>;
+  /** runs a fixed statement on the database directly, behind the registry's back */
+  exec(statement: string): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -22,7 +25,15 @@ export type MakeTestDatabase = () => Promise<TestDatabase>;
 export const makeSqliteDatabase: MakeTestDatabase = async () => {
   const dir = mkdtempSync(join(tmpdir(), 'insel-store-'));
   const options: OpenOptions = { database: 'sqlite', dir };
-  return { options, open: () => openRegistry(options), cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+  const exec = async (statement: string): Promise<void> => {
+    const db = new Sqlite(join(dir, 'hq.db'));
+    try {
+      db.exec(statement);
+    } finally {
+      db.close();
+    }
+  };
+  return { options, open: () => openRegistry(options), exec, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
 };
 
 let made = 0;
@@ -35,7 +46,10 @@ export function makePostgresDatabase(adminUrl: string): MakeTestDatabase {
     const url = new URL(adminUrl);
     url.pathname = `/${name}`;
     const options: OpenOptions = { database: url.toString(), dir: tmpdir() };
-    return { options, open: () => openRegistry(options), cleanup: () => admin(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+    return {
+      options, open: () => openRegistry(options), exec: (statement) => admin(options.database, statement),
+      cleanup: () => admin(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+    };
   };
 }
 

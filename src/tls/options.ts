@@ -11,7 +11,8 @@ import type { IdentityPem } from '../pki/profile.js';
 export interface ClientTlsOptions {
   host: string;
   port: number;
-  identity: IdentityPem;
+  /** without cert and key: no client certificate (enrollment, which pins the server instead) */
+  identity: IdentityPem | { cert?: undefined; key?: undefined; ca?: undefined };
   /** ALPN protocols to offer, most preferred first; none: no ALPN */
   alpn?: readonly string[];
   /** disable Nagle (small control frames must not wait) */
@@ -35,9 +36,7 @@ export function clientContext(o: ClientTlsOptions): ConnectionOptions {
   return {
     host: o.host,
     port: o.port,
-    key: o.identity.key,
-    cert: o.identity.cert,
-    ca: o.identity.ca,
+    ...(o.identity.cert === undefined ? {} : { key: o.identity.key, cert: o.identity.cert, ca: o.identity.ca }),
     minVersion: 'TLSv1.3',
     rejectUnauthorized: false, // verifyPeer decides, by certificate role rather than host name
     checkServerIdentity: () => undefined, // the name is checked by verifyServer, against insel names too

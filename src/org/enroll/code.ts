@@ -129,7 +129,7 @@ export function pinnedRoot(chain: readonly Uint8Array[], pin: string): Uint8Arra
     const cert = certs[i];
     const issuer = certs[Math.min(i + 1, certs.length - 1)];
     if (!cert || !issuer?.key || !cert.issuer.equals(issuer.subject) || !isSignedBy(cert.cert, issuer.key)) return undefined;
-    if (i < certs.length - 1 && !issuer.isCa) return undefined;
+    if (i < certs.length - 1 && !(issuer.isCa && issuer.mayCertSign)) return undefined;
   }
   return certs[certs.length - 1]?.isCa ? root : undefined;
 }

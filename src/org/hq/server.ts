@@ -1,0 +1,233 @@
+// The HQ daemon's network side: one TLS listener (with the unauthenticated
+// gate) speaking insel-org/1 to verified sites (and HQ-role tools) and
+// insel-enroll/1 to anyone holding a code. All state is in the registry;
+// what this process holds is its connections. Changes published by any
+// process on the same database (a revocation, a rollover, a site that
+// registered) arrive through registry.subscribe and are pushed to the
+// subscribed gateways; connections whose certificate a new CRL refuses are
+// closed with the reason.
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { z } from 'zod';
+import { InselError } from '../../errors.js';
+import { formatHostPort } from '../../net/host-port.js';
+import { SummaryLog } from '../../net/summary-log.js';
+import type { Identity } from '../../pki/identity.js';
+import { trustFromPem, type Trust } from '../../pki/trust.js';
+import { peerChain, verifyPeer, verifyPeerChain } from '../../pki/verify.js';
+import { TlsListener } from '../../tls/listen.js';
+import { serverContext } from '../../tls/options.js';
+import { ALPN_ENROLL, ALPN_ORG } from '../wire/constants.js';
+import { OrgServerConnection } from '../wire/connection.js';
+import { encodeFrame } from '../wire/frame.js';
+import type { OrgEventMessage } from '../wire/hq-api.js';
+import { ENROLL_REQUESTS, ORG_REQUESTS, requestsSchema } from '../wire/messages.js';
+import type { HqConfig } from './config.js';
+import { CHANGE_REVOKED, CHANGE_SERVICES, CHANGE_TRUST, SETTING_CA, SETTING_CRL, type HqContext } from './context.js';
+import { redeem } from './enroll.js';
+import { refuse } from './errors.js';
+import { hqIdentity, trustBundle } from './org-pki.js';
+import { handleSiteRequest, type OrgRequest } from './site-session.js';
+
+interface Member {
+  conn: OrgServerConnection<(typeof ORG_REQUESTS)[number]>;
+  identity: Identity;
+  chain: Buffer[];
+  peer: string;
+  subscribed: boolean;
+}
+
+const revokedChange = z.object({ serials: z.array(z.string()), names: z.array(z.object({ role: z.string(), name: z.string() })), reason: z.string() });
+const orgSchema = requestsSchema(ORG_REQUESTS);
+const enrollSchema = requestsSchema(ENROLL_REQUESTS);
+
+export class HqServer {
+  private trust!: Trust;
+  private readonly members = new Set<Member>();
+  private readonly sockets = new Set<Socket>();
+  private readonly unauthLog: SummaryLog;
+  private listener!: TlsListener;
+  private sweeper: NodeJS.Timeout | undefined;
+  private unsubscribe: () => void = () => undefined;
+
+  private constructor(
+    private readonly ctx: HqContext,
+    private readonly config: HqConfig,
+  ) {
+    this.unauthLog = new SummaryLog(ctx.log, 'unauthenticated connections', { listener: 'hq' });
+  }
+
+  static async start(ctx: HqContext, config: HqConfig): Promise<HqServer> {
+    const hq = new HqServer(ctx, config);
+    await hq.loadTrust();
+    hq.listener = new TlsListener({
+      identity: hq.tlsIdentity(),
+      alpn: [ALPN_ORG, ALPN_ENROLL],
+      noDelay: true,
+      unauth: config.unauth,
+      onGateClose: (why, source) => hq.unauthLog.count(why === 'capped' ? 'capped' : 'timedOut', source),
+      onTlsError: (err, source) => hq.unauthLog.count('failed', source, err.message.slice(0, 80)),
+    });
+    hq.listener.server.on('connection', (s: Socket) => {
+      hq.sockets.add(s);
+      s.once('close', () => hq.sockets.delete(s));
+    });
+    hq.listener.server.on('secureConnection', (s: TLSSocket) => hq.accept(s));
+    hq.unsubscribe = ctx.registry.subscribe((c) => void hq.onChange(c).catch((err: unknown) => ctx.log.error({ change: c.kind, reason: (err as Error).message }, 'applying a change failed')));
+    await hq.listener.listen(config.listen.port, config.listen.host);
+    hq.sweeper = setInterval(() => void hq.sweep(), ctx.heartbeatMs);
+    hq.sweeper.unref();
+    return hq;
+  }
+
+  get port(): number {
+    return this.listener.port;
+  }
+
+  get address(): string {
+    return formatHostPort(this.config.listen.host, this.port);
+  }
+
+  /** Subscribed gateways now (for tests and status). */
+  get subscribers(): number {
+    return [...this.members].filter((m) => m.subscribed).length;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    this.unsubscribe();
+    for (const m of this.members) m.conn.close('INSEL_HQ_STOPPING', 'HQ is stopping');
+    const closed = this.listener.close();
+    setTimeout(() => this.sockets.forEach((s) => s.destroy()), 500).unref();
+    await closed;
+    this.unauthLog.flush();
+  }
+
+  private tlsIdentity() {
+    return hqIdentity(this.ctx.pkiDir, this.trust.caPem, undefined);
+  }
+
+  private async loadTrust(): Promise<void> {
+    const ca = (await this.ctx.registry.getSetting(SETTING_CA)) ?? trustBundle(this.ctx.pkiDir);
+    const crl = await this.ctx.registry.getSetting(SETTING_CRL);
+    this.trust = trustFromPem(ca, crl, { ca: 'registry setting "ca"', crl: 'registry setting "crl"' });
+  }
+
+  private accept(socket: TLSSocket): void {
+    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    if (socket.alpnProtocol === ALPN_ENROLL) return this.acceptEnroll(socket, peer);
+    let identity: Identity;
+    try {
+      identity = verifyPeer(socket, this.trust, ['site', 'hq'], peer);
+    } catch (err) {
+      const code = err instanceof InselError ? err.code : 'INSEL_CERT_REFUSED';
+      this.unauthLog.count('refused', socket.remoteAddress ?? 'unknown', code);
+      socket.end(encodeFrame({ type: 'error', code, reason: `your certificate was refused: ${(err as Error).message}` }));
+      this.listener.refused(socket);
+      return;
+    }
+    this.listener.passed(socket);
+    const member: Member = { identity, chain: peerChain(socket), peer, subscribed: false, conn: undefined! };
+    member.conn = new OrgServerConnection(
+      socket,
+      { peer, onClose: (i) => this.left(member, i.code, i.reason) },
+      orgSchema,
+      (req) => this.handle(member, req),
+      (err, type) => this.ctx.log.error({ site: identity.name, type, reason: (err as Error).message }, 'request failed'),
+    );
+    this.members.add(member);
+    this.ctx.log.info({ role: identity.role, name: identity.name, from: peer }, 'member connected');
+  }
+
+  private handle(m: Member, req: OrgRequest): Promise<object> {
+    if (m.identity.role !== 'site') {
+      if (req.type === 'subscribe') {
+        m.subscribed = true;
+        return Promise.resolve({});
+      }
+      return Promise.reject(refuse('INSEL_ORG_FORBIDDEN', `${req.type} is a site's request; ${m.identity.role} ${m.identity.name} may only subscribe`));
+    }
+    return handleSiteRequest(this.ctx, m.identity.name, req, { subscribe: () => (m.subscribed = true) });
+  }
+
+  private left(m: Member, code: string, reason: string): void {
+    this.members.delete(m);
+    this.ctx.log.info({ role: m.identity.role, name: m.identity.name, from: m.peer, code, reason }, 'member disconnected');
+  }
+
+  /** insel-enroll/1: one enroll request, answered, then the connection ends. It stays under the unauthenticated gate throughout. */
+  private acceptEnroll(socket: TLSSocket, peer: string): void {
+    let served = false;
+    const conn = new OrgServerConnection(
+      socket,
+      { peer },
+      enrollSchema,
+      async (req) => {
+        if (served) throw refuse('INSEL_ORG_BAD_REQUEST', 'one enrollment per connection');
+        served = true;
+        try {
+          const { cert, ca } = await redeem(this.ctx, req.code, req.csr, { at: 'hq', from: peer });
+          return { cert, ca };
+        } finally {
+          setImmediate(() => conn.close('INSEL_ORG_BYE', 'enrollment done'));
+        }
+      },
+      (err) => this.ctx.log.error({ from: peer, reason: (err as Error).message }, 'enrollment failed'),
+    );
+  }
+
+  private push(e: OrgEventMessage): number {
+    let n = 0;
+    for (const m of this.members) {
+      if (!m.subscribed) continue;
+      m.conn.push(e);
+      n++;
+    }
+    return n;
+  }
+
+  private async onChange(c: { kind: string; subject: string }): Promise<void> {
+    if (c.kind === CHANGE_SERVICES) {
+      this.push({ kind: 'services' });
+      return;
+    }
+    if (c.kind === CHANGE_TRUST) {
+      await this.loadTrust();
+      this.listener.server.setSecureContext(serverContext({ identity: this.tlsIdentity() }));
+      this.push({ kind: 'trust', ca: this.trust.caPem });
+      return;
+    }
+    if (c.kind !== CHANGE_REVOKED) return;
+    await this.loadTrust();
+    const detail = revokedChange.safeParse(safeJson(c.subject));
+    const what = detail.success ? detail.data : { serials: [], names: [], reason: 'revoked' };
+    const crl = (await this.ctx.registry.getSetting(SETTING_CRL)) ?? '';
+    const n = this.push({ kind: 'revoked', serials: what.serials, names: what.names, crl, reason: what.reason });
+    this.ctx.log.info({ serials: what.serials.length, names: what.names.map((x) => `${x.role}:${x.name}`), pushedTo: n }, 'revocation pushed');
+    for (const m of this.members) {
+      try {
+        verifyPeerChain(m.chain, this.trust, ['site', 'hq'], m.peer);
+      } catch (err) {
+        m.conn.close('INSEL_CERT_REVOKED', `your certificate is no longer accepted: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** Sites silent for 3 heartbeat intervals are offline (any HQ may do this; it is idempotent). */
+  private async sweep(): Promise<void> {
+    try {
+      const gone = await this.ctx.registry.markOffline(new Date(this.ctx.now().getTime() - 3 * this.ctx.heartbeatMs));
+      for (const site of gone) this.ctx.log.warn({ site }, 'site offline: no heartbeat for 3 intervals');
+    } catch (err) {
+      this.ctx.log.error({ reason: (err as Error).message }, 'marking silent sites offline failed');
+    }
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
