@@ -6,7 +6,7 @@
 // organization with it, so they exercise exactly the commands a user types.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { InselProc, inselOk, runInsel, startInsel, waitTcp, waitUntil, type Where } from './quickstart-procs.js';
+import { InselProc, inselOk, runInsel, startInsel, waitTcp, waitUntil, type RunResult, type Where } from './quickstart-procs.js';
 
 export interface ServicePlan {
   name: string;
@@ -90,6 +90,11 @@ export function siteToml(plan: SitePlan, hqDial: string): string {
     lines.push('[[allow]]', 'name = "plain forwards (insel forward -L) for the bench"', 'who = ["*"]', `to = ${tomlList(plan.forwardTo)}`, 'ports = ["*"]', 'proto = ["tcp", "udp"]', '');
   }
   return lines.join('\n');
+}
+
+/** `CMD --profile P ARGS…`: the profile right after the subcommand, before any `--`. */
+export function withProfile(u: OrgUserHandle, args: readonly string[]): string[] {
+  return [args[0] as string, '--profile', u.profile, ...args.slice(1)];
 }
 
 export interface OrgUserHandle {
@@ -196,7 +201,7 @@ export class Org {
     let last = '';
     await waitUntil(
       async () => {
-        const r = await runInsel(['services', '--profile', u.profile], u.where, 10_000);
+        const r = await this.as(u, ['services'], 10_000);
         last = r.stdout + r.stderr;
         return r.code === 0 && services.every((s) => serviceListed(last, s));
       },
@@ -204,6 +209,16 @@ export class Org {
       ms,
     );
     return last;
+  }
+
+  /** `insel CMD --profile P ARGS…` as user `u`, where `u` is, to completion (the profile goes before a `--`). */
+  as(u: OrgUserHandle, args: readonly string[], ms?: number): Promise<RunResult> {
+    return runInsel(withProfile(u, args), u.where, ms);
+  }
+
+  /** A long-running `insel CMD --profile P ARGS…` as user `u` (insel open, agent, call, answer). */
+  startAs(u: OrgUserHandle, args: readonly string[]): InselProc {
+    return startInsel(`insel ${args[0]} (${u.name})`, withProfile(u, args), u.where);
   }
 
   /** Starts HQ and every site (enrolling what is not enrolled yet). */

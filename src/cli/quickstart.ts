@@ -12,7 +12,7 @@ import type { Command } from 'commander';
 import { InselError } from '../errors.js';
 import { channelsDemo } from './quickstart-channels.js';
 import { Org, openedAddress, type OrgPlan, type OrgUserHandle } from './quickstart-org.js';
-import { startInsel, stopAllProcs } from './quickstart-procs.js';
+import { stopAllProcs } from './quickstart-procs.js';
 import { PAGE, fetchPage, startSampleServices, udpEcho, type SampleServices } from './quickstart-services.js';
 import { freePorts } from './quickstart-ports.js';
 
@@ -73,8 +73,8 @@ async function step<T>(what: string, f: () => Promise<T>): Promise<T> {
 }
 
 /** Opens `svc@branch` with `insel open`, runs `use` on its local address, closes it. */
-async function throughOpen<T>(u: OrgUserHandle, svc: string, use: (host: string, port: number) => Promise<T>): Promise<T> {
-  const open = startInsel(`insel open ${svc}`, ['open', svc, '--profile', u.profile]);
+async function throughOpen<T>(org: Org, u: OrgUserHandle, svc: string, use: (host: string, port: number) => Promise<T>): Promise<T> {
+  const open = org.startAs(u, ['open', svc]);
   try {
     const a = await openedAddress(open);
     return await use(a.host, a.port);
@@ -123,10 +123,10 @@ async function runOrg(dirArg: string): Promise<void> {
     out(`user ${USER}@main (group ${GROUP}) ${fresh ? 'logged in with a single-use code: key made here, certificate from HQ' : 'reused'}, profile ${join(shown, 'users', USER)}`);
     const listing = await step('insel services', () => org.waitServices(user, ['web@branch', 'echo@branch']));
     out(`insel services shows ${USER}:\n${listing.trimEnd().replace(/^/gm, '  ')}`);
-    const page = await step('opening web@branch', () => throughOpen(user, 'web@branch', (h, p) => fetchPage(h, p)));
+    const page = await step('opening web@branch', () => throughOpen(org, user, 'web@branch', (h, p) => fetchPage(h, p)));
     if (page !== PAGE) throw new QuickstartError('fetching the page through the VPN', new Error(`got ${JSON.stringify(page.slice(0, 200))}`));
     out(`insel open web@branch: fetched the page through main -> branch: ${JSON.stringify(page.trim())}`);
-    const echoed = await step('opening echo@branch', () => throughOpen(user, 'echo@branch', (h, p) => udpEcho(h, p, `ping from ${USER}`)));
+    const echoed = await step('opening echo@branch', () => throughOpen(org, user, 'echo@branch', (h, p) => udpEcho(h, p, `ping from ${USER}`)));
     out(`insel open echo@branch: a UDP datagram went to the branch and came back: ${JSON.stringify(echoed)}`);
     const p = `--profile ${join(shown, 'users', USER)}`;
     out('');

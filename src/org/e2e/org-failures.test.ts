@@ -12,7 +12,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openedAddress, type OrgUserHandle } from '../../cli/quickstart-org.js';
-import { waitUntil, type InselProc } from '../../cli/quickstart-procs.js';
+import { waitUntil, type InselProc, type RunResult } from '../../cli/quickstart-procs.js';
 import { fetchPage, PAGE } from '../../cli/quickstart-services.js';
 import { Holder } from './holder.js';
 import { LoopbackOrg } from './org-loopback.js';
@@ -60,13 +60,18 @@ describe('the organization through CA rollover, HQ restart and site restart (loo
         );
       }
     })();
-    const out = await lab.org.hqAdmin(['ca', 'rollover']);
-    await held.holder.moreEchoes(10);
-    const dave = await lab.user('dave');
-    await lab.org.waitServices(dave, ['web@branch']);
-    const r = await runWeb(dave);
-    rolling = false;
-    await traffic;
+    let out: string;
+    let r: RunResult;
+    try {
+      out = await lab.org.hqAdmin(['ca', 'rollover']);
+      await held.holder.moreEchoes(10);
+      const dave = await lab.user('dave');
+      await lab.org.waitServices(dave, ['web@branch']);
+      r = await runWeb(dave);
+    } finally {
+      rolling = false;
+      await traffic;
+    }
     assert.equal(r.code, 0, `dave (certificate from the new CA) runs curl through web@branch: ${r.stderr}`);
     assert.equal(r.stdout, PAGE);
     assert.deepEqual(failures, [], `no connection failed during the rollover (${fetches} fetches; rollover said: ${out.trim()})`);

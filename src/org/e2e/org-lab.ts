@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NetnsLab, waitForLine } from '../../hostnet/netns-testing.js';
 import { Org, type OrgPlan, type OrgUserHandle, type SitePlan } from '../../cli/quickstart-org.js';
-import { runInsel, startInsel, type InselProc, type RunResult } from '../../cli/quickstart-procs.js';
+import type { InselProc, RunResult } from '../../cli/quickstart-procs.js';
 import { HTTP_PORT, ECHO_PORT, UDP_ECHO_PORT, servicesCode, WEB_PAGE } from './org-servers.js';
 
 export const HQ_ADDR = '203.0.113.1';
@@ -99,18 +99,20 @@ export class OrgLab {
     return u;
   }
 
-  /** `insel ARGS --profile P` as user `name`, in the user's namespace, to completion. */
-  as(name: string, args: readonly string[], ms?: number): Promise<RunResult> {
+  private handle(name: string): OrgUserHandle & { ns: string } {
     const u = this.users.get(name);
     if (u === undefined) throw new Error(`user ${name} has not logged in`);
-    return runInsel([...args, '--profile', u.profile], { netns: u.ns }, ms);
+    return u;
   }
 
-  /** A long-running `insel ARGS --profile P` as user `name` (insel open, insel agent, insel call). */
+  /** `insel CMD --profile P ARGS` as user `name`, in the user's namespace, to completion. */
+  as(name: string, args: readonly string[], ms?: number): Promise<RunResult> {
+    return this.org.as(this.handle(name), args, ms);
+  }
+
+  /** A long-running `insel CMD --profile P ARGS` as user `name` (insel open, insel agent, insel call). */
   startAs(name: string, args: readonly string[]): InselProc {
-    const u = this.users.get(name);
-    if (u === undefined) throw new Error(`user ${name} has not logged in`);
-    return startInsel(`insel ${args[0]} (${name})`, [...args, '--profile', u.profile], { netns: u.ns });
+    return this.org.startAs(this.handle(name), args);
   }
 
   /** Stops every insel process, deletes the namespaces and the directory. */

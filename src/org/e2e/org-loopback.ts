@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Org, type OrgUserHandle, type ServicePlan } from '../../cli/quickstart-org.js';
 import { freePorts } from '../../cli/quickstart-ports.js';
-import { runInsel, startInsel, type InselProc, type RunResult } from '../../cli/quickstart-procs.js';
+import type { InselProc, RunResult } from '../../cli/quickstart-procs.js';
 import { startSampleServices, type SampleServices } from '../../cli/quickstart-services.js';
 import { startTcpEcho, type TcpEcho } from './holder.js';
 
@@ -73,14 +73,14 @@ export class LoopbackOrg {
     return this.org.user(name, 'main', groups);
   }
 
-  /** `insel ARGS --profile P` as `u`, to completion. */
+  /** `insel CMD --profile P ARGS` as `u`, to completion. */
   as(u: OrgUserHandle, args: readonly string[], ms?: number): Promise<RunResult> {
-    return runInsel([...args, '--profile', u.profile], u.where, ms);
+    return this.org.as(u, args, ms);
   }
 
-  /** A long-running `insel ARGS --profile P` as `u` (insel open …). */
+  /** A long-running `insel CMD --profile P ARGS` as `u` (insel open …). */
   startAs(u: OrgUserHandle, args: readonly string[]): InselProc {
-    return startInsel(`insel ${args[0]} (${u.name})`, [...args, '--profile', u.profile], u.where);
+    return this.org.startAs(u, args);
   }
 
   async close(): Promise<void> {

@@ -136,10 +136,11 @@ describe('the organization in namespaces: two LANs and an internet, three gatewa
     const marks = new Map([...lab.org.sites].map(([name, p]) => [name, p.lineCount]));
     const t0 = Date.now();
     await lab.org.hqAdmin(['revoke', 'user', 'carol']);
+    const t1 = Date.now();
     const cut = await Promise.race([Promise.all(holders.map((h) => h.closed)), new Promise<'open'>((r) => setTimeout(() => r('open'), 5000))]);
-    assert.notEqual(cut, 'open', 'carol\'s relays are cut');
+    assert.notEqual(cut, 'open', "carol's relays are cut");
     const ms = Math.max(...(cut as number[])) - t0;
-    t.diagnostic(`both relays cut ${ms} ms after insel hq revoke started (the command itself included)`);
+    t.diagnostic(`both relays cut ${ms} ms after insel hq revoke started, ${ms - (t1 - t0)} ms after it returned (the command took ${t1 - t0} ms)`);
     assert.ok(ms < 3000, `cut within the revocation's bound: ${ms} ms`);
     for (const h of holders) await h.open.waitFor(/revoked/i, 5000);
     for (const [name, p] of lab.org.sites) {
