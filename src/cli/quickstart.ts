@@ -140,7 +140,8 @@ async function runOrg(dirArg: string): Promise<void> {
     out(`  npx insel run web@branch ${p} -- curl -s http://{host}:{port}/`);
     out(`  npx insel open echo@branch ${p}           # a local UDP port: try nc -u`);
     out(`  npx insel hq status --dir ${join(shown, 'hq')}`);
-    out(`  npx insel hq revoke user ${USER} --dir ${join(shown, 'hq')}   # and watch the relays close`);
+    out(`  npx insel site user add bob --groups ${GROUP} --dir ${join(shown, 'sites', 'main')}   # a code for a second user, then:`);
+    out(`  npx insel login --site ${org.sitePlan('main').public} --code CODE --profile bob`);
     out('quickstart: the organization is running; Ctrl-C stops it');
   } catch (err) {
     await stopAll();
