@@ -10,15 +10,12 @@ import { durationMs } from '../config/duration.js';
 import { UsageError } from '../errors.js';
 import { formatHostPort } from '../net/host-port.js';
 import { checkName } from '../pki/identity.js';
-import { pkiPaths } from '../pki/store.js';
-import { readCertFile } from '../pki/ca.js';
-import { x509 } from '../pki/x509.js';
-import { addSite, revokeIdentity, status, type RevokeWhat } from '../org/hq/admin.js';
+import { addSite, retireOrgCa, revokeIdentity, rolloverOrgCa, status, type RevokeWhat } from '../org/hq/admin.js';
 import type { HqConfig } from '../org/hq/config.js';
 import type { HqContext } from '../org/hq/context.js';
 import { initHq } from '../org/hq/init.js';
 import { openHq } from '../org/hq/open.js';
-import { HQ_NAME } from '../org/hq/org-pki.js';
+import { hqHosts } from '../org/hq/org-pki.js';
 import { HqServer } from '../org/hq/server.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -48,9 +45,7 @@ async function withHq<T>(dir: string, log: Logger, fn: (ctx: HqContext, config: 
 function hqAddress(config: HqConfig, pkiDir: string): string {
   const wildcard = ['0.0.0.0', '::'].includes(config.listen.host);
   if (!wildcard) return formatHostPort(config.listen.host, config.listen.port);
-  const { cert } = readCertFile(pkiPaths(pkiDir).cert(HQ_NAME), 'HQ certificate', '');
-  const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
-  const host = san?.names.items.find((n) => n.type === 'dns' || n.type === 'ip')?.value ?? hostname();
+  const host = hqHosts(pkiDir)[0] ?? hostname();
   return formatHostPort(host, config.listen.port);
 }
 
@@ -118,6 +113,28 @@ export function registerHq(program: Command): void {
       await withHq(o.dir, silent, async (ctx) => {
         const r = await revokeIdentity(ctx, what as RevokeWhat, subject, o.reason);
         out(`revoked ${what} ${subject}: ${r.revoked.length} certificate(s) (${r.revoked.map((c) => c.serial).join(', ') || 'none valid'}); new CRL published to every HQ and gateway`);
+      });
+    });
+
+  const ca = hq.command('ca').description("the organization's root CA: rollover to a new root, retire an old one");
+  ca.command('rollover')
+    .description('create a new root beside the old: it signs from now on (HQ too), both are trusted until the old one is retired')
+    .requiredOption('--dir <dir>', 'HQ directory')
+    .action(async (o: { dir: string }) => {
+      await withHq(o.dir, silent, async (ctx) => {
+        const r = await rolloverOrgCa(ctx);
+        out(`root CA ${r.generation} (serial ${r.serial}) signs from now on; trusted roots: ${r.roots.join(', ')}; the new trust bundle is pushed to every gateway, sites renew onto the new root`);
+        out(`codes made before now pin the old root: make new ones. Copy ${ctx.pkiDir} to any other HQ on this database.`);
+      });
+    });
+  ca.command('retire <generation>')
+    .description('stop trusting an old root (never the newest): certificates it signed are refused from now on')
+    .requiredOption('--dir <dir>', 'HQ directory')
+    .action(async (generation: string, o: { dir: string }) => {
+      if (!/^[0-9]{1,4}$/.test(generation)) throw new UsageError(`generation ${JSON.stringify(generation)}: use the number insel hq ca rollover printed (1 for the first root)`);
+      await withHq(o.dir, silent, async (ctx) => {
+        const r = await retireOrgCa(ctx, Number(generation));
+        out(`root CA ${generation} retired; trusted roots now: ${r.roots.join(', ')}; pushed to every gateway`);
       });
     });
 

@@ -13,6 +13,9 @@ import { registerVerify } from './verify.js';
 import { registerStatus } from './status.js';
 import { registerHq } from './hq.js';
 import { registerSiteEnroll } from './site-enroll.js';
+import { registerOrgClient } from './org-client.js';
+import { registerSite } from './site.js';
+import { registerLogin } from './login.js';
 
 const program = new Command();
 program
@@ -31,6 +34,9 @@ registerVerify(program);
 registerStatus(program);
 registerHq(program);
 registerSiteEnroll(program);
+registerOrgClient(program);
+registerSite(program);
+registerLogin(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof InselError) {

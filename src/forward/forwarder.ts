@@ -13,16 +13,21 @@ import { ForwardSession } from './session.js';
 import { formatHostPort, type HostPort } from '../net/host-port.js';
 import { type ForwardSpec } from './spec.js';
 import { UdpLocalForward } from '../udpflow/local.js';
+import type { MuxHeaders } from '../mux/index.js';
+import type { Role } from '../pki/identity.js';
 
 export interface ForwarderOptions {
   via: HostPort;
   identity: IdentityPem;
   /** the name the gateway's certificate must carry (gateway-trust.ts); default: the via host */
   gatewayName?: string;
+  /** the roles the gateway may have (gateway-trust.ts); default: server */
+  gatewayRoles?: readonly Role[];
   allowStaleCrl?: boolean;
   /** where a CRL refreshed from the gateway is stored */
   crlFile?: string;
-  forwards: (ForwardSpec & { ftp?: boolean })[];
+  /** `request`: what a -L connection asks for instead of CONNECT host:hostport (an org service) */
+  forwards: (ForwardSpec & { ftp?: boolean; request?: MuxHeaders })[];
   /** false: the first session must open, or start() fails (CLI flags); true: keep trying (a config file) */
   persistent: boolean;
   reconnectMinMs?: number;
@@ -58,7 +63,7 @@ export class Forwarder {
     const f = new Forwarder(opts);
     try {
       for (const spec of opts.forwards) {
-        if (spec.kind === 'L') f.locals.push(await LocalForward.start(spec, spec.ftp === true, f.ctx));
+        if (spec.kind === 'L') f.locals.push(await LocalForward.start(spec, spec.ftp === true, f.ctx, spec.request));
         else if (spec.kind === 'R') f.remotes.push(new RemoteForward(spec, f.ctx));
       }
       // Bound (so a port in use fails at once, and port 0 is chosen), but
@@ -110,12 +115,13 @@ export class Forwarder {
   }
 
   private async connect(): Promise<void> {
-    const { via, gatewayName, allowStaleCrl, crlFile, warn } = this.opts;
+    const { via, gatewayName, gatewayRoles, allowStaleCrl, crlFile, warn } = this.opts;
     const session = await ForwardSession.open({
       via,
       identity: this.identity,
       warn,
       ...(gatewayName === undefined ? {} : { gatewayName }),
+      ...(gatewayRoles === undefined ? {} : { gatewayRoles }),
       ...(allowStaleCrl === undefined ? {} : { allowStaleCrl }),
       ...(crlFile === undefined ? {} : { crlFile }),
     });
@@ -161,7 +167,7 @@ export class Forwarder {
             host: this.opts.via.host,
             port,
             identity: this.identity,
-            peerRoles: [...GATEWAY_ROLES],
+            peerRoles: [...(this.opts.gatewayRoles ?? GATEWAY_ROLES)],
             serverName: this.opts.gatewayName ?? this.opts.via.host,
             allowStaleCrl: this.opts.allowStaleCrl === true,
           });

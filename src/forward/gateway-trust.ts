@@ -28,6 +28,8 @@ export interface GatewayTrustOptions {
   identity: IdentityPem;
   /** the name the gateway's certificate must carry; default: the --via host */
   gatewayName?: string;
+  /** the roles a gateway may have; default GATEWAY_ROLES (an organization's site gateway: ['site']) */
+  gatewayRoles?: readonly Role[];
   /** a CRL past its nextUpdate is accepted with a warning instead of refused */
   allowStaleCrl?: boolean;
   /** where a CRL refreshed from the gateway is written; none: it is only used in memory */
@@ -44,7 +46,7 @@ export function heldTrust(opts: GatewayTrustOptions): Trust {
 export function checkGateway(socket: TLSSocket, trust: Trust, opts: GatewayTrustOptions, viaHost: string, where: string): Identity {
   try {
     const name = opts.gatewayName ?? viaHost;
-    return verifyServer(socket, trust, where, { roles: GATEWAY_ROLES, name, pin: (n) => `pin it with --gateway-name ${n} (gateway_name = "${n}" in forwards.toml)` });
+    return verifyServer(socket, trust, where, { roles: opts.gatewayRoles ?? GATEWAY_ROLES, name, pin: (n) => `pin it with --gateway-name ${n} (gateway_name = "${n}" in forwards.toml)` });
   } catch (err) {
     throw new ForwardError('INSEL_GATEWAY', `refusing gateway ${where}: ${(err as Error).message}`, { peer: where, cause: err });
   }

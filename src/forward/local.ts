@@ -12,6 +12,7 @@ import { Listener } from './listen.js';
 import { join } from './join.js';
 import { H_FTP } from './protocol.js';
 import { connectHeaders, cutReason, type ForwardSession, type OpenStream, type PendingStream } from './session.js';
+import type { MuxHeaders } from '../mux/index.js';
 import { formatHostPort } from '../net/host-port.js';
 import { type ForwardSpec } from './spec.js';
 
@@ -22,12 +23,14 @@ export class LocalForward {
     readonly spec: ForwardSpec,
     readonly ftp: boolean,
     private readonly listener: Listener,
+    private readonly request: MuxHeaders,
   ) {}
 
-  static async start(spec: ForwardSpec, ftp: boolean, ctx: ForwardContext): Promise<LocalForward> {
+  /** `request`: what each connection asks the gateway for; default CONNECT host:hostport (an org service: insel-service). */
+  static async start(spec: ForwardSpec, ftp: boolean, ctx: ForwardContext, request?: MuxHeaders): Promise<LocalForward> {
     let self: LocalForward | undefined;
     const listener = await Listener.open(spec.bind, spec.port, `-L ${spec.text}`, (socket) => void self?.onConnection(socket, ctx));
-    self = new LocalForward(spec, ftp, listener);
+    self = new LocalForward(spec, ftp, listener, request ?? connectHeaders(spec.host, spec.hostPort));
     return self;
   }
 
@@ -66,7 +69,7 @@ export class LocalForward {
     socket.once('close', () => this.open.delete(socket));
     let pending: PendingStream;
     try {
-      pending = session.open(connectHeaders(this.spec.host, this.spec.hostPort, this.ftp ? { [H_FTP]: 'control' } : {}), false);
+      pending = session.open(this.ftp ? { ...this.request, [H_FTP]: 'control' } : this.request, false);
     } catch (err) {
       ctx.warn(`${label}: refused: ${(err as Error).message}`);
       return void socket.destroy();

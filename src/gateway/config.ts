@@ -121,7 +121,11 @@ function dnsConfig(file: string, raw: { servers?: string[]; timeout?: string; ho
 /** The gateway config in `text`; `file` is where it came from (relative paths resolve against its directory). */
 export function gatewayConfigFromText(text: string, file: string): GatewayConfig {
   const abs = resolve(file);
-  const raw = parseToml(text, abs);
+  return gatewayConfigFromRaw(parseToml(text, abs), abs);
+}
+
+/** The gateway config from parsed TOML `raw` of file `abs` (an org site's site.toml hands over its gateway keys). */
+export function gatewayConfigFromRaw(raw: unknown, abs: string): GatewayConfig {
   const parsed = gatewaySchema.safeParse(raw);
   if (!parsed.success) throw zodConfigError(abs, parsed.error.issues, raw, HINTS);
   const c = parsed.data;

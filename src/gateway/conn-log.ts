@@ -28,7 +28,7 @@ export interface ConnFacts {
   to: string;
   /** where traffic went, address:port */
   address?: string;
-  kind: 'connect' | 'http1-connect' | 'http1-proxy' | 'remote' | 'ftp-data';
+  kind: 'connect' | 'http1-connect' | 'http1-proxy' | 'remote' | 'ftp-data' | 'relay' | 'relay-in';
   started: number;
 }
 

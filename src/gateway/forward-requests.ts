@@ -99,7 +99,7 @@ function crlStream(ctx: GatewayContext, stream: MuxStream): void {
 }
 
 /** Runs a request that holds one `kind` of the identity's limits until it settles; over the limit, refuses it (429). */
-function holding(ctx: GatewayContext, session: GatewaySession, kind: LimitKind, stream: MuxStream, facts: Pick<ConnFacts, 'to' | 'kind'>, serve: () => Promise<void>): void {
+export function holding(ctx: GatewayContext, session: GatewaySession, kind: LimitKind, stream: MuxStream, facts: Pick<ConnFacts, 'to' | 'kind'>, serve: () => Promise<void>): void {
   const identity = session.identity;
   const slot = ctx.limits.take(identity, kind);
   if (!slot.ok) {
@@ -116,7 +116,7 @@ function lateRefusal(ctx: GatewayContext, since: number, session: GatewaySession
 }
 
 /** Registers an open forward for reloads; returns the cut function's target. */
-function track(session: GatewaySession, f: Omit<ActiveForward, 'cut'>, cut: (reason: string) => void): ActiveForward {
+export function track(session: GatewaySession, f: Omit<ActiveForward, 'cut'>, cut: (reason: string) => void): ActiveForward {
   const active: ActiveForward = { ...f, cut };
   session.forwards.add(active);
   return active;
@@ -164,6 +164,33 @@ async function connectStream(ctx: GatewayContext, session: GatewaySession, ident
     }
     address = v.address;
   }
+  await serveConnect(ctx, session, identity, stream, { ftp, target, address, since, facts, ...(followsControl === undefined ? {} : { followsControl }) });
+}
+
+/** A CONNECT the gateway decided to serve: where to, under which reload generation, and how it is re-checked. */
+export interface ConnectPlan {
+  /** "control" or "data" for FTP */
+  ftp: string | undefined;
+  /** what was asked for (the request's authority, or a relayed service's configured host:port) */
+  target: { host: string; port: number };
+  /** the checked address to dial */
+  address: string;
+  since: number;
+  facts: ConnFacts;
+  followsControl?: number;
+  /** replaces the gateway policy on reload (an organization's relays) */
+  recheck?: () => string | undefined;
+  /** called once the connection is up, with the function that cuts it (an organization's revocations) */
+  onOpen?: (cut: (reason: string) => void) => void;
+}
+
+/**
+ * Dials the plan's address, answers 200 with the stream id, target and bound
+ * address, and joins the two (an FTP control connection through the watch
+ * that authorizes its data connections); resolves when the connection ends.
+ */
+export async function serveConnect(ctx: GatewayContext, session: GatewaySession, identity: Identity, stream: MuxStream, plan: ConnectPlan): Promise<void> {
+  const { ftp, target, address, since, facts, followsControl, recheck, onOpen } = plan;
   facts.address = formatHostPort(address, target.port);
   let socket;
   try {
@@ -174,7 +201,15 @@ async function connectStream(ctx: GatewayContext, session: GatewaySession, ident
     return refuse(stream, status, 'INSEL_UNREACHABLE', (err as Error).message);
   }
   if (stream.destroyed) return void socket.destroy();
-  const forward = { action: 'connect' as const, proto: 'tcp' as const, host: target.host.toLowerCase(), address, port: target.port, ...(followsControl === undefined ? {} : { followsControl }) };
+  const forward = {
+    action: 'connect' as const,
+    proto: 'tcp' as const,
+    host: target.host.toLowerCase(),
+    address,
+    port: target.port,
+    ...(followsControl === undefined ? {} : { followsControl }),
+    ...(recheck === undefined ? {} : { recheck }),
+  };
   // A reload while we resolved or dialled: the new trust and policy decide (FTP data: its control connection must still be open).
   const late = lateRefusal(ctx, since, session, identity, forward);
   if (late !== undefined) {
@@ -197,6 +232,7 @@ async function connectStream(ctx: GatewayContext, session: GatewaySession, ident
     stream.reset(MuxCode.CUT, reason);
     link.cut(reason);
   });
+  onOpen?.(active.cut);
   const r = await link.done;
   session.forwards.delete(active);
   if (ftp === 'control') {

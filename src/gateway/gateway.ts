@@ -30,6 +30,7 @@ import { IdentityLimits, type Limits } from './limits.js';
 import { NameResolver } from './resolve.js';
 import { formatHostPort } from '../net/host-port.js';
 import { UdpGateway } from '../udpflow/gateway.js';
+import type { GatewayExtension } from './extension.js';
 
 export interface GatewayStats {
   sessions: number;
@@ -43,7 +44,7 @@ export interface GatewayStats {
 }
 
 /** Serves one verified TLS connection (or tells a refused one why) in the protocol its ALPN name chose. */
-type ConnectionHandler = (socket: TLSSocket, verdict: Verdict) => void;
+export type ConnectionHandler = (socket: TLSSocket, verdict: Verdict) => void;
 
 /** Reasons in the aggregated line: the error code if there is one, else the message. */
 function reasonOf(err: Error): string {
@@ -91,6 +92,7 @@ export class Gateway implements GatewayContext {
     private readonly unauthLogs: { tls: SummaryLog; udp: SummaryLog },
     ca: string,
     crl: string | undefined,
+    private readonly extension: GatewayExtension | undefined,
   ) {
     this.trust = trustFromPem(ca, crl);
     this.resolver = new NameResolver(config.dns);
@@ -109,7 +111,8 @@ export class Gateway implements GatewayContext {
     if (stale) this.log.warn({ nextUpdate: stale.nextUpdate.toISOString() }, 'CRL is stale: clients without a fresher one refuse this gateway; run insel pki crl, copy crl.pem here and reload (SIGHUP)');
   }
 
-  static async start(config: GatewayConfig, log: Logger): Promise<Gateway> {
+  /** `extension`: what an organization's site gateway adds (extension.ts); none for `insel gateway`. */
+  static async start(config: GatewayConfig, log: Logger, extension?: GatewayExtension): Promise<Gateway> {
     const pem = readIdentityFiles(config.identity, config.file);
     // One TLS listener. Each protocol registers a handler for verified
     // connections under its ALPN name (the organization's relays will too);
@@ -121,6 +124,7 @@ export class Gateway implements GatewayContext {
     const protocols = new Router<ConnectionHandler>('ALPN protocol')
       .register(MUX_ALPN, (socket, verdict) => gw!.onForwardSession(socket, verdict))
       .register('http/1.1', (socket) => void gw!.h1.emit('connection', socket));
+    for (const [name, handler] of extension?.protocols ?? []) protocols.register(name, handler);
     const server = new TlsListener({
       identity: pem,
       alpn: protocols.names,
@@ -174,7 +178,7 @@ export class Gateway implements GatewayContext {
       await udpServer?.close();
       throw err;
     }
-    gw = new Gateway(config, log, server, protocols, h1, udpServer, udp, { tls: unauthLog, udp: udpLog }, pem.ca, pem.crl);
+    gw = new Gateway(config, log, server, protocols, h1, udpServer, udp, { tls: unauthLog, udp: udpLog }, pem.ca, pem.crl, extension);
     gw.wire();
     return gw;
   }
@@ -261,8 +265,9 @@ export class Gateway implements GatewayContext {
     return this.refusedNow(tls, peer, this.trust) ?? this.stillPermitted(identity, f);
   }
 
-  /** Why the current policy refuses an open (or just opened) forward, or undefined. */
+  /** Why the current policy (or the forward's own recheck) refuses an open (or just opened) forward, or undefined. */
   private stillPermitted(identity: Identity, f: Omit<ActiveForward, 'cut'>): string | undefined {
+    if (f.recheck !== undefined) return f.recheck();
     const d = this.config.policy.check({ identity, action: f.action, proto: f.proto, host: f.host, address: f.address, port: f.port });
     return d.allow ? undefined : `policy reload: ${d.reason}`;
   }
@@ -306,6 +311,8 @@ export class Gateway implements GatewayContext {
       socket.once('close', () => this.sockets.delete(socket));
     });
     this.server.server.on('secureConnection', (socket: TLSSocket) => {
+      const alpn = socket.alpnProtocol || 'http/1.1';
+      if (this.extension?.open?.includes(alpn) === true) return this.protocols.route(alpn)?.(socket, { refusal: { code: 'INSEL_NO_CERT', reason: 'served without a certificate' } });
       const { identity, refusal } = this.identify(socket, `${socket.remoteAddress}:${socket.remotePort}`);
       // Verified: no longer counted against the caps. Refused: told on its first request, closed after a short linger.
       if (identity) this.server.passed(socket);
@@ -353,7 +360,10 @@ export class Gateway implements GatewayContext {
     this.sessions.add(session);
     const started = Date.now();
     this.log.info({ ...who(identity), from: peer }, 'session');
-    mux.on('stream', (stream: MuxStream, headers: MuxHeaders) => handleStream(this, session, stream, headers));
+    mux.on('stream', (stream: MuxStream, headers: MuxHeaders) => {
+      stream.on('error', () => undefined); // a reset stream ends its own forward only
+      if (this.extension?.request?.(this, session, stream, headers) !== true) handleStream(this, session, stream, headers);
+    });
     mux.once('close', (reason: string) => {
       slot.release();
       this.sessions.delete(session);

@@ -17,6 +17,8 @@ export interface ActiveForward {
   port: number;
   /** FTP data connections follow their control connection instead of a rule. */
   followsControl?: number;
+  /** Why it is refused now, for forwards the gateway policy does not decide (an organization's relays); replaces the policy check on reload. */
+  recheck?(): string | undefined;
   cut(reason: string): void;
 }
 

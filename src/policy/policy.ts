@@ -54,7 +54,7 @@ export interface RuleConfig {
   action?: Action;
 }
 
-const WHO_FORM = 'use "user:NAME", "user:NAME@SITE", "group:NAME", "site:NAME", "role:ROLE" or "*"';
+export const WHO_FORM = 'use "user:NAME", "user:NAME@SITE", "group:NAME", "site:NAME", "role:ROLE" or "*"';
 const TO_FORM = 'use a host name ("mail.example.com"), a wildcard ("*.example.com"), an IP ("10.1.2.3"), a CIDR ("10.0.0.0/8", "fd00::/8") or "*"';
 const PORT_FORM = 'use a port ("25"), a range ("8000-9000") or "*"';
 
@@ -79,7 +79,7 @@ const RULE_HINT = 'a rule has keys name, who, to, ports, proto, action';
  * `user` carries the issuer scope: undefined for "user:alice" (the root's
  * alice only), the site for "user:alice@branch" (the alice site CA branch issued).
  */
-type Selector = { kind: 'any' } | { kind: 'user'; value: string; issuer: string | undefined } | { kind: 'group' | 'site' | 'role'; value: string };
+export type Selector = { kind: 'any' } | { kind: 'user'; value: string; issuer: string | undefined } | { kind: 'group' | 'site' | 'role'; value: string };
 
 interface Rule {
   name: string;
@@ -98,7 +98,8 @@ interface Rule {
   summary: string;
 }
 
-function parseSelector(text: string, fail: (problem: string) => never): Selector {
+/** A `who` entry, compiled; `fail` throws the caller's config error. */
+export function parseSelector(text: string, fail: (problem: string) => never): Selector {
   if (text === '*') return { kind: 'any' };
   const colon = text.indexOf(':');
   const kind = text.slice(0, colon);
@@ -201,7 +202,8 @@ function describeHost(host: string): string {
   return isIP(host) !== 0 || isHostName(host) ? host : quote(host);
 }
 
-function selects(sel: Selector, id: Identity): boolean {
+/** Whether `sel` selects the identity. */
+export function selects(sel: Selector, id: Identity): boolean {
   switch (sel.kind) {
     case 'any':
       return true;

@@ -4,10 +4,12 @@
 import type { CertRow, SiteRow, SessionRow } from '../../store/types.js';
 import { StoreError } from '../../store/errors.js';
 import { newCode } from '../enroll/code.js';
-import { CHANGE_REVOKED, SETTING_CRL, type HqContext } from './context.js';
+import { issueCert } from '../../pki/issue.js';
+import { retireCa, rolloverCa } from '../../pki/rollover.js';
+import { CHANGE_REVOKED, CHANGE_TRUST, SETTING_CA, SETTING_CRL, type HqContext } from './context.js';
 import { HqError } from './errors.js';
 import { signOrgCrl } from './org-crl.js';
-import { pinnedRootDer } from './org-pki.js';
+import { HQ_NAME, hqHosts, pinnedRootDer, trustBundle } from './org-pki.js';
 
 export interface SiteCode {
   code: string;
@@ -71,4 +73,27 @@ export interface HqStatus {
 
 export async function status(ctx: HqContext): Promise<HqStatus> {
   return { sites: await ctx.registry.sites(), sessions: await ctx.registry.sessions({ open: true, limit: 1000 }), crl: (await ctx.registry.getSetting(SETTING_CRL)) !== undefined };
+}
+
+/** Stores the trust bundle and CRL of DIR/pki as it is now and tells every HQ (which push `trust` to their gateways). */
+async function publishTrust(ctx: HqContext, kind: string, detail: object): Promise<void> {
+  await ctx.registry.setSetting(SETTING_CA, trustBundle(ctx.pkiDir));
+  await signOrgCrl(ctx);
+  await ctx.registry.addEvent({ kind, subject: 'ca', detail }, ctx.now());
+  await ctx.registry.publish({ kind: CHANGE_TRUST, subject: kind });
+}
+
+/** A new root signs from now on; HQ's own certificate moves to it (new codes pin it); both roots stay trusted. */
+export async function rolloverOrgCa(ctx: HqContext): Promise<{ generation: number; serial: string; roots: number[] }> {
+  const r = await rolloverCa({ dir: ctx.pkiDir });
+  await issueCert({ dir: ctx.pkiDir, role: 'hq', name: HQ_NAME, hosts: hqHosts(ctx.pkiDir), force: true });
+  await publishTrust(ctx, 'ca-rollover', { generation: r.root.generation, serial: r.root.serial });
+  return { generation: r.root.generation, serial: r.root.serial, roots: r.roots.filter((x) => x.retired === undefined).map((x) => x.generation) };
+}
+
+/** Root `generation` is no longer trusted: what it signed is refused everywhere from now on. */
+export async function retireOrgCa(ctx: HqContext, generation: number): Promise<{ roots: number[] }> {
+  const r = await retireCa({ dir: ctx.pkiDir, generation });
+  await publishTrust(ctx, 'ca-retire', { generation, serial: r.root.serial });
+  return { roots: r.roots.filter((x) => x.retired === undefined).map((x) => x.generation) };
 }

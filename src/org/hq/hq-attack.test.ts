@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import type { TLSSocket } from 'node:tls';
-import { certless, readToClose } from '../../net/testing.js';
+import { certless, readToClose, waitUntil } from '../../net/testing.js';
 import type { IdentityPem } from '../../pki/profile.js';
 import { connectTls } from '../../tls/connect.js';
 import { ALPN_ENROLL, ALPN_ORG } from '../wire/constants.js';
@@ -94,4 +94,18 @@ test('garbage instead of TLS and garbage on insel-enroll/1 are closed; HQ keeps 
   assert.ok(closed);
   assert.equal(frames(data)[0]?.code, 'INSEL_WIRE_JSON');
   await stillServes();
+});
+
+test('a site holds at most 8 connections to HQ; the 9th is told why', async () => {
+  const held: TLSSocket[] = [];
+  try {
+    for (let i = 0; i < 8; i++) held.push(await asSite());
+    assert.ok(await waitUntil(() => t.server.members >= 8, 5000));
+    const ninth = await asSite();
+    const { data, closed } = await readToClose(ninth, 5000);
+    assert.ok(closed);
+    assert.equal(frames(data)[0]?.code, 'INSEL_LIMIT');
+  } finally {
+    held.forEach((s) => s.destroy());
+  }
 });

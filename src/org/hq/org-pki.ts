@@ -1,15 +1,18 @@
 // HQ's view of its PKI directory (DIR/pki, an `insel pki` directory): the
-// root that signs now, the trust bundle (every root not retired), HQ's own
-// TLS identity and the root enrollment codes pin. Read from the files at
-// each use: `insel hq ca rollover` in another process changes them, and a
-// second HQ with a copy of the same files must sign alike.
+// root that signs now, the trust bundle (every root not retired, ca.crt),
+// HQ's own TLS identity and the root enrollment codes pin. Read from the
+// files at each use: `insel hq ca rollover` in another process changes
+// them, and a second HQ with a copy of the same files must sign alike.
 import { join } from 'node:path';
-import { readCertFile, loadRootSigner } from '../../pki/ca.js';
-import { certPem, type Signer } from '../../pki/certgen.js';
-import type { IdentityPem } from '../../pki/profile.js';
-import { loadProfile } from '../../pki/profile.js';
-import { pkiPaths } from '../../pki/store.js';
-import { decodePem } from '../../pki/pem.js';
+import { loadRootSigner } from '../../pki/ca.js';
+import type { Signer } from '../../pki/certgen.js';
+import { decodePem, encodePem } from '../../pki/pem.js';
+import { loadProfile, type IdentityPem } from '../../pki/profile.js';
+import { isSignedBy } from '../../pki/signature.js';
+import { pkiPaths, readFile } from '../../pki/store.js';
+import { trustFromPem } from '../../pki/trust.js';
+import { toArrayBuffer, x509 } from '../../pki/x509.js';
+import { HqError } from './errors.js';
 
 export const HQ_NAME = 'hq';
 
@@ -17,31 +20,38 @@ export function pkiDirOf(hqDir: string): string {
   return join(hqDir, 'pki');
 }
 
-/** The root that signs new certificates. */
+/** The root that signs new certificates (the newest). */
 export function currentSigner(pkiDir: string): Promise<Signer> {
   return loadRootSigner(pkiPaths(pkiDir));
 }
 
-/** Every root that still signs CRLs (all roots not retired). */
-export async function liveRootSigners(pkiDir: string): Promise<Signer[]> {
-  return [await currentSigner(pkiDir)];
-}
-
-/** Every root certificate a member trusts (PEM). */
+/** Every root certificate a member trusts (ca.crt: all roots not retired), re-encoded. */
 export function trustBundle(pkiDir: string): string {
-  const paths = pkiPaths(pkiDir);
-  return certPem(readCertFile(paths.caCert, 'root CA certificate', `create HQ with insel hq init --dir ${pkiDir}/..`).cert);
+  const file = pkiPaths(pkiDir).caCert;
+  return trustFromPem(readFile(file, 'root CA certificate(s)', `create HQ with insel hq init`), undefined, { ca: file }).caPem;
 }
 
-/** HQ's TLS identity: its certificate followed by the roots (so an enrolling client can check the pin), its key, the trust bundle. */
-export function hqIdentity(pkiDir: string, ca: string, crl: string | undefined): IdentityPem {
-  const p = loadProfile(pkiDir, HQ_NAME);
-  return { cert: p.cert + ca, key: p.key, ca, ...(crl === undefined || crl === '' ? {} : { crl }) };
-}
-
-/** The DER of the root enrollment codes pin: the one that signed HQ's certificate, which enrolling clients see. */
+/** The DER of the root that signed HQ's certificate: enrolling clients see it at the end of HQ's chain, and codes pin it. */
 export function pinnedRootDer(pkiDir: string): Buffer {
   const paths = pkiPaths(pkiDir);
-  const [der] = decodePem(readCertFile(paths.caCert, 'root CA certificate', '').pem, 'CERTIFICATE', paths.caCert);
-  return der!;
+  const [leafDer] = decodePem(readFile(paths.cert(HQ_NAME), 'HQ certificate', 'run insel hq init'), 'CERTIFICATE', paths.cert(HQ_NAME));
+  const leaf = new x509.X509Certificate(toArrayBuffer(leafDer!));
+  const root = trustFromPem(trustBundle(pkiDir)).roots.find((r) => isSignedBy(leaf, r.key));
+  if (root === undefined) throw new HqError(`${paths.cert(HQ_NAME)} is not signed by any root in ${paths.caCert}; re-issue it: insel hq ca rollover renews it`, { file: paths.cert(HQ_NAME) });
+  return Buffer.from(root.cert.rawData);
+}
+
+/** HQ's TLS identity: its certificate followed by the root that signed it (the end of the chain a code's pin is checked on), its key, the trust bundle. */
+export function hqIdentity(pkiDir: string, ca: string): IdentityPem {
+  const p = loadProfile(pkiDir, HQ_NAME);
+  const leaf = p.cert.slice(0, p.cert.indexOf('-----END CERTIFICATE-----') + '-----END CERTIFICATE-----\n'.length);
+  return { cert: leaf + encodePem(pinnedRootDer(pkiDir), 'CERTIFICATE'), key: p.key, ca };
+}
+
+/** The DNS names and IPs in HQ's certificate (what `insel hq init --host` gave): kept when it is re-issued. */
+export function hqHosts(pkiDir: string): string[] {
+  const paths = pkiPaths(pkiDir);
+  const [der] = decodePem(readFile(paths.cert(HQ_NAME), 'HQ certificate', 'run insel hq init'), 'CERTIFICATE', paths.cert(HQ_NAME));
+  const san = new x509.X509Certificate(toArrayBuffer(der!)).getExtension(x509.SubjectAlternativeNameExtension);
+  return (san?.names.items ?? []).filter((n) => n.type === 'dns' || n.type === 'ip').map((n) => n.value);
 }

@@ -37,13 +37,16 @@ interface Member {
   subscribed: boolean;
 }
 
+/** Connections one site (or HQ-role tool) may hold at once: a gateway needs one; a few more cover restarts that overlap. */
+export const CONNECTIONS_PER_MEMBER = 8;
+
 const revokedChange = z.object({ serials: z.array(z.string()), names: z.array(z.object({ role: z.string(), name: z.string() })), reason: z.string() });
 const orgSchema = requestsSchema(ORG_REQUESTS);
 const enrollSchema = requestsSchema(ENROLL_REQUESTS);
 
 export class HqServer {
   private trust!: Trust;
-  private readonly members = new Set<Member>();
+  private readonly joined = new Set<Member>();
   private readonly sockets = new Set<Socket>();
   private readonly unauthLog: SummaryLog;
   private listener!: TlsListener;
@@ -88,15 +91,20 @@ export class HqServer {
     return formatHostPort(this.config.listen.host, this.port);
   }
 
+  /** Verified connections now (for tests and status). */
+  get members(): number {
+    return this.joined.size;
+  }
+
   /** Subscribed gateways now (for tests and status). */
   get subscribers(): number {
-    return [...this.members].filter((m) => m.subscribed).length;
+    return [...this.joined].filter((m) => m.subscribed).length;
   }
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     this.unsubscribe();
-    for (const m of this.members) m.conn.close('INSEL_HQ_STOPPING', 'HQ is stopping');
+    for (const m of this.joined) m.conn.close('INSEL_HQ_STOPPING', 'HQ is stopping');
     const closed = this.listener.close();
     setTimeout(() => this.sockets.forEach((s) => s.destroy()), 500).unref();
     await closed;
@@ -104,7 +112,7 @@ export class HqServer {
   }
 
   private tlsIdentity() {
-    return hqIdentity(this.ctx.pkiDir, this.trust.caPem, undefined);
+    return hqIdentity(this.ctx.pkiDir, this.trust.caPem);
   }
 
   private async loadTrust(): Promise<void> {
@@ -126,6 +134,13 @@ export class HqServer {
       this.listener.refused(socket);
       return;
     }
+    const held = [...this.joined].filter((m) => m.identity.role === identity.role && m.identity.name === identity.name).length;
+    if (held >= CONNECTIONS_PER_MEMBER) {
+      this.ctx.log.warn({ role: identity.role, name: identity.name, from: peer }, 'too many connections');
+      socket.end(encodeFrame({ type: 'error', code: 'INSEL_LIMIT', reason: `${identity.role} ${identity.name} has ${held} connections to HQ already (at most ${CONNECTIONS_PER_MEMBER}); close some` }));
+      this.listener.refused(socket);
+      return;
+    }
     this.listener.passed(socket);
     const member: Member = { identity, chain: peerChain(socket), peer, subscribed: false, conn: undefined! };
     member.conn = new OrgServerConnection(
@@ -135,7 +150,7 @@ export class HqServer {
       (req) => this.handle(member, req),
       (err, type) => this.ctx.log.error({ site: identity.name, type, reason: (err as Error).message }, 'request failed'),
     );
-    this.members.add(member);
+    this.joined.add(member);
     this.ctx.log.info({ role: identity.role, name: identity.name, from: peer }, 'member connected');
   }
 
@@ -151,7 +166,7 @@ export class HqServer {
   }
 
   private left(m: Member, code: string, reason: string): void {
-    this.members.delete(m);
+    this.joined.delete(m);
     this.ctx.log.info({ role: m.identity.role, name: m.identity.name, from: m.peer, code, reason }, 'member disconnected');
   }
 
@@ -178,7 +193,7 @@ export class HqServer {
 
   private push(e: OrgEventMessage): number {
     let n = 0;
-    for (const m of this.members) {
+    for (const m of this.joined) {
       if (!m.subscribed) continue;
       m.conn.push(e);
       n++;
@@ -195,6 +210,7 @@ export class HqServer {
       await this.loadTrust();
       this.listener.server.setSecureContext(serverContext({ identity: this.tlsIdentity() }));
       this.push({ kind: 'trust', ca: this.trust.caPem });
+      this.cutRefused();
       return;
     }
     if (c.kind !== CHANGE_REVOKED) return;
@@ -204,11 +220,16 @@ export class HqServer {
     const crl = (await this.ctx.registry.getSetting(SETTING_CRL)) ?? '';
     const n = this.push({ kind: 'revoked', serials: what.serials, names: what.names, crl, reason: what.reason });
     this.ctx.log.info({ serials: what.serials.length, names: what.names.map((x) => `${x.role}:${x.name}`), pushedTo: n }, 'revocation pushed');
-    for (const m of this.members) {
+    this.cutRefused();
+  }
+
+  /** Closes, with the reason, every connection whose certificate the current trust refuses. */
+  private cutRefused(): void {
+    for (const m of this.joined) {
       try {
         verifyPeerChain(m.chain, this.trust, ['site', 'hq'], m.peer);
       } catch (err) {
-        m.conn.close('INSEL_CERT_REVOKED', `your certificate is no longer accepted: ${(err as Error).message}`);
+        m.conn.close(err instanceof InselError ? err.code : 'INSEL_CERT_REVOKED', `your certificate is no longer accepted: ${(err as Error).message}`);
       }
     }
   }

@@ -1,7 +1,7 @@
 // A real HQ for tests, in-process on loopback: a fresh directory (org CA,
 // HQ certificate, registry) and a running HqServer; sites enrolled through
 // the real insel-enroll/1 path, and their HQ links.
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -29,11 +29,13 @@ export interface TestHq {
   close(): Promise<void>;
 }
 
-export async function startTestHq(o: { database?: string; dir?: string; org?: string } = {}): Promise<TestHq> {
+export async function startTestHq(o: { database?: string; dir?: string; org?: string; heartbeat?: string } = {}): Promise<TestHq> {
   const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'insel-hq-'));
   await initHq({ dir, org: o.org ?? 'Acme', hosts: ['127.0.0.1'], listen: '127.0.0.1:0', ...(o.database === undefined ? {} : { database: o.database }) }, silentLog);
   // The enrollment race opens 50 connections from one address at once.
-  appendFileSync(join(dir, 'hq.toml'), '[limits]\nunauthenticated_per_source = 100\nunauthenticated_total = 200\n');
+  const file = join(dir, 'hq.toml');
+  if (o.heartbeat !== undefined) writeFileSync(file, readFileSync(file, 'utf8').replace('heartbeat = "5s"', `heartbeat = "${o.heartbeat}"`));
+  appendFileSync(file, '[limits]\nunauthenticated_per_source = 100\nunauthenticated_total = 200\n');
   return runTestHq(dir, o.dir === undefined);
 }
 

@@ -199,7 +199,7 @@ export class OrgClientConnection extends OrgConnectionBase {
     if (m.type === 'event') {
       const e = eventFrameSchema.safeParse(m);
       if (!e.success) throw new WireError('INSEL_WIRE_SCHEMA', `event: ${e.error.issues[0]?.message ?? 'invalid'}`);
-      this.onEvent(e.data.event as OrgEventMessage);
+      this.onEvent(e.data.event);
       return;
     }
     const id = typeof m.id === 'number' ? m.id : -1;

@@ -1,0 +1,170 @@
+// Sites with the real HQ (org/hq/testing.ts: in-process on loopback, its
+// registry on SQLite), end to end through the real wire:
+//
+//   insel login ══ insel-enroll/1 ══► site a ══ redeem (insel-org/1) ══► HQ
+//   insel run web@b -- curl ══► site a ══ authorize ══► HQ;  site a ══ ticket ══► site b ══ claim ══► HQ;  site b ──► node:http
+//
+// Then: insel services, HQ's revocation of the user reaching both sites
+// (relay cut with the reason), HQ down (new relays fail naming HQ, an open
+// one keeps working).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { CLI, until } from '../../forward/testing.js';
+import { ForwardSession, GatewayRefusedError } from '../../forward/session.js';
+import { MuxCode } from '../../mux/index.js';
+import { revokeIdentity } from '../hq/admin.js';
+import { startTestHq, type TestHq } from '../hq/testing.js';
+import type { HqLink } from '../wire/hq-link.js';
+import { login } from '../client/login.js';
+import { loadUserProfile } from '../client/profile.js';
+import { listServices } from '../client/services.js';
+import { siteConfigFromText } from './config.js';
+import { H_SERVICE } from './protocol.js';
+import { SiteGateway } from './site-gateway.js';
+
+const PAGE = 'page of site b\n';
+
+interface Site {
+  gw: SiteGateway;
+  link: HqLink;
+  logs: Record<string, unknown>[];
+}
+
+describe('site gateways with the real HQ', () => {
+  let hq: TestHq;
+  let web: Server;
+  let a: Site;
+  let b: Site;
+  let profile: string;
+  const sessions: ForwardSession[] = [];
+
+  async function startSite(name: string, extra: string): Promise<Site> {
+    const enrolled = await hq.enrollSite(name, ['eng']);
+    const dir = join(hq.dir, `run-${name}`);
+    mkdirSync(dir, { recursive: true });
+    const text = `name = "${name}"\nhq = "127.0.0.1:${hq.hq.port}"\nlisten = "127.0.0.1:0"\nprofile = "${enrolled.dir}"\n${extra}\n`;
+    writeFileSync(join(dir, 'site.toml'), text);
+    const logs: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _e, done) {
+        for (const l of chunk.toString().split('\n')) if (l) logs.push(JSON.parse(l) as Record<string, unknown>);
+        done();
+      },
+    });
+    const link = hq.link(enrolled.identity);
+    const gw = await SiteGateway.start({ config: siteConfigFromText(text, join(dir, 'site.toml')), log: pino({ level: 'info' }, sink), hq: link });
+    return { gw, link, logs };
+  }
+
+  function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.once('exit', (code) => resolve({ code, stdout, stderr }));
+    });
+  }
+
+  before(async () => {
+    hq = await startTestHq();
+    web = createServer((_q, r) => r.end(PAGE));
+    await new Promise<void>((r) => web.listen(0, '127.0.0.1', () => r()));
+    const port = (web.address() as { port: number }).port;
+    b = await startSite('b', `[[allow_service]]\nwho = ["site:a"]\nservices = ["web@b"]\n\n[[service]]\nname = "web"\nhost = "127.0.0.1"\nport = ${port}\ngroups = ["eng"]\n`);
+    a = await startSite('a', `[[allow_service]]\nwho = ["group:eng"]\nservices = ["*@b"]\n`);
+    profile = join(hq.dir, 'alice-profile');
+    const { code } = await a.link.userCode('alice', ['eng'], 600);
+    const login = await cli(['login', '--site', `127.0.0.1:${a.gw.port}`, '--code', code, '--profile', profile]);
+    assert.equal(login.code, 0, login.stderr);
+    assert.match(login.stdout, /logged in as alice of site a \(groups eng\)/);
+  });
+
+  after(async () => {
+    for (const s of sessions) s.destroy();
+    await a?.gw.close();
+    await b?.gw.close();
+    await hq?.close();
+    await new Promise<void>((r) => web?.close(() => r()));
+  });
+
+  async function aliceSession(): Promise<ForwardSession> {
+    const p = loadUserProfile(profile);
+    const s = await ForwardSession.open({ via: p.gateway, identity: p.identity, gatewayName: p.site, gatewayRoles: ['site'] });
+    sessions.push(s);
+    return s;
+  }
+
+  it('a user logs in at its site, lists services and reads a page of another site with insel run curl', async () => {
+    const list = await listServices(loadUserProfile(profile), () => undefined);
+    assert.deepEqual(list.map((s) => `${s.name}@${s.site} ${s.online}`), ['web@b true']);
+    const run = await cli(['run', 'web@b', '--profile', profile, '--', 'curl', '-s', 'http://{host}:{port}/']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, PAGE);
+    await until(() => a.logs.some((l) => l['msg'] === 'connection' && l['kind'] === 'relay' && l['who'] === 'alice'), 'the relay logged at site a');
+  });
+
+  it('HQ down: a new relay fails naming HQ, an open one keeps working', async () => {
+    const s = await aliceSession();
+    const open = await s.request({ ':method': 'CONNECT', [H_SERVICE]: 'web@b' }, false);
+    await hq.server.close();
+    await until(() => !a.link.connected, 'site a notices HQ is gone');
+    const err = await s.request({ ':method': 'CONNECT', [H_SERVICE]: 'web@b' }, false).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof GatewayRefusedError, String(err));
+    assert.equal(err.refusal.code, 'INSEL_HQ_UNAVAILABLE');
+    assert.match(err.message, new RegExp(`HQ at 127\\.0\\.0\\.1:${hq.hq.port} is unreachable`));
+    let body = '';
+    open.stream.on('data', (d: Buffer) => (body += d.toString()));
+    open.stream.end('GET / HTTP/1.1\r\nhost: b\r\nconnection: close\r\n\r\n');
+    await until(() => body.endsWith(PAGE), 'the page over the open relay');
+  });
+});
+
+describe('revocation through the real HQ', () => {
+  it('cuts the user\'s relays at both sites with HQ\'s reason', async () => {
+    const hq = await startTestHq();
+    const web = createServer((_q, r) => r.end(PAGE));
+    await new Promise<void>((r) => web.listen(0, '127.0.0.1', () => r()));
+    const gws: SiteGateway[] = [];
+    const sessions: ForwardSession[] = [];
+    try {
+      const start = async (name: string, extra: string) => {
+        const enrolled = await hq.enrollSite(name, ['eng']);
+        const text = `name = "${name}"\nhq = "127.0.0.1:${hq.hq.port}"\nlisten = "127.0.0.1:0"\nprofile = "${enrolled.dir}"\n${extra}\n`;
+        const link = hq.link(enrolled.identity);
+        const gw = await SiteGateway.start({ config: siteConfigFromText(text, join(hq.dir, `${name}.toml`)), log: pino({ level: 'silent' }), hq: link });
+        gws.push(gw);
+        return { gw, link };
+      };
+      await start('b', `[[allow_service]]\nwho = ["*"]\nservices = ["*"]\n[[service]]\nname = "web"\nhost = "127.0.0.1"\nport = ${(web.address() as { port: number }).port}\ngroups = ["eng"]\n`);
+      const a = await start('a', `[[allow_service]]\nwho = ["*"]\nservices = ["*"]\n`);
+      const dir = join(hq.dir, 'bob');
+      const { code } = await a.link.userCode('bob', ['eng'], 600);
+      await login({ site: { host: '127.0.0.1', port: a.gw.port }, code, dir });
+      const p = loadUserProfile(dir);
+      const s = await ForwardSession.open({ via: p.gateway, identity: p.identity, gatewayName: 'a', gatewayRoles: ['site'] });
+      sessions.push(s);
+      const open = await s.request({ ':method': 'CONNECT', [H_SERVICE]: 'web@b' }, false);
+      const cut = new Promise<[number, string]>((resolve) => open.stream.once('reset', (c: number, r: string) => resolve([c, r])));
+      await revokeIdentity(hq.ctx, 'user', 'bob', 'left the company');
+      const [c, reason] = await cut;
+      assert.equal(c, MuxCode.CUT);
+      assert.match(reason, /left the company|revoked|no longer accepted/);
+    } finally {
+      for (const s of sessions) s.destroy();
+      for (const g of gws) await g.close();
+      await hq.close();
+      await new Promise<void>((r) => web.close(() => r()));
+    }
+  });
+});

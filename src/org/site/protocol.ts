@@ -1,0 +1,11 @@
+// What a site gateway adds to insel/1 (docs/org/site.md): a CONNECT naming
+// an organization service instead of host:port, from a user to its own site
+// ("svc@site") and from that site to the service's site ("svc" with HQ's
+// ticket), and the user's list of services.
+
+/** CONNECT request: the service, "svc@site" from a user, "svc" from a site (then with insel-ticket). */
+export const H_SERVICE = 'insel-service';
+/** CONNECT request between sites: HQ's single-use ticket, the only source of who the user is. */
+export const H_TICKET = 'insel-ticket';
+/** POST /insel/v1/listen with insel-service: the site gateway listens on the LAN for the service (hosted SAux-C). */
+export const PATH_SERVICES = '/insel/v1/services';

@@ -1,0 +1,60 @@
+// The site gateway's requests on insel/1, looked at before the forward
+// protocol's (gateway/extension.ts): relays by service name, their FTP data
+// connections, LAN listeners for a service (hosted SAux-C), and the user's
+// list of services. Anything else (CONNECT
+// host:port, -R, info, crl) is today's gateway's.
+import { holding, refuse, type GatewayContext } from '../../gateway/forward-requests.js';
+import type { GatewaySession } from '../../gateway/session.js';
+import { PATH_LISTEN, requestKind } from '../../forward/protocol.js';
+import type { MuxHeaders, MuxStream } from '../../mux/index.js';
+import type { SiteContext } from './context.js';
+import { hostedListen } from './hosted.js';
+import { hqRefusal } from './hq-refusal.js';
+import { H_SERVICE, H_TICKET, PATH_SERVICES } from './protocol.js';
+import { relayIn } from './relay-in.js';
+import { isRelayedFtpData, relayFtpData, relayOut } from './relay-out.js';
+
+/** Takes the request if it is the site's; false leaves it to the forward protocol. */
+export function siteRequest(site: SiteContext, ctx: GatewayContext, session: GatewaySession, stream: MuxStream, headers: MuxHeaders): boolean {
+  const kind = requestKind(headers);
+  if (kind === 'CONNECT' && headers[H_SERVICE] !== undefined) {
+    const inbound = headers[H_TICKET] !== undefined;
+    holding(ctx, session, 'streams', stream, { to: headers[H_SERVICE], kind: inbound ? 'relay-in' : 'relay' }, () =>
+      inbound ? relayIn(site, ctx, session, stream, headers) : relayOut(site, ctx, session, stream, headers),
+    );
+    return true;
+  }
+  if (kind === 'CONNECT' && isRelayedFtpData(session, headers)) {
+    holding(ctx, session, 'streams', stream, { to: headers[':authority'] ?? '', kind: 'ftp-data' }, () => relayFtpData(site, session, stream, headers));
+    return true;
+  }
+  if (kind === `POST ${PATH_LISTEN}` && headers[H_SERVICE] !== undefined) {
+    hostedListen(site, ctx, session, stream, headers);
+    return true;
+  }
+  if (kind === `GET ${PATH_SERVICES}`) {
+    void servicesList(site, session, stream);
+    return true;
+  }
+  return false;
+}
+
+async function servicesList(site: SiteContext, session: GatewaySession, stream: MuxStream): Promise<void> {
+  const user = session.identity;
+  if (user.role !== 'user' || user.issuer !== undefined || user.site !== site.name) {
+    return refuse(stream, 403, 'INSEL_ORG_NOT_YOUR_SITE', `site ${site.name} lists services for its own users only`);
+  }
+  const release = site.waitOnHq();
+  if (release === undefined) return refuse(stream, 503, 'INSEL_LIMIT', `site ${site.name} has too many requests waiting for HQ; try again shortly`);
+  try {
+    const list = await site.hq.services({ name: user.name, site: site.name, groups: user.groups, serial: user.serial });
+    if (stream.destroyed) return;
+    stream.respond({ ':status': '200', 'content-type': 'application/json' });
+    stream.end(JSON.stringify({ services: list }));
+  } catch (err) {
+    const r = hqRefusal(err);
+    refuse(stream, r.status, r.code, r.reason);
+  } finally {
+    release();
+  }
+}
