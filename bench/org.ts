@@ -4,12 +4,12 @@
 // (forward-peers.js target) published by branch as bench@branch.
 //
 //   direct             load -> target
-//   insel forward -L   load -> insel forward (alice) -> site main (a gateway) -> target
+//   insel forward -L   load -> insel forward (alice) -> insel gateway (org CA server cert) -> target
 //   insel open         load -> insel open bench@branch (SAux-C) -> site main -> site branch (SAux-S) -> target
 //
-// Per path: the time from starting the client (`insel open`, `insel forward`;
-// for direct the connect) to the first byte echoed back, a fresh process each
-// time; the time to open a new connection through the running client
+// (the forward baseline: org-forward.ts). Per path: the time from starting
+// the client (`insel open`, `insel forward`; for direct the connect) to the
+// first byte echoed back, a fresh process each time; the time to open a new connection through the running client
 // (connect + 1-byte echo, sequentially); MB/s of one bulk stream. Paths are
 // measured in turn, round by round. Then enrollment codes redeemed per second
 // by the registry on SQLite and on PostgreSQL (org-codes.ts).
@@ -21,9 +21,9 @@
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { openedAddress } from '../src/cli/quickstart-org.js';
-import { startInsel, type InselProc } from '../src/cli/quickstart-procs.js';
 import { GROUP, LoopbackOrg } from '../src/org/e2e/org-loopback.js';
 import { codesRows } from './org-codes.js';
+import { startForwardBaseline, type ClientHandle } from './org-forward.js';
 import { inTurn } from './forward.js';
 import { Proc, benchRun, echoOnce, runPeer, waitEcho } from './forward-procs.js';
 import { fmt, markdown, median, p90, ratio, why } from './report.js';
@@ -44,7 +44,7 @@ interface Row {
   /** the running client's local port */
   port: number;
   /** starts a fresh client and resolves its local port (and a stop) */
-  fresh: () => Promise<{ port: number; stop: () => Promise<unknown> }>;
+  fresh: () => Promise<ClientHandle>;
   first: number[];
   conn: number[];
   mbps: number[];
@@ -86,17 +86,6 @@ function table(rows: Row[]): string[] {
   );
 }
 
-/** A client process (insel forward, insel open) and the local port it announces. */
-async function client(start: () => InselProc, port: (p: InselProc) => Promise<number>): Promise<{ port: number; stop: () => Promise<unknown> }> {
-  const p = start();
-  try {
-    return { port: await port(p), stop: () => p.stop('SIGINT') };
-  } catch (err) {
-    await p.stop();
-    throw err;
-  }
-}
-
 export async function org(): Promise<void> {
   const { done } = benchRun('org');
   const rows: Row[] = [];
@@ -107,19 +96,23 @@ export async function org(): Promise<void> {
     running.push(target);
     const t = Number((await target.waitLine(/^listening (\d+)$/, START_MS))[1]);
     process.stderr.write('starting HQ, sites main and branch, enrolling alice…\n');
-    lab = await LoopbackOrg.create({ part: 'bench', extraServices: [{ name: 'bench', proto: 'tcp', host: '127.0.0.1', port: t, groups: [GROUP] }], forwardTo: ['127.0.0.1'] });
+    lab = await LoopbackOrg.create({ part: 'bench', extraServices: [{ name: 'bench', proto: 'tcp', host: '127.0.0.1', port: t, groups: [GROUP] }] });
     const alice = await lab.user('alice');
     await lab.org.waitServices(alice, ['bench@branch']);
-    const main = lab.org.sitePlan('main').public;
-    const forward = () =>
-      client(
-        () => startInsel('insel forward -L', ['forward', '--via', main, '--profile', alice.profile, '-L', `0:127.0.0.1:${t}`]),
-        async (p) => Number((await p.waitFor(new RegExp(`forward -L 127\\.0\\.0\\.1:(\\d+) -> 127\\.0\\.0\\.1:${t}\\b`), START_MS))[1]),
-      );
-    const open = () => client(() => startInsel('insel open', ['open', 'bench@branch', '--profile', alice.profile]), async (p) => (await openedAddress(p, START_MS)).port);
-    const paths: [string, string, () => Promise<{ port: number; stop: () => Promise<unknown> }>][] = [
+    const baseline = await startForwardBaseline(lab.org, alice, lab.dir, t);
+    running.push(baseline.gateway);
+    const open = async (): Promise<ClientHandle> => {
+      const p = lab!.startAs(alice, ['open', 'bench@branch']);
+      try {
+        return { port: (await openedAddress(p, START_MS)).port, stop: () => p.stop('SIGINT') };
+      } catch (err) {
+        await p.stop();
+        throw err;
+      }
+    };
+    const paths: [string, string, () => Promise<ClientHandle>][] = [
       ['direct', 'straight to the target (TCP connect)', async () => ({ port: t, stop: async () => undefined })],
-      ['insel forward -L', 'one gateway: alice -> site main -> target (TLS 1.3 mutual, insel/1)', forward],
+      ['insel forward -L', 'one gateway: alice -> insel gateway (org CA) -> target (mTLS, insel/1)', () => baseline.forward()],
       ['insel open', 'the org relay: alice -> site main -> site branch -> target (mTLS both hops)', open],
     ];
     for (const [path, what, fresh] of paths) {

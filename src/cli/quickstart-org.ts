@@ -30,8 +30,6 @@ export interface SitePlan {
   where?: Where;
   /** the HQ this site dials, when not the plan's (two HQs on one database) */
   hq?: string;
-  /** hosts its users may also reach with plain `insel forward -L` (an [[allow]] rule); none by default */
-  forwardTo?: string[];
 }
 
 export interface OrgPlan {
@@ -86,9 +84,6 @@ export function siteToml(plan: SitePlan, hqDial: string): string {
     lines.push('[[service]]', `name = ${JSON.stringify(s.name)}`, `proto = ${JSON.stringify(s.proto)}`, `host = ${JSON.stringify(s.host)}`, `port = ${s.port}`, `groups = ${tomlList(s.groups)}`, '');
   }
   lines.push('[[allow_service]]', 'name = "the organization decides (HQ groups)"', 'who = ["*"]', 'services = ["*"]', '');
-  if (plan.forwardTo !== undefined) {
-    lines.push('[[allow]]', 'name = "plain forwards (insel forward -L) for the bench"', 'who = ["*"]', `to = ${tomlList(plan.forwardTo)}`, 'ports = ["*"]', 'proto = ["tcp", "udp"]', '');
-  }
   return lines.join('\n');
 }
 

@@ -21,8 +21,6 @@ export interface LoopbackOptions {
   database?: string;
   /** more services at the branch (e.g. an FTP server) */
   extraServices?: ServicePlan[];
-  /** hosts site main lets its users reach with plain `insel forward -L` (the bench's baseline) */
-  forwardTo?: string[];
 }
 
 export class LoopbackOrg {
@@ -48,7 +46,7 @@ export class LoopbackOrg {
       org: `insel-${o.part}`,
       hq: { listen: at(hq), dial: at(hq), ...(o.database === undefined ? {} : { database: o.database }) },
       sites: [
-        { name: 'main', listen: at(main), public: at(main), udpListen: at(mainUdp), groups: [GROUP], services: [], ...(o.forwardTo === undefined ? {} : { forwardTo: o.forwardTo }) },
+        { name: 'main', listen: at(main), public: at(main), udpListen: at(mainUdp), groups: [GROUP], services: [] },
         { name: 'branch', listen: at(branch), public: at(branch), udpListen: at(branchUdp), groups: [GROUP], services },
       ],
     });
