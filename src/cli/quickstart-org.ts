@@ -216,12 +216,12 @@ export class Org {
     return startInsel(`insel ${args[0]} (${u.name})`, withProfile(u, args), u.where);
   }
 
-  /** Starts HQ and every site (enrolling what is not enrolled yet). */
+  /** Starts HQ and every site (enrolling what is not enrolled yet), the sites side by side. */
   async startAll(): Promise<void> {
     await this.initHq();
     await this.startHq();
-    for (const s of this.plan.sites) await this.enrollSite(s.name);
-    for (const s of this.plan.sites) await this.startSite(s.name);
+    await Promise.all(this.plan.sites.map((s) => this.enrollSite(s.name)));
+    await Promise.all(this.plan.sites.map((s) => this.startSite(s.name)));
   }
 
   /** Stops the sites, then HQ (SIGTERM, then SIGKILL). */

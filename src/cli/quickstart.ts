@@ -111,11 +111,12 @@ async function runOrg(dirArg: string): Promise<void> {
     const created = await step('insel hq init', () => org.initHq());
     await step('insel hq run', () => org.startHq());
     out(`HQ (org insel-quickstart) ${created ? 'created in' : 'reused from'} ${join(shown, 'hq')}, running on 127.0.0.1:${ports.hq}: the registry (SQLite) and the org CA`);
-    for (const s of org.plan.sites) {
-      const enrolled = await step(`enrolling site ${s.name}`, () => org.enrollSite(s.name));
-      await step(`insel site run (${s.name})`, () => org.startSite(s.name));
+    const sites = org.plan.sites;
+    const enrolled = await step('enrolling the sites', () => Promise.all(sites.map((s) => org.enrollSite(s.name))));
+    await step('insel site run', () => Promise.all(sites.map((s) => org.startSite(s.name))));
+    for (const [i, s] of sites.entries()) {
       const what = s.services.length === 0 ? 'its users log in here' : `publishes ${s.services.map((v) => `${v.name}@${s.name} (${v.proto})`).join(', ')}`;
-      out(`site ${s.name} ${enrolled ? 'enrolled with a single-use code (its key never left it)' : 'reused'}, gateway on ${s.public}: ${what}`);
+      out(`site ${s.name} ${enrolled[i] === true ? 'enrolled with a single-use code (its key never left it)' : 'reused'}, gateway on ${s.public}: ${what}`);
     }
     const profile = join(dir, 'users', USER);
     const fresh = !existsSync(join(profile, 'cert.pem'));

@@ -32,9 +32,7 @@ describe('the organization in namespaces: two LANs and an internet, three gatewa
 
   before(async () => {
     lab = await OrgLab.create({ part: 'org', sites: 3 });
-    await lab.user('alice', 'main');
-    await lab.user('carol', 'main');
-    await lab.user('bob', 'branch');
+    await Promise.all([lab.user('alice', 'main'), lab.user('carol', 'main'), lab.user('bob', 'branch')]);
     await lab.org.waitServices(lab.users.get('alice')!, ['web@branch', 'echo@branch', 'echo@lab']);
   });
   after(async () => {
