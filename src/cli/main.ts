@@ -16,6 +16,7 @@ import { registerSiteEnroll } from './site-enroll.js';
 import { registerOrgClient } from './org-client.js';
 import { registerSite } from './site.js';
 import { registerLogin } from './login.js';
+import { registerCall } from './call.js';
 
 const program = new Command();
 program
@@ -37,6 +38,7 @@ registerSiteEnroll(program);
 registerOrgClient(program);
 registerSite(program);
 registerLogin(program);
+registerCall(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof InselError) {

@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { loadUserProfile, profileDir } from '../org/client/profile.js';
 import { formatServices, listServices } from '../org/client/services.js';
 import { checkService, openLine, openService } from '../org/client/open.js';
+import { isUdpService, openUdpService } from '../org/call/udp-open.js';
 import { runWithService } from '../org/client/run.js';
 import { hostOnGateway } from '../org/client/hosted.js';
 import { parsePort } from './org-args.js';
@@ -47,8 +48,10 @@ export function registerOrgClient(program: Command): void {
         if (!stopped) warn(`the LAN listener ended: ${why}`);
         process.exit(stopped ? 0 : 1);
       }
-      const open = await openService({
-        profile: loadUserProfile(profileDir(o.profile)),
+      const profile = loadUserProfile(profileDir(o.profile));
+      const udp = o.ftp !== true && (await isUdpService(profile, checkService(service), warn));
+      const open = await (udp ? openUdpService : openService)({
+        profile,
         service: checkService(service),
         bind: o.bind,
         port: parsePort(o.localPort, '--local-port'),

@@ -4,6 +4,8 @@
 // cleanly, cutting relays with the reason.
 // `insel site user add NAME --groups a,b [--ttl 24h] --dir DIR`: asks HQ,
 // over the site's identity, for a user's single-use enrollment code.
+// `insel site renew --dir DIR`: after a CA rollover, the site's certificate
+// onto the newest root (org/site/renew.ts).
 import type { Command } from 'commander';
 import { pino } from 'pino';
 import { readIdentityFiles } from '../config/identity.js';
@@ -11,6 +13,8 @@ import { formatHostPort } from '../net/host-port.js';
 import { connectHq } from '../org/wire/hq-link.js';
 import { loadSiteConfig } from '../org/site/config.js';
 import { SiteGateway } from '../org/site/site-gateway.js';
+import { renewOntoNewestRoot } from '../org/site/renew.js';
+import { PUBLIC_MODE, writeFileAtomic } from '../pki/store.js';
 import { tuneHeapForDataPath } from './data-path-heap.js';
 import { siteCommand } from './site-enroll.js';
 import { durationArg, groupsArg } from './org-args.js';
@@ -53,6 +57,25 @@ export function registerSite(program: Command): void {
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
+    });
+
+  site
+    .command('renew')
+    .description("after insel hq ca rollover: move this site's certificate onto the newest root (same key); then reload the running site gateway (SIGHUP)")
+    .requiredOption('--dir <dir>', 'the site directory (site.toml, identity/)')
+    .action(async (o: { dir: string }) => {
+      const config = loadSiteConfig(o.dir);
+      const identity = readIdentityFiles(config.gateway.identity, config.file);
+      const hq = connectHq({ hq: config.hq, identity });
+      try {
+        const renewed = await renewOntoNewestRoot(hq, identity, config.name);
+        if (renewed === undefined) return void process.stdout.write(`site ${config.name}: the certificate is on the newest root already\n`);
+        writeFileAtomic(config.gateway.identity.certFile, renewed.cert, { mode: PUBLIC_MODE, force: true });
+        writeFileAtomic(config.gateway.identity.caFile, renewed.ca, { mode: PUBLIC_MODE, force: true });
+        process.stdout.write(`site ${config.name}: renewed ${config.gateway.identity.certFile}; reload the running site gateway (kill -HUP its pid) to present it\n`);
+      } finally {
+        hq.close();
+      }
     });
 
   site

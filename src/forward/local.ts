@@ -39,7 +39,12 @@ export class LocalForward {
   }
 
   get line(): string {
-    return `forward -L ${formatHostPort(this.spec.bind, this.port)} -> ${formatHostPort(this.spec.host, this.spec.hostPort)}${this.ftp ? ' (ftp)' : ''}`;
+    return `forward -L ${formatHostPort(this.spec.bind, this.port)} -> ${this.target}${this.ftp ? ' (ftp)' : ''}`;
+  }
+
+  /** host:hostport, or an organization service's svc@site (its hostPort is 0). */
+  private get target(): string {
+    return this.spec.hostPort === 0 ? this.spec.host : formatHostPort(this.spec.host, this.spec.hostPort);
   }
 
   pause(): void {
@@ -58,7 +63,7 @@ export class LocalForward {
   private async onConnection(socket: Socket, ctx: ForwardContext): Promise<void> {
     const started = Date.now();
     const from = formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
-    const label = `-L ${this.port}: ${from} -> ${formatHostPort(this.spec.host, this.spec.hostPort)}`;
+    const label = `-L ${this.port}: ${from} -> ${this.target}`;
     socket.on('error', () => undefined);
     const session = ctx.session();
     if (session === undefined) {

@@ -1,9 +1,10 @@
 // What an organization's site gateway (src/org/site) adds to the gateway: it
 // is today's gateway grown into an org member, not a second one. Two named
-// hooks, both optional: more ALPN protocols on the TLS port (enrollment,
+// hooks, all optional: more ALPN protocols on the TLS port (enrollment,
 // served without a client certificate), and requests of a verified insel/1
 // session looked at before the forward protocol's own (service relays).
 import type { MuxHeaders, MuxStream } from '../mux/index.js';
+import type { ServiceOpener } from '../udpflow/target.js';
 import type { ConnectionHandler } from './gateway.js';
 import type { GatewayContext } from './forward-requests.js';
 import type { GatewaySession } from './session.js';
@@ -19,4 +20,6 @@ export interface GatewayExtension {
   open?: string[];
   /** Returns true if it took the request (it then answers it); false leaves it to the forward protocol. */
   request?(ctx: GatewayContext, session: GatewaySession, stream: MuxStream, headers: MuxHeaders): boolean;
+  /** UDP flows that name a service or call (OPEN_SERVICE, org/site/udp-site.ts); without it they are denied */
+  udpService?: ServiceOpener;
 }

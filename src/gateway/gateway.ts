@@ -20,6 +20,7 @@ import { SummaryLog } from '../net/summary-log.js';
 import { readIdentityFiles } from '../config/identity.js';
 import { SecServer } from '../secsock/server.js';
 import { TlsListener } from '../tls/listen.js';
+import { serverContext } from '../tls/options.js';
 import { authorize, type AuthorizeContext } from './authorize.js';
 import { who, type Logger } from './conn-log.js';
 import type { GatewayConfig } from './config.js';
@@ -168,6 +169,7 @@ export class Gateway implements GatewayContext {
           idleMs: config.udpIdleTimeoutMs,
           log,
           take: (identity, kind) => gw!.limits.take(identity, kind),
+          ...(extension?.udpService === undefined ? {} : { openService: extension.udpService }),
           authorize: (identity, host, port) =>
             authorize(gw!.authz(), identity, 'connect', 'udp', host, port).then((v) => (v.allow ? { allow: true as const, address: v.address } : { allow: false as const, reason: v.reason })),
         });
@@ -210,13 +212,16 @@ export class Gateway implements GatewayContext {
   /**
    * Swaps in a new config (policy) and re-reads the CA and CRL; sessions
    * whose certificate is now refused and forwards the policy no longer
-   * permits are closed with the reason. Returns how many were cut. The
-   * listen address and identity files are read at start only.
+   * permits are closed with the reason. Returns how many were cut. New TLS
+   * connections get the certificate and CA now on disk; the listen
+   * addresses (and the UDP channels' certificate) are read at start only.
    */
   reload(config: GatewayConfig): { sessions: number; forwards: number; udpChannels: number; udpFlows: number } {
     const pem = readIdentityFiles(config.identity, config.file);
     const trust = trustFromPem(pem.ca, pem.crl);
     const resolver = new NameResolver(config.dns);
+    // New connections get the certificate and CA as now on disk (a renewed certificate, a CA rollover).
+    this.server.server.setSecureContext(serverContext({ identity: pem }));
     this.config = config;
     this.trust = trust;
     this.resolver = resolver;

@@ -5,24 +5,24 @@
 //
 // Channel → target:  (delivered synchronously by the channel, no promise per datagram)
 //                    decode → flow table → OPEN: authorize, connect, OPENED | DENIED
+//                                           OPEN_SERVICE: the service opener (org), OPENED | DENIED
 //                                           DATA: send on the flow's socket
 //                                                 (unknown flow: drop, one CLOSE)
 //                                           CLOSE: end the flow
-// Target → channel:  flow socket message → DATA → one packet on the channel's datagram
+// Target → channel:  flow target message (socket, or org relay) → DATA → one packet on the channel's datagram
 //                    session (its bounded send queue full: dropped)
 // One coarse ticker expires idle flows; nothing is timed per datagram.
-import { createSocket, type Socket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
 import type { Identity } from '../pki/identity.js';
 import type { SecChannel } from '../secsock/channel.js';
-import { ChannelError, DecodeError } from '../secsock/errors.js';
+import { ChannelError } from '../secsock/errors.js';
 import { UdpChannel } from '../secsock/udp-channel.js';
 import type { RefusedChannel, SecServer } from '../secsock/server.js';
 import { who, type Logger } from '../gateway/conn-log.js';
 import type { Admission } from '../gateway/limits.js';
 import { ForwardError } from '../forward/errors.js';
 import { FlowSender } from './sender.js';
-import { decodeFlowMessage, encodeClose, encodeDenied, encodeOpened, FlowType } from './wire.js';
+import { socketTarget, type FlowTarget, type ServiceOpener, type TargetEvents, type TargetVerdict } from './target.js';
+import { encodeClose, encodeDenied, encodeOpened, FlowType, readFlowMessage } from './wire.js';
 
 export type UdpAuthorize = (identity: Identity, host: string, port: number) => Promise<{ allow: true; address: string } | { allow: false; reason: string }>;
 
@@ -40,6 +40,8 @@ export interface UdpGatewayOptions {
   log: FlowLog;
   /** Flows open (or being authorized) per channel; OPENs beyond are denied. */
   maxFlowsPerChannel?: number;
+  /** Flows that name a service (OPEN_SERVICE, the organization's relays); absent: they are denied. */
+  openService?: ServiceOpener;
   /** The gateway's per-identity limits on channels and flows; absent: none beyond maxFlowsPerChannel. */
   take?: (identity: Identity, kind: 'udpChannels' | 'udpFlows') => Admission;
 }
@@ -62,20 +64,20 @@ export interface UdpGatewayStats {
 export const DEFAULT_MAX_FLOWS_PER_CHANNEL = 1024;
 /** Unknown flows answered with CLOSE and denied flows remembered, per channel: bounds what a client can make us store. */
 const REMEMBERED_FLOWS = 256;
-const CONNECT_TIMEOUT_MS = 5_000;
-/** A flow socket's receive buffer: a burst of target replies waits there while the event loop is busy (the default ~208 KiB holds ~150 datagrams). The kernel caps it at rmem_max. */
-const FLOW_SOCKET_BUFFER = 1024 * 1024;
 const MAX_TICK_MS = 1_000;
 
-type EndWhy = 'idle' | 'client closed' | 'channel closed' | 'certificate refused' | 'policy reload' | 'error' | 'shutdown';
+type EndWhy = 'idle' | 'client closed' | 'target closed' | 'channel closed' | 'certificate refused' | 'policy reload' | 'error' | 'shutdown';
 
 interface Flow {
   readonly id: number;
+  /** the target host, or the service name of an OPEN_SERVICE (then port is 0) */
   readonly host: string;
   readonly port: number;
+  /** OPEN_SERVICE's ticket; undefined for OPEN */
+  readonly ticket: string | undefined;
   address: string;
   state: 'authorizing' | 'open' | 'closed';
-  socket: Socket | undefined;
+  target: FlowTarget | undefined;
   readonly started: number;
   lastActive: number;
   up: number;
@@ -108,6 +110,7 @@ export class UdpGateway {
   private readonly log: FlowLog;
   private readonly maxFlows: number;
   private readonly take: NonNullable<UdpGatewayOptions['take']>;
+  private readonly openService: ServiceOpener | undefined;
   private readonly conns = new Set<Conn>();
   private readonly counts = { datagramsIn: 0, datagramsOut: 0, denied: 0, expired: 0 };
   private readonly drops: Record<string, number> = {};
@@ -133,6 +136,7 @@ export class UdpGateway {
     this.log = opts.log;
     this.maxFlows = max;
     this.take = opts.take ?? (() => UNLIMITED);
+    this.openService = opts.openService;
   }
 
   /** Starts the accept loop over server.accept() and the idle ticker. */
@@ -169,10 +173,11 @@ export class UdpGateway {
   }
 
   /**
-   * SIGHUP: asks `check` about every open flow; a string is a refusal, and
-   * that flow is closed (the client gets a CLOSE with the reason). Returns
-   * how many were closed. A flow still being authorized is asked when its
-   * authorization completes.
+   * SIGHUP: asks `check` about every open host:port flow; a string is a
+   * refusal, and that flow is closed (the client gets a CLOSE with the
+   * reason). Returns how many were closed. A flow still being authorized is
+   * asked when its authorization completes. Service flows are the service
+   * opener's to cut (the organization's revocations).
    */
   recheck(check: FlowCheck): number {
     this.generation++;
@@ -180,7 +185,7 @@ export class UdpGateway {
     let n = 0;
     for (const c of this.conns) {
       for (const f of c.flows.values()) {
-        if (f.state !== 'open') continue;
+        if (f.state !== 'open' || f.ticket !== undefined) continue;
         const why = refusalBy(check, c.ch.peer, f);
         if (why === undefined) continue;
         this.end(c, f, 'policy reload', why, why);
@@ -251,18 +256,15 @@ export class UdpGateway {
   }
 
   private onMessage(c: Conn, buf: Buffer): void {
-    let m;
-    try {
-      m = decodeFlowMessage(buf);
-    } catch (err) {
-      if (err instanceof DecodeError) return this.drop('malformed');
-      throw err;
-    }
+    const m = readFlowMessage(buf);
+    if (m === undefined) return this.drop('malformed');
     switch (m.type) {
       case FlowType.DATA:
         return this.onData(c, m.flow, m.body);
       case FlowType.OPEN:
-        return this.onOpen(c, m.flow, m.host, m.port);
+        return this.onOpen(c, m.flow, m.host, m.port, undefined);
+      case FlowType.OPEN_SERVICE:
+        return this.onOpen(c, m.flow, m.service, 0, m.ticket);
       case FlowType.CLOSE: {
         const f = c.flows.get(m.flow);
         if (f !== undefined) this.end(c, f, 'client closed', m.reason);
@@ -288,10 +290,10 @@ export class UdpGateway {
     f.upBytes += body.length;
     f.lastActive = this.now;
     this.counts.datagramsIn++;
-    f.socket!.send(body);
+    f.target!.send(body);
   }
 
-  private onOpen(c: Conn, id: number, host: string, port: number): void {
+  private onOpen(c: Conn, id: number, host: string, port: number, ticket: string | undefined): void {
     const f = c.flows.get(id);
     if (f !== undefined) {
       if (f.state === 'open') this.send(c, encodeOpened(id)); // our OPENED was lost
@@ -307,9 +309,10 @@ export class UdpGateway {
       id,
       host,
       port,
+      ticket,
       address: '',
       state: 'authorizing',
-      socket: undefined,
+      target: undefined,
       started: now,
       lastActive: now,
       up: 0,
@@ -326,54 +329,63 @@ export class UdpGateway {
   }
 
   private async open(c: Conn, f: Flow): Promise<void> {
-    let verdict: Awaited<ReturnType<UdpAuthorize>>;
+    const events: TargetEvents = {
+      message: (msg) => {
+        if (f.state !== 'open') return this.drop('flow_not_open');
+        f.down++;
+        f.downBytes += msg.length;
+        f.lastActive = this.now;
+        this.counts.datagramsOut++;
+        c.out.data(f.id, msg);
+      },
+      error: (err) => {
+        f.lastError = err.message;
+        this.drop('target_error');
+      },
+      ended: (reason) => this.end(c, f, 'target closed', reason, reason),
+    };
+    let verdict: TargetVerdict;
     try {
-      verdict = await this.authorize(c.ch.peer, f.host, f.port);
+      verdict = f.ticket === undefined ? await this.openHost(c.ch.peer, f.host, f.port, events) : await this.serviceVerdict(c.ch.peer, f.host, f.ticket, events);
     } catch (err) {
       verdict = { allow: false, reason: `authorization failed: ${(err as Error).message}` };
     }
-    if (f.state !== 'authorizing') return; // the client or channel went away meanwhile
+    if (f.state !== 'authorizing') {
+      if (verdict.allow) verdict.target.close(); // the client or channel went away meanwhile
+      return;
+    }
     if (!verdict.allow) {
       this.forget(c, f);
       return this.deny(c, f.id, f.host, f.port, verdict.reason);
     }
     f.address = verdict.address;
-    let socket: Socket;
-    try {
-      socket = await connectTarget(verdict.address, f.port);
-    } catch (err) {
-      if (f.state !== 'authorizing') return;
-      this.forget(c, f);
-      return this.deny(c, f.id, f.host, f.port, `cannot reach ${verdict.address}:${f.port}: ${(err as Error).message}`);
-    }
-    if (f.state !== 'authorizing') {
-      socket.close();
-      return;
-    }
     // A reload came while this flow was being authorized: the verdict must be the new policy's.
-    const lateRefusal = f.generation === this.generation ? undefined : refusalBy(this.lastCheck!, c.ch.peer, f);
+    const lateRefusal = f.generation === this.generation || f.ticket !== undefined ? undefined : refusalBy(this.lastCheck!, c.ch.peer, f);
     if (lateRefusal !== undefined) {
-      socket.close();
+      verdict.target.close();
       this.forget(c, f);
       return this.deny(c, f.id, f.host, f.port, lateRefusal);
     }
-    f.socket = socket;
+    f.target = verdict.target;
     f.state = 'open';
     f.lastActive = Date.now();
-    socket.on('message', (msg: Buffer) => {
-      f.down++;
-      f.downBytes += msg.length;
-      f.lastActive = this.now;
-      this.counts.datagramsOut++;
-      c.out.data(f.id, msg);
-    });
-    // ICMP port unreachable surfaces as ECONNREFUSED on a connected socket: the
-    // target may come up later, so the flow stays; the end-of-flow line says it.
-    socket.on('error', (err: Error) => {
-      f.lastError = err.message;
-      this.drop('target_error');
-    });
     this.send(c, encodeOpened(f.id));
+  }
+
+  /** OPEN: the gateway's policy, then a socket connected to the address it allowed. */
+  private async openHost(identity: Identity, host: string, port: number, events: TargetEvents): Promise<TargetVerdict> {
+    const v = await this.authorize(identity, host, port);
+    if (!v.allow) return v;
+    try {
+      return { allow: true, target: await socketTarget(v.address, port, events), address: v.address };
+    } catch (err) {
+      return { allow: false, reason: `cannot reach ${v.address}:${port}: ${(err as Error).message}` };
+    }
+  }
+
+  private serviceVerdict(identity: Identity, service: string, ticket: string, events: TargetEvents): Promise<TargetVerdict> {
+    if (this.openService === undefined) return Promise.resolve({ allow: false, reason: 'this gateway serves no named services (it is not a site of an organization)' });
+    return this.openService(identity, service, ticket, events);
   }
 
   /** Takes a flow out of its channel and gives back the identity's flow. */
@@ -388,7 +400,7 @@ export class UdpGateway {
     if (c.denied.size >= REMEMBERED_FLOWS) c.denied.delete(c.denied.keys().next().value!);
     c.denied.set(id, reason);
     const p = c.ch.peer;
-    this.log.warn({ ...who(p), peer: c.ch.remote, channel: c.ch.params.channelId, flow: id, to: `${host}:${port}`, reason }, 'udp flow denied');
+    this.log.warn({ ...who(p), peer: c.ch.remote, channel: c.ch.params.channelId, flow: id, to: flowTo(host, port), reason }, 'udp flow denied');
     this.send(c, encodeDenied(id, reason));
   }
 
@@ -397,7 +409,7 @@ export class UdpGateway {
     if (f.state === 'closed') return;
     const wasOpen = f.state === 'open';
     this.forget(c, f);
-    if (f.socket) f.socket.close();
+    f.target?.close();
     if (notify !== undefined) this.send(c, encodeClose(f.id, notify));
     if (!wasOpen) return;
     const p = c.ch.peer;
@@ -407,7 +419,7 @@ export class UdpGateway {
         peer: c.ch.remote,
         channel: c.ch.params.channelId,
         flow: f.id,
-        to: `${f.host}:${f.port}`,
+        to: flowTo(f.host, f.port),
         address: f.address,
         datagramsUp: f.up,
         bytesUp: f.upBytes,
@@ -458,26 +470,7 @@ function remember(set: Set<number>, id: number): void {
   set.add(id);
 }
 
-/** A UDP socket connected to the target: the kernel then filters replies to that address for us. */
-function connectTarget(address: string, port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4', recvBufferSize: FLOW_SOCKET_BUFFER });
-    const timer = setTimeout(() => fail(new Error(`no connect within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
-    const fail = (err: Error) => {
-      clearTimeout(timer);
-      s.removeAllListeners();
-      try {
-        s.close();
-      } catch {
-        // already closed
-      }
-      reject(err);
-    };
-    s.once('error', fail);
-    s.connect(port, address, () => {
-      clearTimeout(timer);
-      s.off('error', fail);
-      resolve(s);
-    });
-  });
+/** host:port, or the service name of a service flow (port 0). */
+function flowTo(host: string, port: number): string {
+  return port === 0 ? host : `${host}:${port}`;
 }

@@ -1,6 +1,8 @@
-// Client end of UDP forwarding (`insel forward -U [bind:]port:host:hostport`):
-// a local UDP port whose every distinct source (ip, port) is a flow; all
-// flows share one SecSockets UDP channel to the gateway.
+// Client end of UDP forwarding (`insel forward -U [bind:]port:host:hostport`,
+// and the organization's `insel open` of a UDP service and calls, which name
+// a service instead of host:port: OPEN_SERVICE): a local UDP port whose every
+// distinct source (ip, port) is a flow; all flows share one SecSockets UDP
+// channel to the gateway.
 //
 // Local → gateway:  datagram → flow by source (new: OPEN) → opening: queue (bounded)
 //                                                         → open: DATA → one packet on
@@ -18,27 +20,30 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { SecChannel } from '../secsock/channel.js';
 import { literalLookup } from '../secsock/datagram-socket.js';
-import { DecodeError } from '../secsock/errors.js';
 import { UdpChannel } from '../secsock/udp-channel.js';
 import { ForwardError } from '../forward/errors.js';
 import { listenReason } from '../net/listen-reason.js';
 import { FlowSender } from './sender.js';
-import { decodeFlowMessage, encodeClose, encodeOpen, FlowType, targetProblem } from './wire.js';
+import { encodeClose, encodeOpen, encodeOpenService, FlowType, readFlowMessage, serviceProblem, targetProblem } from './wire.js';
 
-export interface UdpLocalOptions {
+/** Where the flows go: host:port as the gateway resolves it, or a named service of the organization. */
+export type UdpLocalTarget = { host: string; hostPort: number } | { service: string };
+
+export type UdpLocalOptions = UdpLocalCommon & UdpLocalTarget;
+
+interface UdpLocalCommon {
   /** Local address to listen on, e.g. 127.0.0.1. */
   bind: string;
   /** Local UDP port; 0 picks a free one (see `port`). */
   port: number;
-  /** Target as the gateway should resolve it. */
-  host: string;
-  hostPort: number;
   /** Opens a SecSockets UDP channel to the gateway (called again to reconnect). */
   openChannel: () => Promise<SecChannel>;
   /** A flow with no datagram either way for this long is closed at both ends. */
   idleMs: number;
   /** -v output, one line per event (never per datagram). */
   log?: (line: string) => void;
+  /** The gateway closed a flow (the far end of a call left, the service went away), and why. */
+  onFlowClosed?: (reason: string) => void;
 }
 
 export interface UdpLocalStats {
@@ -94,6 +99,7 @@ export class UdpLocalForward {
   private readonly ticker: NodeJS.Timeout;
   private readonly log: (line: string) => void;
   private readonly target: string;
+  private readonly openMessage: (flow: number) => Buffer;
   private closed = false;
   /** The time as of the last tick: datagrams are stamped with it, not with a clock read each. */
   private now = Date.now();
@@ -105,7 +111,8 @@ export class UdpLocalForward {
     ch: UdpChannel,
   ) {
     this.log = opts.log ?? (() => undefined);
-    this.target = hostPort(opts.host, opts.hostPort);
+    this.target = targetName(opts);
+    this.openMessage = 'service' in opts ? (id) => encodeOpenService(id, opts.service, '') : (id) => encodeOpen(id, opts.host, opts.hostPort);
     this.denial = new Promise((resolve) => (this.resolveDenial = resolve));
     socket.on('message', (msg: Buffer, from: RemoteInfo) => this.onLocal(msg, from));
     // After bind, errors are per datagram (a local client gone away): count, never crash.
@@ -117,8 +124,8 @@ export class UdpLocalForward {
 
   /** Binds the local port, then opens the channel; either failing rejects (and releases the port). */
   static async start(opts: UdpLocalOptions): Promise<UdpLocalForward> {
-    const problem = targetProblem(opts.host, opts.hostPort);
-    if (problem !== undefined) throw new ForwardError('INSEL_FORWARD_BAD_TARGET', `cannot forward to ${hostPort(opts.host, opts.hostPort)}: ${problem}`, { peer: hostPort(opts.host, opts.hostPort) });
+    const problem = 'service' in opts ? serviceProblem(opts.service, '') : targetProblem(opts.host, opts.hostPort);
+    if (problem !== undefined) throw new ForwardError('INSEL_FORWARD_BAD_TARGET', `cannot forward to ${targetName(opts)}: ${problem}`, { peer: targetName(opts) });
     if (!(opts.idleMs > 0)) throw new ForwardError('INSEL_FORWARD_OPTION', `idleMs must be a positive number of milliseconds, not ${opts.idleMs}`, { field: 'idleMs' });
     const socket = await bindLocal(opts.bind, opts.port);
     try {
@@ -256,15 +263,10 @@ export class UdpLocalForward {
   }
 
   private onGateway(buf: Buffer): void {
-    let m;
-    try {
-      m = decodeFlowMessage(buf);
-    } catch (err) {
-      if (err instanceof DecodeError) {
-        this.counts.dropped++;
-        return;
-      }
-      throw err;
+    const m = readFlowMessage(buf);
+    if (m === undefined) {
+      this.counts.dropped++;
+      return;
     }
     const f = this.byId.get(m.flow);
     switch (m.type) {
@@ -300,6 +302,7 @@ export class UdpLocalForward {
         if (f === undefined) return;
         this.log(`udp forward ${hostPort(f.address, f.port)} → ${this.target}: closed by the gateway${m.reason ? ` (${m.reason})` : ''}`);
         this.forget(f);
+        this.opts.onFlowClosed?.(m.reason);
         return;
       default:
         this.counts.dropped++; // OPEN only goes to gateways
@@ -348,8 +351,12 @@ export class UdpLocalForward {
     if (this.out === undefined) return; // attach() sends it when the channel is back
     f.tries++;
     f.nextTry = now + OPEN_RETRY_MS;
-    this.out.message(encodeOpen(f.id, this.opts.host, this.opts.hostPort));
+    this.out.message(this.openMessage(f.id));
   }
+}
+
+function targetName(t: UdpLocalTarget): string {
+  return 'service' in t ? t.service : hostPort(t.host, t.hostPort);
 }
 
 function hostPort(host: string, port: number): string {

@@ -9,7 +9,7 @@ import { decodeFlowMessage, encodeFlowMessage, FlowType, type FlowMessage } from
 
 const RUNS = 3000;
 
-type Plain = { type: number; flow: number; host?: string; port?: number; reason?: string; body?: number[] };
+type Plain = { type: number; flow: number; host?: string; port?: number; reason?: string; body?: number[]; service?: string; ticket?: string };
 
 /** Result or 'error'; anything but DecodeError propagates and fails the property. */
 function attempt(b: Uint8Array): Plain | 'error' {
@@ -43,6 +43,16 @@ function oracle(b: Uint8Array): Plain | 'error' {
         host += String.fromCharCode(c);
       }
       return { type, flow, host, port };
+    }
+    case 6: {
+      const n = body.length < 1 ? 0 : v.getUint8(5);
+      if (n === 0 || body.length < 1 + n || body.length - 1 - n > 255) return 'error';
+      let text = '';
+      for (const c of body.subarray(1)) {
+        if (c < 33 || c > 126) return 'error';
+        text += String.fromCharCode(c);
+      }
+      return { type, flow, service: text.slice(0, n), ticket: text.slice(n) };
     }
     case 2:
       return body.length === 0 ? { type, flow } : 'error';
@@ -87,6 +97,7 @@ const reasonArb = fc.oneof(fc.string({ maxLength: 100 }), fc.string({ unit: 'bin
 const flowArb = fc.integer({ min: 0, max: 0xffffffff });
 const messageArb: fc.Arbitrary<FlowMessage> = fc.oneof(
   fc.record({ type: fc.constant(FlowType.OPEN), flow: flowArb, host: hostArb, port: fc.integer({ min: 1, max: 65535 }) }),
+  fc.record({ type: fc.constant(FlowType.OPEN_SERVICE), flow: flowArb, service: hostArb, ticket: fc.stringMatching(/^[!-~]{0,255}$/) }),
   fc.record({ type: fc.constant(FlowType.OPENED), flow: flowArb }),
   fc.record({ type: fc.constant(FlowType.DENIED), flow: flowArb, reason: reasonArb }),
   fc.record({ type: fc.constant(FlowType.CLOSE), flow: flowArb, reason: reasonArb }),

@@ -10,6 +10,7 @@ import {
   encodeData,
   encodeDenied,
   encodeOpen,
+  encodeOpenService,
   encodeOpened,
   FLOW_HEADER_SIZE,
   FlowType,
@@ -27,7 +28,8 @@ test('sizes match the diagram', () => {
   assert.equal(encodeOpened(1).length, FLOW_HEADER_SIZE);
   assert.equal(encodeOpen(1, 'a', 1).length, FLOW_HEADER_SIZE + OPEN_PORT_SIZE + 1);
   assert.equal(encodeData(1, Buffer.alloc(1200)).length, FLOW_HEADER_SIZE + 1200);
-  assert.deepEqual(FlowType, { OPEN: 1, OPENED: 2, DENIED: 3, DATA: 4, CLOSE: 5 });
+  assert.equal(encodeOpenService(1, 'rtp', 'id.secret').length, FLOW_HEADER_SIZE + 1 + 3 + 9);
+  assert.deepEqual(FlowType, { OPEN: 1, OPENED: 2, DENIED: 3, DATA: 4, CLOSE: 5, OPEN_SERVICE: 6 });
 });
 
 test('vectors: each type, byte for byte', () => {
@@ -37,6 +39,8 @@ test('vectors: each type, byte for byte', () => {
   assert.equal(hex(encodeData(2, Buffer.from([0xde, 0xad]))), '04' + '00000002' + 'dead');
   assert.equal(hex(encodeClose(3)), '05' + '00000003');
   assert.equal(hex(encodeClose(3, 'idle')), '05' + '00000003' + Buffer.from('idle').toString('hex'));
+  assert.equal(hex(encodeOpenService(4, 'rtp@b', '')), '06' + '00000004' + '05' + Buffer.from('rtp@b').toString('hex'));
+  assert.equal(hex(encodeOpenService(4, 'rtp', 'T.s')), '06' + '00000004' + '03' + Buffer.from('rtpT.s').toString('hex'));
 });
 
 test('decode: every type round-trips', () => {
@@ -67,7 +71,12 @@ test('malformed input: FlowDecodeError (a DecodeError, code INSEL_DECODE) naming
     ['empty', Buffer.alloc(0), /shorter than its 5-byte header/],
     ['short header', Buffer.from([4, 0, 0, 0]), /shorter/],
     ['type 0', Buffer.from([0, 0, 0, 0, 1]), /unknown flow message type 0/],
-    ['type 6', Buffer.from([6, 0, 0, 0, 1]), /unknown flow message type 6/],
+    ['type 7', Buffer.from([7, 0, 0, 0, 1]), /unknown flow message type 7/],
+    ['OPEN_SERVICE empty', Buffer.from([6, 0, 0, 0, 1]), /no service name/],
+    ['OPEN_SERVICE n 0', Buffer.from([6, 0, 0, 0, 1, 0, 0x61]), /no service name/],
+    ['OPEN_SERVICE n past the end', Buffer.from([6, 0, 0, 0, 1, 3, 0x61]), /no service name/],
+    ['OPEN_SERVICE space', Buffer.from([6, 0, 0, 0, 1, 1, 0x61, 0x20]), /byte 0x20/],
+    ['OPEN_SERVICE ticket too long', Buffer.concat([Buffer.from([6, 0, 0, 0, 1, 1, 0x61]), Buffer.alloc(256, 0x61)]), /ticket longer than 255/],
     ['OPEN without host', Buffer.from([1, 0, 0, 0, 1, 0, 53]), /no host/],
     ['OPEN port 0', Buffer.from([1, 0, 0, 0, 1, 0, 0, 0x61]), /port 0/],
     ['OPEN host with space', Buffer.from([1, 0, 0, 0, 1, 0, 53, 0x61, 0x20]), /byte 0x20/],

@@ -13,12 +13,22 @@
 //   3     DENIED  gateway → client   reason (UTF-8, ≤ 512 bytes)
 //   4     DATA    both               one UDP datagram (0-65535 bytes)
 //   5     CLOSE   both               reason (UTF-8, ≤ 512 bytes, may be empty)
+//   6     OPEN_SERVICE client → gateway  n u8 | service (n = 1-255) | ticket (0-255)
 //
 //   OPEN body:
 //   5             7
 //   +-------------+---------------------------------------------+
 //   | port u16be  | host, e.g. "10.0.0.5", "dns.corp", "::1"     |
 //   +-------------+---------------------------------------------+
+//
+//   OPEN_SERVICE body (the organization, docs/org/udp-calls.md): the flow goes
+//   to a named service (or call) instead of a host:port; both are printable
+//   ASCII 0x21-0x7e. A user asks its own site for "svc@site" (no ticket); a
+//   site relays it to the target site as "svc" with HQ's ticket.
+//   5      6                      6+n
+//   +------+----------------------+---------------------------------------+
+//   | n u8 | service, e.g. rtp@b  | ticket "<id>.<secret>" or empty       |
+//   +------+----------------------+---------------------------------------+
 //
 // Flow ids are chosen by the client, once per (local source address, port)
 // and never reused on a channel, so a late CLOSE or DATA of an expired flow
@@ -28,6 +38,7 @@
 // answered with one CLOSE. Every valid message has exactly one encoding:
 // encode(decode(m)) equals m byte for byte (the fuzz test checks it).
 import { FlowDecodeError, ForwardError } from '../forward/errors.js';
+import { DecodeError } from '../secsock/errors.js';
 
 // ---- Specification -------------------------------------------------------
 
@@ -38,16 +49,21 @@ export const FlowType = {
   DENIED: 3,
   DATA: 4,
   CLOSE: 5,
+  OPEN_SERVICE: 6,
 } as const;
 /** u16 port before the host in OPEN. */
 export const OPEN_PORT_SIZE = 2;
 export const MAX_HOST = 255;
+/** OPEN_SERVICE: service and ticket are each at most this long (the length byte's range). */
+export const MAX_SERVICE = 255;
+export const MAX_TICKET = 255;
 export const MAX_REASON = 512;
 /** The largest UDP payload any IP version carries (IPv6 jumbograms aside). */
 export const MAX_DATAGRAM = 0xffff;
 
 export type FlowMessage =
   | { type: typeof FlowType.OPEN; flow: number; host: string; port: number }
+  | { type: typeof FlowType.OPEN_SERVICE; flow: number; service: string; ticket: string }
   | { type: typeof FlowType.OPENED; flow: number }
   | { type: typeof FlowType.DENIED; flow: number; reason: string }
   | { type: typeof FlowType.DATA; flow: number; body: Buffer }
@@ -61,11 +77,16 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 export function targetProblem(host: string, port: number): string | undefined {
   if (!Number.isInteger(port) || port < 1 || port > 0xffff) return `port ${port} is not in 1-65535`;
   if (host.length < 1 || host.length > MAX_HOST) return `host must be 1-${MAX_HOST} characters`;
-  for (let i = 0; i < host.length; i++) {
-    const c = host.charCodeAt(i);
-    if (c < 0x21 || c > 0x7e) return `host ${JSON.stringify(host)} has a character outside printable ASCII (use punycode for IDNs)`;
-  }
+  if (!printable(host)) return `host ${JSON.stringify(host)} has a character outside printable ASCII (use punycode for IDNs)`;
   return undefined;
+}
+
+function printable(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
 }
 
 export function encodeOpen(flow: number, host: string, port: number): Buffer {
@@ -74,6 +95,24 @@ export function encodeOpen(flow: number, host: string, port: number): Buffer {
   const out = header(FlowType.OPEN, flow, OPEN_PORT_SIZE + host.length);
   out.writeUInt16BE(port, FLOW_HEADER_SIZE);
   out.write(host, FLOW_HEADER_SIZE + OPEN_PORT_SIZE, 'latin1');
+  return out;
+}
+
+/** Why `service`/`ticket` cannot go into an OPEN_SERVICE, or undefined if they can. */
+export function serviceProblem(service: string, ticket: string): string | undefined {
+  if (service.length < 1 || service.length > MAX_SERVICE) return `service name must be 1-${MAX_SERVICE} characters`;
+  if (ticket.length > MAX_TICKET) return `ticket must be at most ${MAX_TICKET} characters`;
+  if (!printable(service) || !printable(ticket)) return 'service and ticket must be printable ASCII';
+  return undefined;
+}
+
+export function encodeOpenService(flow: number, service: string, ticket: string): Buffer {
+  const problem = serviceProblem(service, ticket);
+  if (problem !== undefined) throw new ForwardError('INSEL_FORWARD_BAD_TARGET', `cannot open a flow to service ${JSON.stringify(service)}: ${problem}`, { peer: service });
+  const out = header(FlowType.OPEN_SERVICE, flow, 1 + service.length + ticket.length);
+  out[FLOW_HEADER_SIZE] = service.length;
+  out.write(service, FLOW_HEADER_SIZE + 1, 'latin1');
+  out.write(ticket, FLOW_HEADER_SIZE + 1 + service.length, 'latin1');
   return out;
 }
 
@@ -106,6 +145,8 @@ export function encodeFlowMessage(m: FlowMessage): Buffer {
   switch (m.type) {
     case FlowType.OPEN:
       return encodeOpen(m.flow, m.host, m.port);
+    case FlowType.OPEN_SERVICE:
+      return encodeOpenService(m.flow, m.service, m.ticket);
     case FlowType.OPENED:
       return encodeOpened(m.flow);
     case FlowType.DENIED:
@@ -138,6 +179,17 @@ export function decodeFlowMessage(buf: Buffer): FlowMessage {
       }
       return { type, flow, port, host: buf.toString('latin1', FLOW_HEADER_SIZE + OPEN_PORT_SIZE) };
     }
+    case FlowType.OPEN_SERVICE: {
+      const n = bodyLen < 1 ? 0 : buf[FLOW_HEADER_SIZE]!;
+      if (n === 0 || bodyLen < 1 + n) throw new FlowDecodeError(`OPEN_SERVICE of flow ${flow} has no service name`);
+      if (bodyLen - 1 - n > MAX_TICKET) throw new FlowDecodeError(`OPEN_SERVICE of flow ${flow} has a ticket longer than ${MAX_TICKET} bytes`);
+      for (let i = FLOW_HEADER_SIZE + 1; i < buf.length; i++) {
+        const c = buf[i]!;
+        if (c < 0x21 || c > 0x7e) throw new FlowDecodeError(`OPEN_SERVICE of flow ${flow} has byte 0x${c.toString(16)} in its service or ticket`);
+      }
+      const end = FLOW_HEADER_SIZE + 1 + n;
+      return { type, flow, service: buf.toString('latin1', FLOW_HEADER_SIZE + 1, end), ticket: buf.toString('latin1', end) };
+    }
     case FlowType.OPENED:
       if (bodyLen !== 0) throw new FlowDecodeError(`OPENED of flow ${flow} has a ${bodyLen}-byte body; it must be empty`);
       return { type, flow };
@@ -146,6 +198,16 @@ export function decodeFlowMessage(buf: Buffer): FlowMessage {
       return { type, flow, reason: decodeReason(buf, type, flow) };
     default:
       throw new FlowDecodeError(`unknown flow message type ${type}`);
+  }
+}
+
+/** decodeFlowMessage on a receive path: undefined for a malformed message (the caller counts the drop); other errors are bugs and propagate. */
+export function readFlowMessage(buf: Buffer): FlowMessage | undefined {
+  try {
+    return decodeFlowMessage(buf);
+  } catch (err) {
+    if (err instanceof DecodeError) return undefined;
+    throw err;
   }
 }
 

@@ -9,6 +9,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
+import { UsageError } from '../../errors.js';
 import { formatHostPort, type HostPort } from '../../net/host-port.js';
 import { newKeyPair, privateKeyPem } from '../../pki/certgen.js';
 import { createCsr } from '../../pki/csr.js';
@@ -52,7 +53,7 @@ export async function enrollWithCode(o: EnrollOptions): Promise<Enrolled> {
   const code = parseCode(o.code);
   const files = { cert: join(o.dir, 'cert.pem'), key: join(o.dir, 'key.pem'), ca: join(o.dir, 'ca.pem') };
   if (o.force !== true) {
-    for (const f of Object.values(files)) if (existsSync(f)) throw new EnrollError('INSEL_CODE_SCOPE', `${f} exists: ${o.dir} holds an identity already; use another directory (or --force to replace it)`, { file: f });
+    for (const f of Object.values(files)) if (existsSync(f)) throw new UsageError(`${f} exists: ${o.dir} holds an identity already; use another directory (or --force to replace it)`, { file: f });
   }
   const server = formatHostPort(o.server.host, o.server.port);
   const keys = await newKeyPair();
@@ -98,8 +99,8 @@ async function requestOnce(socket: TLSSocket, server: string, code: string, csr:
     return await conn.request('enroll', { code, csr });
   } catch (err) {
     if (err instanceof OrgRefusedError && ENROLL_CODES.has(err.code)) throw new EnrollError(err.code as EnrollErrorCode, err.reason, { peer: server });
-    if (err instanceof OrgRefusedError) throw new EnrollError('INSEL_CODE_UNKNOWN', `${server} refused the enrollment: ${err.reason} (${err.code})`, { peer: server });
-    if (err instanceof WireError) throw new EnrollError('INSEL_CODE_UNKNOWN', `${server} ended the enrollment without an answer: ${err.reason}; try again`, { peer: server, cause: err });
+    if (err instanceof OrgRefusedError) throw new OrgRefusedError(err.code, `${server} refused the enrollment: ${err.reason}`, server);
+    if (err instanceof WireError) throw new WireError(err.code, `${server} ended the enrollment without an answer: ${err.reason}; try again`);
     throw err;
   } finally {
     conn.close('INSEL_ORG_BYE', 'done');

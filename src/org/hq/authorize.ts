@@ -52,15 +52,20 @@ export async function authorize(ctx: HqContext, asker: string, user: OrgUser, re
   const site = await ctx.registry.site(siteName);
   if (site?.status !== 'online' || site.public === null) throw await denied('INSEL_ORG_SITE_DOWN', `site ${siteName} is ${site?.status ?? 'unknown'}: its gateway has not reported to HQ recently`);
 
-  const id = randomBytes(12).toString('base64url');
-  const secret = randomBytes(24).toString('base64url');
-  const now = ctx.now();
-  await ctx.registry.openSession({ id, user: u.name, service: ref, fromSite: asker, startedAt: now, targetSite: siteName, expiresAt: new Date(now.getTime() + TICKET_TTL_MS), secretHash: hash(secret) });
   return {
-    ticket: `${id}.${secret}`,
+    ticket: await mintTicket(ctx, asker, u.name, ref, siteName),
     site: { name: site.name, public: site.public, ...(site.udp === null ? {} : { udp: site.udp }) },
     service: { name: svc.name, proto: svc.proto },
   };
+}
+
+/** A ticket for `user` of site `asker` to `ref` at `targetSite`: single-use, valid TICKET_TTL_MS (also for calls, org/call/hq-calls.ts). */
+export async function mintTicket(ctx: HqContext, asker: string, user: string, ref: string, targetSite: string): Promise<string> {
+  const id = randomBytes(12).toString('base64url');
+  const secret = randomBytes(24).toString('base64url');
+  const now = ctx.now();
+  await ctx.registry.openSession({ id, user, service: ref, fromSite: asker, startedAt: now, targetSite, expiresAt: new Date(now.getTime() + TICKET_TTL_MS), secretHash: hash(secret) });
+  return `${id}.${secret}`;
 }
 
 /** The target site claims a ticket: who comes, for which service. */

@@ -21,3 +21,5 @@ export const SETTING_CA = 'ca';
 export const CHANGE_REVOKED = 'revoked';
 export const CHANGE_TRUST = 'trust';
 export const CHANGE_SERVICES = 'services';
+/** a call rings (org/call/hq-calls.ts): subject = the `call` event as JSON, pushed by every HQ to its gateways */
+export const CHANGE_CALL = 'call';

@@ -83,6 +83,8 @@ function hqSuite(makeDb: () => Promise<TestDatabase | undefined>): void {
     const r = await enrollWithCode({ server: t.hq, code: carol.code, dir: join(scratch, 'carol'), role: 'user' });
     assert.deepEqual([r.identity.role, r.identity.name, r.identity.site, r.identity.groups], ['user', 'carol', 'branch', ['ops']]);
     await assert.rejects(main.userCode('alice', [], 3600), refusedWith('INSEL_ORG_FORBIDDEN', /taken by site branch/));
+    await assert.rejects(branch.userCode('alice', ['ops'], 3600), refusedWith('INSEL_ORG_FORBIDDEN', /exists with groups eng/));
+    assert.match((await branch.userCode('alice', ['eng'], 3600)).code, /^insel-/); // a new code to re-enroll
   });
 
   test('authorize: a ticket for a common group; the target site claims it once; refusals name group, service and site', async () => {

@@ -21,13 +21,16 @@ import { ALPN_ENROLL, ALPN_ORG } from '../wire/constants.js';
 import { OrgServerConnection } from '../wire/connection.js';
 import { encodeFrame } from '../wire/frame.js';
 import type { OrgEventMessage } from '../wire/hq-api.js';
-import { ENROLL_REQUESTS, ORG_REQUESTS, requestsSchema } from '../wire/messages.js';
+import { ORG_REQUESTS, orgEvent, requestsSchema } from '../wire/messages.js';
+import { serveEnrollOnce } from '../site/enroll-forward.js';
 import type { HqConfig } from './config.js';
-import { CHANGE_REVOKED, CHANGE_SERVICES, CHANGE_TRUST, SETTING_CA, SETTING_CRL, type HqContext } from './context.js';
+import { CHANGE_CALL, CHANGE_REVOKED, CHANGE_SERVICES, CHANGE_TRUST, SETTING_CA, SETTING_CRL, type HqContext } from './context.js';
 import { redeem } from './enroll.js';
 import { refuse } from './errors.js';
 import { hqIdentity, trustBundle } from './org-pki.js';
 import { handleSiteRequest, type OrgRequest } from './site-session.js';
+import { mintTicket } from './authorize.js';
+import { HqCalls, registryLookups } from '../call/hq-calls.js';
 
 interface Member {
   conn: OrgServerConnection<(typeof ORG_REQUESTS)[number]>;
@@ -42,7 +45,6 @@ export const CONNECTIONS_PER_MEMBER = 8;
 
 const revokedChange = z.object({ serials: z.array(z.string()), names: z.array(z.object({ role: z.string(), name: z.string() })), reason: z.string() });
 const orgSchema = requestsSchema(ORG_REQUESTS);
-const enrollSchema = requestsSchema(ENROLL_REQUESTS);
 
 export class HqServer {
   private trust!: Trust;
@@ -52,12 +54,20 @@ export class HqServer {
   private listener!: TlsListener;
   private sweeper: NodeJS.Timeout | undefined;
   private unsubscribe: () => void = () => undefined;
+  /** calls ringing, held by this process (org/call/hq-calls.ts) */
+  private readonly calls: HqCalls;
 
   private constructor(
     private readonly ctx: HqContext,
     private readonly config: HqConfig,
   ) {
     this.unauthLog = new SummaryLog(ctx.log, 'unauthenticated connections', { listener: 'hq' });
+    this.calls = new HqCalls({
+      ...registryLookups(ctx.registry),
+      mintTicket: (user, service, targetSite) => mintTicket(ctx, user.site, user.name, `${service}@${targetSite}`, targetSite),
+      // Through the registry, so the callee's site hears it whichever HQ it is linked to.
+      push: (e) => void ctx.registry.publish({ kind: CHANGE_CALL, subject: JSON.stringify(e) }).catch((err: unknown) => ctx.log.error({ reason: (err as Error).message }, 'publishing a call failed')),
+    });
   }
 
   static async start(ctx: HqContext, config: HqConfig): Promise<HqServer> {
@@ -123,7 +133,7 @@ export class HqServer {
 
   private accept(socket: TLSSocket): void {
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
-    if (socket.alpnProtocol === ALPN_ENROLL) return this.acceptEnroll(socket, peer);
+    if (socket.alpnProtocol === ALPN_ENROLL) return this.acceptEnroll(socket);
     let identity: Identity;
     try {
       identity = verifyPeer(socket, this.trust, ['site', 'hq'], peer);
@@ -162,7 +172,7 @@ export class HqServer {
       }
       return Promise.reject(refuse('INSEL_ORG_FORBIDDEN', `${req.type} is a site's request; ${m.identity.role} ${m.identity.name} may only subscribe`));
     }
-    return handleSiteRequest(this.ctx, m.identity.name, req, { subscribe: () => (m.subscribed = true) });
+    return handleSiteRequest(this.ctx, m.identity.name, req, { subscribe: () => (m.subscribed = true), calls: this.calls });
   }
 
   private left(m: Member, code: string, reason: string): void {
@@ -171,24 +181,8 @@ export class HqServer {
   }
 
   /** insel-enroll/1: one enroll request, answered, then the connection ends. It stays under the unauthenticated gate throughout. */
-  private acceptEnroll(socket: TLSSocket, peer: string): void {
-    let served = false;
-    const conn = new OrgServerConnection(
-      socket,
-      { peer },
-      enrollSchema,
-      async (req) => {
-        if (served) throw refuse('INSEL_ORG_BAD_REQUEST', 'one enrollment per connection');
-        served = true;
-        try {
-          const { cert, ca } = await redeem(this.ctx, req.code, req.csr, { at: 'hq', from: peer });
-          return { cert, ca };
-        } finally {
-          setImmediate(() => conn.close('INSEL_ORG_BYE', 'enrollment done'));
-        }
-      },
-      (err) => this.ctx.log.error({ from: peer, reason: (err as Error).message }, 'enrollment failed'),
-    );
+  private acceptEnroll(socket: TLSSocket): void {
+    serveEnrollOnce(socket, this.ctx.log, (code, csr, from) => redeem(this.ctx, code, csr, { at: 'hq', from }));
   }
 
   private push(e: OrgEventMessage): number {
@@ -202,6 +196,11 @@ export class HqServer {
   }
 
   private async onChange(c: { kind: string; subject: string }): Promise<void> {
+    if (c.kind === CHANGE_CALL) {
+      const e = orgEvent.safeParse(safeJson(c.subject));
+      if (e.success && e.data.kind === 'call') this.push(e.data);
+      return;
+    }
     if (c.kind === CHANGE_SERVICES) {
       this.push({ kind: 'services' });
       return;
@@ -211,6 +210,11 @@ export class HqServer {
       this.listener.server.setSecureContext(serverContext({ identity: this.tlsIdentity() }));
       this.push({ kind: 'trust', ca: this.trust.caPem });
       this.cutRefused();
+      return;
+    }
+    if (c.kind === CHANGE_CALL) {
+      const e = orgEvent.safeParse(safeJson(c.subject));
+      if (e.success && e.data.kind === 'call') this.push(e.data);
       return;
     }
     if (c.kind !== CHANGE_REVOKED) return;

@@ -13,12 +13,17 @@ import { redeem } from './enroll.js';
 import { refuse } from './errors.js';
 import { issueFromCsr } from './issue.js';
 import { pinnedRootDer, trustBundle } from './org-pki.js';
+import { CallError } from '../call/errors.js';
+import type { HqCalls } from '../call/hq-calls.js';
+import { CALL_PREFIX } from '../site/udp-relay.js';
+import { OrgRefusedError } from '../wire/errors.js';
 
 export type OrgRequest = Request<(typeof ORG_REQUESTS)[number]>;
 
-/** What the connection does beyond answering: subscribe to pushed events. */
+/** What the connection does beyond answering: subscribe to pushed events; calls (org/call/hq-calls.ts) are held by the HQ process. */
 export interface SessionHooks {
   subscribe(): void;
+  calls: HqCalls;
 }
 
 function checkAddress(text: string, key: string): void {
@@ -55,7 +60,10 @@ export async function handleSiteRequest(ctx: HqContext, site: string, req: OrgRe
       hooks.subscribe();
       return {};
     case 'authorize':
+      if (req.service.startsWith(CALL_PREFIX)) return callRefusals(hooks.calls.authorize(site, req.user, req.service));
       return authorize(ctx, site, req.user, req.service);
+    case 'call':
+      return callRefusals(hooks.calls.call(site, req.from, req.to));
     case 'ticket':
       return claim(ctx, site, req.ticket);
     case 'session-end':
@@ -77,6 +85,13 @@ export async function handleSiteRequest(ctx: HqContext, site: string, req: OrgRe
   }
 }
 
+/** A call's refusal goes back to the site with its own code (CallError), as every refusal. */
+function callRefusals<T>(p: Promise<T>): Promise<T> {
+  return p.catch((err: unknown) => {
+    throw err instanceof CallError ? new OrgRefusedError(err.code, err.message) : err;
+  });
+}
+
 /** Only a session this site is part of (it asked, or it was the target) can be ended by it. */
 async function endSession(ctx: HqContext, site: string, ticket: string, bytesIn: number, bytesOut: number): Promise<void> {
   const id = ticket.split('.')[0] ?? '';
@@ -96,6 +111,10 @@ async function userCode(ctx: HqContext, site: string, name: string, groups: stri
   const existing = await ctx.registry.user(name);
   if (existing !== undefined && existing.site !== site) throw refuse('INSEL_ORG_FORBIDDEN', `user name ${name} is taken by site ${existing.site}: user names are unique in the organization`);
   if (existing?.status === 'revoked') throw refuse('INSEL_ORG_FORBIDDEN', `user ${name} is revoked; choose another name`);
+  const same = (a: string[], b: string[]) => a.length === b.length && a.every((g) => b.includes(g));
+  if (existing !== undefined && !same(existing.groups, groups)) {
+    throw refuse('INSEL_ORG_FORBIDDEN', `user ${name} exists with groups ${existing.groups.join(', ') || 'none'}: a new code for them carries the same groups`);
+  }
   const now = ctx.now();
   if (existing === undefined) await ctx.registry.addUser({ name, site, groups }, now);
   const code = newCode(pinnedRootDer(ctx.pkiDir));

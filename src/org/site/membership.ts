@@ -3,11 +3,16 @@
 // and trust bundle) and HQ's events. The link heartbeats at HQ's interval,
 // and after HQ or the connection restarts it reconnects and re-registers by
 // itself (wire/hq-link.ts); a first register that fails (HQ down while the
-// site starts) is retried here with backoff until HQ answers.
+// site starts) is retried here with backoff until HQ answers. Events pushed
+// while the link was down are lost, so when a link that says whether it is
+// connected (HqLink.connected) comes back, the site registers again and
+// applies the CRL and trust bundle of that answer.
 import type { Logger } from '../../gateway/conn-log.js';
 import type { HqApi, OrgEventMessage, PublishedService } from '../wire/hq-api.js';
 
 const RETRY_MIN_MS = 500;
+/** how often a link's connected flag is looked at, to catch up after it reconnected */
+const RECONNECT_CHECK_MS = 500;
 const RETRY_MAX_MS = 30_000;
 
 export interface MembershipOptions {
@@ -25,6 +30,7 @@ export class Membership {
   private retryMs = RETRY_MIN_MS;
   private closed = false;
   private readonly unsubscribe: () => void;
+  private readonly watch: NodeJS.Timeout | undefined;
   registered = false;
 
   constructor(private readonly o: MembershipOptions) {
@@ -35,6 +41,16 @@ export class Membership {
         o.log.error({ event: e.kind, reason: (err as Error).message }, 'HQ event not applied');
       }
     });
+    const link = o.hq as Partial<{ connected: boolean }>;
+    if (typeof link.connected === 'boolean') {
+      let was = link.connected;
+      this.watch = setInterval(() => {
+        const now = link.connected === true;
+        if (now && !was && this.registered) void this.register();
+        was = now;
+      }, RECONNECT_CHECK_MS);
+      this.watch.unref();
+    }
   }
 
   /** Registers now; resolves either way (a failure is retried in the background). */
@@ -68,6 +84,7 @@ export class Membership {
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);
+    clearInterval(this.watch);
     this.unsubscribe();
   }
 }

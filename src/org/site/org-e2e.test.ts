@@ -4,13 +4,14 @@
 //   insel login ══ insel-enroll/1 ══► site a ══ redeem (insel-org/1) ══► HQ
 //   insel run web@b -- curl ══► site a ══ authorize ══► HQ;  site a ══ ticket ══► site b ══ claim ══► HQ;  site b ──► node:http
 //
-// Then: insel services, HQ's revocation of the user reaching both sites
+// Then: insel services, a CA rollover (sites renew, nothing breaks, the old
+// root retired), HQ's revocation of the user reaching both sites
 // (relay cut with the reason), HQ down (new relays fail naming HQ, an open
 // one keeps working).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -18,7 +19,8 @@ import { pino } from 'pino';
 import { CLI, until } from '../../forward/testing.js';
 import { ForwardSession, GatewayRefusedError } from '../../forward/session.js';
 import { MuxCode } from '../../mux/index.js';
-import { revokeIdentity } from '../hq/admin.js';
+import { trustFromPem } from '../../pki/trust.js';
+import { retireOrgCa, revokeIdentity, rolloverOrgCa } from '../hq/admin.js';
 import { startTestHq, type TestHq } from '../hq/testing.js';
 import type { HqLink } from '../wire/hq-link.js';
 import { login } from '../client/login.js';
@@ -27,10 +29,12 @@ import { listServices } from '../client/services.js';
 import { siteConfigFromText } from './config.js';
 import { H_SERVICE } from './protocol.js';
 import { SiteGateway } from './site-gateway.js';
+import { onNewestRoot } from './renew.js';
 
 const PAGE = 'page of site b\n';
 
 interface Site {
+  dir: string;
   gw: SiteGateway;
   link: HqLink;
   logs: Record<string, unknown>[];
@@ -59,7 +63,7 @@ describe('site gateways with the real HQ', () => {
     });
     const link = hq.link(enrolled.identity);
     const gw = await SiteGateway.start({ config: siteConfigFromText(text, join(dir, 'site.toml')), log: pino({ level: 'info' }, sink), hq: link });
-    return { gw, link, logs };
+    return { dir, gw, link, logs };
   }
 
   function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -111,6 +115,19 @@ describe('site gateways with the real HQ', () => {
     await until(() => a.logs.some((l) => l['msg'] === 'connection' && l['kind'] === 'relay' && l['who'] === 'alice'), 'the relay logged at site a');
   });
 
+  it('insel site user add prints a code and the insel login command; the code works once', async () => {
+    const add = await cli(['site', 'user', 'add', 'erin', '--groups', 'eng', '--ttl', '10m', '--dir', a.dir]);
+    assert.equal(add.code, 0, add.stderr);
+    const code = /insel login --site \S+ --code (\S+)/.exec(add.stdout)?.[1];
+    assert.ok(code, add.stdout);
+    const dir = join(hq.dir, 'erin');
+    const first = await cli(['login', '--site', `127.0.0.1:${a.gw.port}`, '--code', code, '--profile', dir]);
+    assert.equal(first.code, 0, first.stderr);
+    const again = await cli(['login', '--site', `127.0.0.1:${a.gw.port}`, '--code', code, '--profile', join(hq.dir, 'erin2')]);
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /used/i);
+  });
+
   it('HQ down: a new relay fails naming HQ, an open one keeps working', async () => {
     const s = await aliceSession();
     const open = await s.request({ ':method': 'CONNECT', [H_SERVICE]: 'web@b' }, false);
@@ -160,6 +177,64 @@ describe('revocation through the real HQ', () => {
       const [c, reason] = await cut;
       assert.equal(c, MuxCode.CUT);
       assert.match(reason, /left the company|revoked|no longer accepted/);
+    } finally {
+      for (const s of sessions) s.destroy();
+      for (const g of gws) await g.close();
+      await hq.close();
+      await new Promise<void>((r) => web.close(() => r()));
+    }
+  });
+});
+
+describe('CA rollover through the real HQ', () => {
+  it('sites take the new bundle without a break, renew onto the new root, and relays of new users work once the old root is retired', async () => {
+    const hq = await startTestHq();
+    const web = createServer((_q, r) => r.end(PAGE));
+    await new Promise<void>((r) => web.listen(0, '127.0.0.1', () => r()));
+    const gws: SiteGateway[] = [];
+    const sessions: ForwardSession[] = [];
+    try {
+      const start = async (name: string, extra: string) => {
+        const enrolled = await hq.enrollSite(name, ['eng']);
+        const text = `name = "${name}"\nhq = "127.0.0.1:${hq.hq.port}"\nlisten = "127.0.0.1:0"\nprofile = "${enrolled.dir}"\n${extra}\n`;
+        const link = hq.link(enrolled.identity);
+        const gw = await SiteGateway.start({ config: siteConfigFromText(text, join(hq.dir, `${name}.toml`)), log: pino({ level: 'silent' }), hq: link });
+        gws.push(gw);
+        return { gw, link, certFile: join(enrolled.dir, 'cert.pem'), caFile: join(enrolled.dir, 'ca.pem') };
+      };
+      const b = await start('b', `[[allow_service]]\nwho = ["*"]\nservices = ["*"]\n[[service]]\nname = "web"\nhost = "127.0.0.1"\nport = ${(web.address() as { port: number }).port}\ngroups = ["eng"]\n`);
+      const a = await start('a', `[[allow_service]]\nwho = ["*"]\nservices = ["*"]\n`);
+      const page = async (user: string) => {
+        const p = loadUserProfile(join(hq.dir, user));
+        const s = await ForwardSession.open({ via: p.gateway, identity: p.identity, gatewayName: 'a', gatewayRoles: ['site'] });
+        sessions.push(s);
+        const o = await s.request({ ':method': 'CONNECT', [H_SERVICE]: 'web@b' }, false);
+        let body = '';
+        o.stream.on('data', (d: Buffer) => (body += d.toString()));
+        o.stream.end('GET / HTTP/1.1\r\nhost: b\r\nconnection: close\r\n\r\n');
+        await until(() => body.endsWith(PAGE), `the page for ${user}`);
+      };
+      const enrollUser = async (user: string) => {
+        const { code } = await a.link.userCode(user, ['eng'], 600);
+        await login({ site: { host: '127.0.0.1', port: a.gw.port }, code, dir: join(hq.dir, user) });
+      };
+      await enrollUser('olduser');
+      await page('olduser');
+      await rolloverOrgCa(hq.ctx);
+      const renewed = (s: { certFile: string; caFile: string }) => {
+        const bundle = readFileSync(s.caFile, 'utf8');
+        return onNewestRoot(readFileSync(s.certFile, 'utf8'), bundle);
+      };
+      const bundled = (s: { caFile: string }) => trustFromPem(readFileSync(s.caFile, 'utf8')).roots.length === 2;
+      await until(() => bundled(a) && bundled(b), 'both sites hold the new bundle', 15_000);
+      await page('olduser'); // nothing breaks during the rollover
+      assert.equal(await b.gw.renewCertificate(), true);
+      assert.equal(await a.gw.renewCertificate(), true);
+      assert.ok(renewed(a) && renewed(b));
+      await enrollUser('newuser');
+      await retireOrgCa(hq.ctx, 1);
+      await until(() => a.link.connected && b.link.connected, 'the sites reconnected to HQ with their new certificates', 15_000);
+      await page('newuser');
     } finally {
       for (const s of sessions) s.destroy();
       for (const g of gws) await g.close();

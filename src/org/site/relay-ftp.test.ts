@@ -4,8 +4,10 @@
 //     └─data (passive)─► one-shot listener ══ CONNECT server:port, insel-ftp: data, insel-control: a's stream ══► site a
 //                          ══ same site session: CONNECT, insel-ftp: data, insel-control: b's stream ══► site b (its FtpWatch decides) ──► vsftpd
 //
-// Upload 1 MB, list, download, in both passive modes (EPSV, PASV); site b's
-// log shows the data connections as ftp-data of user alice.
+//   └◄data (active)── the user's relay ◄══ POST /insel/v1/accept ══ site a ◄══ accept ══ site b's one-shot listener ◄── vsftpd (PORT/EPRT)
+//
+// Upload 1 MB, list, download, in every mode curl has (EPSV, PASV, EPRT,
+// PORT); site b logs each data connection as ftp-data.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -61,8 +63,14 @@ describe('FTP across sites: curl, insel open --ftp, two site gateways, vsftpd', 
     return r.stdout;
   }
 
-  for (const [i, mode] of [['EPSV', []], ['PASV', ['--disable-epsv']]] as const) {
-    test(`passive ${mode}: upload, list, download across the two sites`, async () => {
+  const modes = [
+    ['passive EPSV', []],
+    ['passive PASV', ['--disable-epsv']],
+    ['active EPRT', ['-P', '-']],
+    ['active PORT', ['-P', '-', '--disable-eprt']],
+  ] as const;
+  for (const [i, [label, mode]] of modes.entries()) {
+    test(`${label}: upload, list, download across the two sites`, async () => {
       const url = `ftp://127.0.0.1:${open.port}`;
       const mark = b.logs.length;
       const name = `up-${i}.bin`;

@@ -8,35 +8,20 @@
 //   5. 200 to the user, then the two streams joined until either ends
 //   6. session-end to HQ with the byte counts
 // Every refusal carries its code and reason; HQ unreachable is named as such.
-import { logDenied, logEnd, type ConnFacts } from '../../gateway/conn-log.js';
+import { logEnd, type ConnFacts } from '../../gateway/conn-log.js';
 import { refuse, track, type GatewayContext } from '../../gateway/forward-requests.js';
 import type { GatewaySession } from '../../gateway/session.js';
-import { GatewayRefusedError, type ForwardSession, type PendingStream } from '../../forward/session.js';
-import { H_CONTROL, H_FTP, H_STREAM, H_TARGET } from '../../forward/protocol.js';
+import type { ForwardSession, PendingStream } from '../../forward/session.js';
+import { H_FTP, H_STREAM, H_TARGET } from '../../forward/protocol.js';
 import type { MuxHeaders, MuxStream } from '../../mux/index.js';
 import { quote } from '../../errors.js';
 import type { Authorization } from '../wire/hq-api.js';
 import type { SiteContext } from './context.js';
 import { hqRefusal } from './hq-refusal.js';
 import { H_SERVICE, H_TICKET } from './protocol.js';
-import { relayStreams } from './relay-link.js';
+import { answerOf, denier, relayStreams, type Deny } from './relay-link.js';
+import { addFtpRelay, removeFtpRelay } from './relay-ftp.js';
 import { parseServiceName } from './service-rules.js';
-
-/** An FTP control relay of a user session: where its data connections go (the same site session, that site's control stream). */
-interface FtpRelay {
-  peer: ForwardSession;
-  farControl: string;
-}
-const ftpRelays = new WeakMap<GatewaySession, Map<number, FtpRelay>>();
-
-export type Deny = (status: number, code: string, reason: string) => void;
-
-function denier(site: SiteContext, stream: MuxStream, facts: ConnFacts): Deny {
-  return (status, code, reason) => {
-    logDenied(site.log, facts, code, reason);
-    refuse(stream, status, code, reason);
-  };
-}
 
 export async function relayOut(site: SiteContext, ctx: GatewayContext, session: GatewaySession, stream: MuxStream, headers: MuxHeaders): Promise<void> {
   const since = ctx.generation;
@@ -76,36 +61,6 @@ export async function relayOut(site: SiteContext, ctx: GatewayContext, session: 
   } finally {
     slot();
   }
-}
-
-/**
- * An FTP data connection of a relayed control connection: CONNECT
- * server:port with insel-ftp: data and the control relay's stream id here.
- * It goes over the same site session, naming that site's control stream;
- * that site's gateway checks it as it checks any FTP data connection
- * (its own watch of the control connection is the only authority).
- */
-export function isRelayedFtpData(session: GatewaySession, headers: MuxHeaders): boolean {
-  return headers[H_FTP] === 'data' && ftpRelays.get(session)?.has(Number(headers[H_CONTROL])) === true;
-}
-
-export async function relayFtpData(site: SiteContext, session: GatewaySession, stream: MuxStream, headers: MuxHeaders): Promise<void> {
-  const id = Number(headers[H_CONTROL]);
-  const control = ftpRelays.get(session)!.get(id)!;
-  const facts: ConnFacts = { identity: session.identity, from: session.peer, to: headers[':authority'] ?? '', kind: 'ftp-data', started: Date.now() };
-  const deny = denier(site, stream, facts);
-  let far: PendingStream;
-  try {
-    far = control.peer.open({ ':method': 'CONNECT', ':authority': headers[':authority'] ?? '', [H_FTP]: 'data', [H_CONTROL]: control.farControl }, false);
-  } catch (err) {
-    return deny(502, 'INSEL_ORG_SITE_UNREACHABLE', (err as Error).message);
-  }
-  const answered = await answerOf(far, 'the FTP server\'s site', deny);
-  if (answered === undefined) return;
-  if (stream.destroyed) return void far.stream.destroy();
-  stream.respond({ ':status': '200', [H_STREAM]: String(stream.id) });
-  const r = await relayStreams(stream, far.stream).done;
-  logEnd(site.log, facts, r);
 }
 
 /** HQ's authorization of `user` for `service`, or undefined after denying with why not (HQ unreachable named). */
@@ -153,16 +108,6 @@ export async function openFar(site: SiteContext, auth: Authorization, request: M
   return headers === undefined ? undefined : { peer, pending, headers, site: auth.site.name };
 }
 
-/** The far side's 200 headers, or undefined after passing its refusal on. */
-async function answerOf(pending: PendingStream, who: string, deny: Deny): Promise<MuxHeaders | undefined> {
-  try {
-    return await pending.answer;
-  } catch (err) {
-    if (err instanceof GatewayRefusedError) return void deny(err.refusal.status, err.refusal.code, `${who}: ${err.refusal.reason}`);
-    return void deny(502, 'INSEL_ORG_SITE_UNREACHABLE', `${who}: ${(err as Error).message}`);
-  }
-}
-
 /** Answers the user 200 and joins the streams until the relay ends; tracked for reloads, revocations and the far session's end. */
 async function join(
   site: SiteContext,
@@ -188,16 +133,12 @@ async function join(
   const untrack = site.relays.add({ user: o.user, serial: o.serial, sites: o.sites, cut: active.cut });
   const onFarClose = (reason: string) => link.cut(`the session with site ${far.site} ended: ${reason}`);
   far.peer.once('close', onFarClose);
-  if (o.ftp) {
-    const controls = ftpRelays.get(session) ?? new Map<number, FtpRelay>();
-    ftpRelays.set(session, controls);
-    controls.set(stream.id, { peer: far.peer, farControl: far.headers[H_STREAM] ?? '' });
-  }
+  if (o.ftp) addFtpRelay(session, stream.id, { peer: far.peer, farControl: far.headers[H_STREAM] ?? '' });
   const r = await link.done;
   far.result = r;
   far.peer.off('close', onFarClose);
   session.forwards.delete(active);
   untrack();
-  ftpRelays.get(session)?.delete(stream.id);
+  if (o.ftp) removeFtpRelay(session, stream.id);
   logEnd(site.log, facts, r);
 }

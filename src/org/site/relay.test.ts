@@ -9,7 +9,8 @@
 // non-site), and what ends relays (a revocation event, a site restart).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { profileFiles, readIdentityFiles } from '../../config/identity.js';
 import { ForwardSession, GatewayRefusedError, type OpenStream } from '../../forward/session.js';
@@ -21,6 +22,12 @@ import { H_SERVICE, H_TICKET } from './protocol.js';
 import { FakeHq, makeOrgPki, startSite, type OrgPki, type TestSite } from './testing.js';
 
 const PAGE = 'hello from site b\n';
+
+/** The host's routes (all tables), rules and resolver config: what open access must leave alone. */
+function hostNet(): string[] {
+  const ip = (...args: string[]) => execFileSync('ip', ['-j', ...args], { encoding: 'utf8' });
+  return [ip('route', 'show', 'table', 'all'), ip('-6', 'route', 'show', 'table', 'all'), ip('rule'), readFileSync('/etc/resolv.conf', 'utf8')];
+}
 const A_RULES = `[[allow_service]]\nname = "everyone to b"\nwho = ["*"]\nservices = ["*@b"]\n\n[[allow]]\nname = "alice hosts on loopback"\nwho = ["user:alice"]\nto = ["127.0.0.1"]\nports = ["*"]\naction = "listen"\n`;
 const B_RULES = `[[allow_service]]\nname = "eng of a"\nwho = ["group:eng"]\nservices = ["web@b", "nosuch@b"]\n`;
 
@@ -103,7 +110,8 @@ describe('site gateway relays', () => {
     assert.ok(hq.ended[0]!.bytesOut >= PAGE.length);
   });
 
-  it('insel open prints where the service is and keeps it open until Ctrl-C', async () => {
+  it('insel open prints where the service is and keeps it open until Ctrl-C; routes and DNS stay as they were (open access)', async () => {
+    const before = hostNet();
     const child = spawn(process.execPath, [CLI, 'open', 'web@b', '--profile', pki.profile('alice')], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       const line = await new Promise<string>((resolve, reject) => {
@@ -117,6 +125,7 @@ describe('site gateway relays', () => {
       const m = /^web@b is at 127\.0\.0\.1:(\d+)$/.exec(line);
       assert.ok(m, line);
       for (let i = 0; i < 2; i++) assert.equal(await (await fetch(`http://127.0.0.1:${m[1]}/`, { headers: { connection: 'close' } })).text(), PAGE);
+      assert.deepEqual(hostNet(), before, 'insel open changed no route, rule or resolver');
       const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
       child.kill('SIGINT');
       assert.equal(await exited, 0);

@@ -12,7 +12,8 @@ import { hostedListen } from './hosted.js';
 import { hqRefusal } from './hq-refusal.js';
 import { H_SERVICE, H_TICKET, PATH_SERVICES } from './protocol.js';
 import { relayIn } from './relay-in.js';
-import { isRelayedFtpData, relayFtpData, relayOut } from './relay-out.js';
+import { relayOut } from './relay-out.js';
+import { isRelayedFtp, relayFtp } from './relay-ftp.js';
 
 /** Takes the request if it is the site's; false leaves it to the forward protocol. */
 export function siteRequest(site: SiteContext, ctx: GatewayContext, session: GatewaySession, stream: MuxStream, headers: MuxHeaders): boolean {
@@ -24,8 +25,8 @@ export function siteRequest(site: SiteContext, ctx: GatewayContext, session: Gat
     );
     return true;
   }
-  if (kind === 'CONNECT' && isRelayedFtpData(session, headers)) {
-    holding(ctx, session, 'streams', stream, { to: headers[':authority'] ?? '', kind: 'ftp-data' }, () => relayFtpData(site, session, stream, headers));
+  if (isRelayedFtp(session, headers)) {
+    holding(ctx, session, 'streams', stream, { to: headers[':authority'] ?? 'ftp active', kind: 'ftp-data' }, () => relayFtp(site, session, stream, headers));
     return true;
   }
   if (kind === `POST ${PATH_LISTEN}` && headers[H_SERVICE] !== undefined) {

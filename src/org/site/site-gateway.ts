@@ -21,8 +21,11 @@ import { Membership } from './membership.js';
 import { SitePeers } from './peers.js';
 import { Relays } from './relays.js';
 import { siteRequest } from './requests.js';
+import { renewOntoNewestRoot } from './renew.js';
 import { enrollForwarder } from './enroll-forward.js';
 import { ALPN_ENROLL } from '../wire/constants.js';
+import { parseHostPort } from '../../net/host-port.js';
+import { SiteUdp } from './udp-site.js';
 
 export interface SiteGatewayOptions {
   config: SiteConfig;
@@ -44,6 +47,8 @@ export class SiteGateway implements SiteContext {
   private identityPem: IdentityPem;
   private membership!: Membership;
   private gw!: Gateway;
+  /** UDP services and calls (udp-site.ts), when site.toml has udp_listen */
+  private udp: SiteUdp | undefined;
 
   private constructor(
     public config: SiteConfig,
@@ -61,8 +66,22 @@ export class SiteGateway implements SiteContext {
 
   static async start(o: SiteGatewayOptions): Promise<SiteGateway> {
     const site = new SiteGateway(o.config, o.hq, o.log);
+    if (o.config.gateway.udpListen !== undefined) {
+      site.udp = new SiteUdp({
+        site: site.name,
+        hq: o.hq,
+        identity: () => site.identityPem,
+        service: (name) => site.config.services.find((s) => s.name === name),
+        localCheck: (user, service, at) => {
+          const d = site.config.serviceRules.check(user, service, at);
+          return site.revoked(user.serial) ?? (d.allow ? undefined : d.reason);
+        },
+        log: o.log,
+      });
+    }
     site.gw = await Gateway.start(o.config.gateway, o.log, {
-      request: (ctx, session, stream, headers) => siteRequest(site, ctx, session, stream, headers),
+      request: (ctx, session, stream, headers) => site.udp?.request(session.identity, stream, headers) === true || siteRequest(site, ctx, session, stream, headers),
+      ...(site.udp === undefined ? {} : { udpService: site.udp.openService }),
       // Users enroll at their site (insel login): forwarded to HQ.
       protocols: [enrollForwarder(o.hq, o.log), ...(o.protocols ?? [])],
       open: [ALPN_ENROLL],
@@ -71,12 +90,13 @@ export class SiteGateway implements SiteContext {
       hq: o.hq,
       log: o.log,
       registration: () => {
-        const udp = o.udp?.();
+        const udp = o.udp?.() ?? site.udpAddress;
         return { site: site.name, public: site.publicAddress, ...(udp === undefined ? {} : { udp }), services: site.config.services.map(({ name, proto, groups }) => ({ name, proto, groups })) };
       },
       onRegistered: (r) => site.applyPki(r.crl, r.ca),
       onEvent: (e) => {
         site.onEvent(e);
+        site.udp?.onEvent(e);
         o.onEvent?.(e);
       },
     });
@@ -97,6 +117,12 @@ export class SiteGateway implements SiteContext {
   /** What other sites dial: site.toml's public, else the listen address with the bound port. */
   get publicAddress(): string {
     return this.config.public ?? formatHostPort(this.config.gateway.listen.host, this.gw.port);
+  }
+
+  /** What other sites dial for UDP relays: the public host with the SecSockets UDP port (udp_listen), if any. */
+  get udpAddress(): string | undefined {
+    const port = this.gw.udpChannelTcpPort;
+    return port === undefined ? undefined : formatHostPort(parseHostPort(this.publicAddress, 'public').host, port);
   }
 
   get registered(): boolean {
@@ -134,6 +160,7 @@ export class SiteGateway implements SiteContext {
     this.membership.close();
     this.relays.cutAll(`site gateway ${this.name} is shutting down`);
     this.peers.dropAll('shutting down');
+    await this.udp?.close();
     await this.gw.close();
   }
 
@@ -150,12 +177,27 @@ export class SiteGateway implements SiteContext {
     }
   }
 
-  /** Writes a changed CRL or trust bundle into the identity files and reloads the gateway with them. */
-  private applyPki(crl: string | undefined, ca: string | undefined): void {
+  /**
+   * Moves our certificate onto the newest root (renew.ts) and presents it to
+   * new connections; true if it changed. Not done on the trust event itself:
+   * users whose profile holds only the old root would refuse the new
+   * certificate, so the admin decides when (before retiring the old root).
+   */
+  async renewCertificate(): Promise<boolean> {
+    const renewed = await renewOntoNewestRoot(this.hq, this.identityPem, this.name);
+    if (renewed === undefined) return false;
+    writeFileAtomic(this.config.gateway.identity.certFile, renewed.cert, { mode: PUBLIC_MODE, force: true });
+    this.applyPki(undefined, renewed.ca, true);
+    this.log.info({}, 'site certificate renewed onto the newest root');
+    return true;
+  }
+
+  /** Writes a changed CRL or trust bundle into the identity files and reloads the gateway with them (`cert`: the certificate file changed too). */
+  private applyPki(crl: string | undefined, ca: string | undefined, cert = false): void {
     const id = this.config.gateway.identity;
     const changedCrl = crl !== undefined && crl !== '' && crl !== this.identityPem.crl;
     const changedCa = ca !== undefined && ca !== '' && ca !== this.identityPem.ca;
-    if (!changedCrl && !changedCa) return;
+    if (!changedCrl && !changedCa && !cert) return;
     if (changedCrl) {
       const crlFile = id.crlFile ?? join(dirname(id.certFile), 'crl.pem');
       writeFileAtomic(crlFile, crl, { mode: PUBLIC_MODE, force: true });

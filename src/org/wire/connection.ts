@@ -103,7 +103,7 @@ abstract class OrgConnectionBase {
   private ended(info: CloseInfo): void {
     if (this.closeInfo !== undefined) return;
     this.closeInfo = info;
-    if (!info.byPeer || info.code !== 'INSEL_WIRE_CLOSED') this.socket.end();
+    this.socket.end();
     this.onEnded(info);
     this.o.onClose?.(info);
   }

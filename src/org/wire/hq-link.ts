@@ -115,6 +115,10 @@ export class HqLink implements HqApi {
     return this.call('renew', { csr });
   }
 
+  callUser(from: OrgUser, to: string): Promise<{ callId: string; expiresAt: string }> {
+    return this.call('call', { from, to });
+  }
+
   onEvent(fn: (e: OrgEventMessage) => void): () => void {
     this.listeners.add(fn);
     if (this.listeners.size === 1 && (this.connected || this.connecting !== undefined)) this.call('subscribe', {}).catch((err: unknown) => this.o.log?.warn({ hq: this.address, reason: (err as Error).message }, 'subscribe to HQ failed'));

@@ -21,6 +21,9 @@ const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const proto = z.enum(['tcp', 'udp']);
 /** "svc@site" */
 const serviceRef = z.string().max(129).regex(/^[A-Za-z0-9._-]{1,64}@[A-Za-z0-9._-]{1,64}$/, { error: 'must be "service@site"' });
+/** a call's media (docs/org/udp-calls.md): "call:<26 base32>", at the callee's site "call:<id>@site" */
+const callRef = z.string().regex(/^call:[a-z2-7]{26}$/, { error: 'must be "call:<id>"' });
+const callAtSite = z.string().max(100).regex(/^call:[a-z2-7]{26}@[A-Za-z0-9._-]{1,64}$/, { error: 'must be "call:<id>@site"' });
 
 export const orgUser = z.strictObject({ name, site: name, groups, serial });
 export const publishedService = z.strictObject({ name, proto, groups });
@@ -34,18 +37,19 @@ export const requestBodies = {
   register: { site: name, public: address, udp: address.optional(), services: z.array(publishedService).max(1024) },
   heartbeat: {},
   subscribe: {},
-  authorize: { user: orgUser, service: serviceRef },
+  authorize: { user: orgUser, service: serviceRef.or(callRef) },
   ticket: { ticket },
   'session-end': { ticket, bytesIn: count, bytesOut: count },
   services: { user: orgUser },
   'user-code': { name, groups, ttlS: z.number().int().min(60).max(30 * 24 * 3600) },
   redeem: { code, csr: pem },
   renew: { csr: pem },
+  call: { from: orgUser, to: serviceRef },
 } as const;
 
 export type RequestType = keyof typeof requestBodies;
 export const ENROLL_REQUESTS = ['enroll'] as const satisfies readonly RequestType[];
-export const ORG_REQUESTS = ['register', 'heartbeat', 'subscribe', 'authorize', 'ticket', 'session-end', 'services', 'user-code', 'redeem', 'renew'] as const satisfies readonly RequestType[];
+export const ORG_REQUESTS = ['register', 'heartbeat', 'subscribe', 'authorize', 'ticket', 'session-end', 'services', 'user-code', 'redeem', 'renew', 'call'] as const satisfies readonly RequestType[];
 
 type Shape<T extends RequestType> = (typeof requestBodies)[T];
 export type RequestBody<T extends RequestType> = z.infer<z.ZodObject<Shape<T>>>;
@@ -68,13 +72,14 @@ export const answerBodies = {
   register: { crl: z.string().max(1 << 19), ca: pem.max(256 << 10), heartbeatMs: z.number().int().min(100).max(3600_000) },
   heartbeat: {},
   subscribe: {},
-  authorize: { ticket, site: siteAddress, service: z.strictObject({ name, proto }) },
-  ticket: { user: orgUser, service: serviceRef, fromSite: name },
+  authorize: { ticket, site: siteAddress, service: z.strictObject({ name: name.or(callRef), proto }) },
+  ticket: { user: orgUser, service: serviceRef.or(callAtSite), fromSite: name },
   'session-end': {},
   services: { services: z.array(z.strictObject({ name, proto, groups, site: name, online: z.boolean() })).max(10_000) },
   'user-code': { code, expiresAt: z.iso.datetime() },
   redeem: certAnswer,
   renew: certAnswer,
+  call: { callId: z.string().regex(/^[a-z2-7]{26}$/), expiresAt: z.iso.datetime() },
 } as const satisfies Record<RequestType, z.ZodRawShape>;
 
 export type AnswerBody<T extends RequestType> = z.infer<z.ZodObject<(typeof answerBodies)[T]>>;
