@@ -109,7 +109,7 @@ const conns = async (port: number, count: number) => (await runPeer<{ ms: number
  * marked and left out of later rounds; direct failing means the bench itself
  * is broken.
  */
-async function inTurn<R extends { path: string; note?: string }>(rows: readonly R[], what: string, f: (r: R) => Promise<void>): Promise<void> {
+export async function inTurn<R extends { path: string; note?: string }>(rows: readonly R[], what: string, f: (r: R) => Promise<void>): Promise<void> {
   for (const r of rows) {
     if (r.note !== undefined) continue;
     try {

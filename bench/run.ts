@@ -3,8 +3,9 @@
 import { secsock } from './secsock.js';
 import { forward } from './forward.js';
 import { tunnel } from './tunnel.js';
+import { org } from './org.js';
 
-const BENCHES: Record<string, (argv: readonly string[]) => Promise<void>> = { secsock, forward, tunnel };
+const BENCHES: Record<string, (argv: readonly string[]) => Promise<void>> = { secsock, forward, tunnel, org };
 
 const name = process.argv[2];
 const bench = name === undefined ? undefined : BENCHES[name];

@@ -1,0 +1,129 @@
+// The organization under change and failure, end to end on loopback with
+// real processes (issue 15 §4, §8):
+//
+//   alice ─ insel open echo@branch ─▶ site main ══▶ site branch ─▶ TCP echo     (HQ: insel hq run)
+//
+// A held connection through the relay pings every 50 ms. CA rollover: it
+// survives, new connections opened meanwhile all work, and a user enrolled
+// afterwards (certificate from the new root) gets through too. HQ down: it keeps echoing, a new request fails
+// naming HQ, and after HQ restarts the sites re-register and new requests
+// work. Site branch restarted: the relay ends with an error naming the site
+// at the client, and once branch re-registered new relays work.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openedAddress, type OrgUserHandle } from '../../cli/quickstart-org.js';
+import { waitUntil, type InselProc } from '../../cli/quickstart-procs.js';
+import { fetchPage, PAGE } from '../../cli/quickstart-services.js';
+import { Holder } from './holder.js';
+import { LoopbackOrg } from './org-loopback.js';
+
+describe('the organization through CA rollover, HQ restart and site restart (loopback, real processes)', () => {
+  let lab: LoopbackOrg;
+  let alice: OrgUserHandle;
+  const cleanups: (() => unknown)[] = [];
+
+  before(async () => {
+    lab = await LoopbackOrg.create({ part: 'fail' });
+    alice = await lab.user('alice');
+    await lab.org.waitServices(alice, ['web@branch', 'echo@branch']);
+  });
+  after(async () => {
+    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
+    await lab?.close();
+  });
+
+  /** `insel open svc@branch` as `u`, with a held connection through it. */
+  async function openHeld(u: OrgUserHandle, svc: string): Promise<{ open: InselProc; holder: Holder; port: number }> {
+    const open = lab.startAs(u, ['open', svc]);
+    cleanups.push(() => open.stop());
+    const a = await openedAddress(open);
+    const holder = await Holder.open(a.host, a.port);
+    cleanups.push(() => holder.close());
+    return { open, holder, port: a.port };
+  }
+
+  const runWeb = (u: OrgUserHandle) => lab.as(u, ['run', 'web@branch', '--', 'curl', '-sS', '--max-time', '10', 'http://{host}:{port}/'], 30_000);
+
+  test('CA rollover: a held relay survives, no new connection fails meanwhile, old certificates still get through', async () => {
+    const held = await openHeld(alice, 'echo@branch');
+    const web = lab.startAs(alice, ['open', 'web@branch']);
+    cleanups.push(() => web.stop());
+    const w = await openedAddress(web);
+    const failures: string[] = [];
+    let fetches = 0;
+    let rolling = true;
+    const traffic = (async () => {
+      while (rolling) {
+        await fetchPage(w.host, w.port).then(
+          (p) => (p === PAGE ? fetches++ : failures.push(`wrong page: ${p.slice(0, 80)}`)),
+          (e: Error) => failures.push(e.message),
+        );
+      }
+    })();
+    let out: string;
+    try {
+      out = await lab.org.hqAdmin(['ca', 'rollover']);
+      await held.holder.moreEchoes(10);
+      // New relays after the rollover (the sites have the new trust bundle by now or soon).
+      await waitUntil(async () => (await runWeb(alice)).code === 0, 'a new relay after the rollover', 10_000);
+    } finally {
+      rolling = false;
+      await traffic;
+    }
+    assert.deepEqual(failures, [], `no connection failed during the rollover (${fetches} fetches; rollover said: ${out.trim()})`);
+    assert.ok(fetches > 0);
+    assert.ok(held.holder.open, 'the relay held since before the rollover still carries data');
+    held.holder.close();
+    await held.open.stop();
+    await web.stop();
+  });
+
+  test('after a CA rollover, a user enrolled with a new code (certificate from the new root) reaches the same services', async () => {
+    const dave = await lab.user('dave');
+    await lab.org.waitServices(dave, ['web@branch']);
+    const r = await runWeb(dave);
+    assert.equal(r.code, 0, `dave runs curl through web@branch: ${r.stderr}`);
+    assert.equal(r.stdout, PAGE);
+  });
+
+  test('HQ down: a held relay keeps working, a new request fails naming HQ; HQ back: the sites re-register and new requests work', async () => {
+    const held = await openHeld(alice, 'echo@branch');
+    await lab.org.hq?.stop();
+    await held.holder.moreEchoes(20);
+    const down = await runWeb(alice);
+    assert.notEqual(down.code, 0, `a new relay while HQ is down must fail: ${down.stdout}`);
+    assert.match(down.stderr, /\bHQ\b/, 'the error names HQ');
+    await held.holder.moreEchoes(10);
+    await lab.org.startHq();
+    let last = '';
+    await waitUntil(async () => {
+      const r = await runWeb(alice);
+      last = r.stderr;
+      return r.code === 0 && r.stdout === PAGE;
+    }, () => `a new relay after HQ restarted (last error: ${last})`, 30_000);
+    assert.ok(held.holder.open, 'the relay held through the HQ restart');
+    await held.holder.moreEchoes(5);
+    held.holder.close();
+    await held.open.stop();
+  });
+
+  test('site restart: its relays end with an error naming the site at the client; it re-registers and new relays work', async () => {
+    const held = await openHeld(alice, 'echo@branch');
+    const mark = held.open.lineCount;
+    await lab.org.sites.get('branch')?.stop();
+    await held.holder.ended();
+    const said = await held.open.waitFor(/branch/, 10_000, mark);
+    assert.match(said.input, /branch/, 'insel open says which site went away');
+    await lab.org.startSite('branch');
+    let last = '';
+    await waitUntil(async () => {
+      const r = await runWeb(alice);
+      last = r.stderr;
+      return r.code === 0 && r.stdout === PAGE;
+    }, () => `a new relay to branch after its restart (last error: ${last})`, 30_000);
+    const again = await Holder.open('127.0.0.1', held.port);
+    cleanups.push(() => again.close());
+    await again.moreEchoes(5);
+    await held.open.stop();
+  });
+});
