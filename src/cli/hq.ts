@@ -3,6 +3,7 @@
 // admin commands (site add, revoke, ca rollover|retire, status) act on the
 // registry directly and publish their change, so a running HQ — any HQ on
 // the same database — pushes the effect to its gateways within a second.
+import { appendFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
 import { pino, type Logger } from 'pino';
@@ -15,6 +16,7 @@ import type { HqConfig } from '../org/hq/config.js';
 import type { HqContext } from '../org/hq/context.js';
 import { initHq } from '../org/hq/init.js';
 import { openHq } from '../org/hq/open.js';
+import { ownSiteTable, startOwnSite, type OwnSite } from '../org/hq/own-site.js';
 import { hqHosts } from '../org/hq/org-pki.js';
 import { HqServer } from '../org/hq/server.js';
 
@@ -60,8 +62,12 @@ export function registerHq(program: Command): void {
     .option('--host <name...>', "DNS names or IPs sites reach HQ by, for HQ's certificate (repeatable)")
     .option('--listen <host:port>', 'listen address written to hq.toml', '0.0.0.0:7443')
     .option('--database <url>', '"sqlite" (DIR/hq.db) or postgres://user:password@host/db', 'sqlite')
-    .action(async (o: { dir: string; org?: string; adopt?: string; host?: string[]; listen: string; database: string }) => {
+    .option('--site <name>', "also run the site gateway of HQ's own LAN under this site name ([site] in hq.toml)")
+    .option('--site-listen <host:port>', "that site gateway's listen address", '0.0.0.0:7444')
+    .action(async (o: { dir: string; org?: string; adopt?: string; host?: string[]; listen: string; database: string; site?: string; siteListen: string }) => {
+      const siteTable = o.site === undefined ? undefined : ownSiteTable(o.site, o.siteListen);
       const r = await initHq({ dir: o.dir, ...(o.org === undefined ? {} : { org: o.org }), ...(o.adopt === undefined ? {} : { adopt: o.adopt }), hosts: o.host ?? [], listen: o.listen, database: o.database }, silent);
+      if (siteTable !== undefined) appendFileSync(r.config, siteTable);
       out(`created HQ of org ${JSON.stringify(r.org)} in ${r.dir}: ${r.config}, pki/ (CA and HQ's certificate), registry (${o.database})`);
       out(`next: insel hq run --dir ${o.dir}   and   insel hq site add NAME --dir ${o.dir}`);
     });
@@ -74,10 +80,19 @@ export function registerHq(program: Command): void {
       const { config, ctx } = await openHq(o.dir, log);
       const server = await HqServer.start(ctx, config);
       log.info({ listen: server.address, org: config.org, database: ctx.registry.dialect }, 'HQ listening');
+      let own: OwnSite | undefined;
+      try {
+        own = await startOwnSite({ ctx, config, hqPort: server.port, log });
+      } catch (err) {
+        await server.close();
+        await ctx.registry.close();
+        throw err;
+      }
       const stop = (signal: string) => {
         log.info({ signal }, 'HQ stopping');
-        void server
-          .close()
+        // The site gateway first: its relays end with the reason while HQ still answers.
+        void (own?.close() ?? Promise.resolve())
+          .then(() => server.close())
           .then(() => ctx.registry.close())
           .then(() => process.exit(0));
       };

@@ -13,6 +13,7 @@ import { formatHostPort } from '../net/host-port.js';
 import { connectHq } from '../org/wire/hq-link.js';
 import { loadSiteConfig } from '../org/site/config.js';
 import { SiteGateway } from '../org/site/site-gateway.js';
+import { loadSiteConfigOfDir } from '../org/hq/own-site.js';
 import { renewOntoNewestRoot } from '../org/site/renew.js';
 import { PUBLIC_MODE, writeFileAtomic } from '../pki/store.js';
 import { tuneHeapForDataPath } from './data-path-heap.js';
@@ -84,11 +85,11 @@ export function registerSite(program: Command): void {
     .command('add')
     .description('ask HQ for a single-use enrollment code for a user of this site; the user runs the printed insel login')
     .argument('<name>', 'the user name (unique in the organization)')
-    .requiredOption('--dir <dir>', 'the site directory (site.toml, identity/)')
+    .requiredOption('--dir <dir>', "the site directory (site.toml, identity/), or HQ's for its own LAN's site ([site])")
     .option('--groups <a,b>', 'the user\'s groups (within those HQ lets this site grant)', groupsArg, [] as string[])
     .option('--ttl <duration>', 'how long the code is valid, e.g. 24h, 30m', durationArg, 24 * 3600_000)
     .action(async (name: string, o: { dir: string; groups: string[]; ttl: number }) => {
-      const config = loadSiteConfig(o.dir);
+      const config = loadSiteConfigOfDir(o.dir);
       const hq = connectHq({ hq: config.hq, identity: readIdentityFiles(config.gateway.identity, config.file) });
       try {
         const c = await hq.userCode(name, o.groups, Math.ceil(o.ttl / 1000));

@@ -212,11 +212,6 @@ export class HqServer {
       this.cutRefused();
       return;
     }
-    if (c.kind === CHANGE_CALL) {
-      const e = orgEvent.safeParse(safeJson(c.subject));
-      if (e.success && e.data.kind === 'call') this.push(e.data);
-      return;
-    }
     if (c.kind !== CHANGE_REVOKED) return;
     await this.loadTrust();
     const detail = revokedChange.safeParse(safeJson(c.subject));

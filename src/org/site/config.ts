@@ -88,7 +88,11 @@ const HINTS: Record<string, string> = {
 /** The site config in `text` from `file`; relative paths resolve against its directory. */
 export function siteConfigFromText(text: string, file: string): SiteConfig {
   const abs = resolve(file);
-  const raw = parseToml(text, abs);
+  return siteConfigFromRaw(parseToml(text, abs), abs);
+}
+
+/** The site config in the parsed table `raw` (HQ's [site] table, or site.toml) of file `abs`. */
+export function siteConfigFromRaw(raw: Record<string, unknown>, abs: string): SiteConfig {
   const parsed = siteSchema.safeParse(raw);
   if (!parsed.success) throw zodConfigError(abs, parsed.error.issues, raw, HINTS);
   const c = parsed.data;

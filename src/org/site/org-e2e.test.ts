@@ -38,6 +38,27 @@ interface Site {
   gw: SiteGateway;
   link: HqLink;
   logs: Record<string, unknown>[];
+  certFile: string;
+  caFile: string;
+}
+
+/** Enrolls site `name` at HQ (groups eng) and runs its gateway from DIR/site.toml with `extra` TOML. */
+async function startSite(hq: TestHq, name: string, extra: string): Promise<Site> {
+  const enrolled = await hq.enrollSite(name, ['eng']);
+  const dir = join(hq.dir, `run-${name}`);
+  mkdirSync(dir, { recursive: true });
+  const text = `name = "${name}"\nhq = "127.0.0.1:${hq.hq.port}"\nlisten = "127.0.0.1:0"\nprofile = "${enrolled.dir}"\n${extra}\n`;
+  writeFileSync(join(dir, 'site.toml'), text);
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _e, done) {
+      for (const l of chunk.toString().split('\n')) if (l) logs.push(JSON.parse(l) as Record<string, unknown>);
+      done();
+    },
+  });
+  const link = hq.link(enrolled.identity);
+  const gw = await SiteGateway.start({ config: siteConfigFromText(text, join(dir, 'site.toml')), log: pino({ level: 'info' }, sink), hq: link });
+  return { dir, gw, link, logs, certFile: join(enrolled.dir, 'cert.pem'), caFile: join(enrolled.dir, 'ca.pem') };
 }
 
 describe('site gateways with the real HQ', () => {
@@ -47,24 +68,6 @@ describe('site gateways with the real HQ', () => {
   let b: Site;
   let profile: string;
   const sessions: ForwardSession[] = [];
-
-  async function startSite(name: string, extra: string): Promise<Site> {
-    const enrolled = await hq.enrollSite(name, ['eng']);
-    const dir = join(hq.dir, `run-${name}`);
-    mkdirSync(dir, { recursive: true });
-    const text = `name = "${name}"\nhq = "127.0.0.1:${hq.hq.port}"\nlisten = "127.0.0.1:0"\nprofile = "${enrolled.dir}"\n${extra}\n`;
-    writeFileSync(join(dir, 'site.toml'), text);
-    const logs: Record<string, unknown>[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _e, done) {
-        for (const l of chunk.toString().split('\n')) if (l) logs.push(JSON.parse(l) as Record<string, unknown>);
-        done();
-      },
-    });
-    const link = hq.link(enrolled.identity);
-    const gw = await SiteGateway.start({ config: siteConfigFromText(text, join(dir, 'site.toml')), log: pino({ level: 'info' }, sink), hq: link });
-    return { dir, gw, link, logs };
-  }
 
   function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
@@ -82,8 +85,8 @@ describe('site gateways with the real HQ', () => {
     web = createServer((_q, r) => r.end(PAGE));
     await new Promise<void>((r) => web.listen(0, '127.0.0.1', () => r()));
     const port = (web.address() as { port: number }).port;
-    b = await startSite('b', `[[allow_service]]\nwho = ["site:a"]\nservices = ["web@b"]\n\n[[service]]\nname = "web"\nhost = "127.0.0.1"\nport = ${port}\ngroups = ["eng"]\n`);
-    a = await startSite('a', `[[allow_service]]\nwho = ["group:eng"]\nservices = ["*@b"]\n`);
+    b = await startSite(hq, 'b', `[[allow_service]]\nwho = ["site:a"]\nservices = ["web@b"]\n\n[[service]]\nname = "web"\nhost = "127.0.0.1"\nport = ${port}\ngroups = ["eng"]\n`);
+    a = await startSite(hq, 'a', `[[allow_service]]\nwho = ["group:eng"]\nservices = ["*@b"]\n`);
     profile = join(hq.dir, 'alice-profile');
     const { code } = await a.link.userCode('alice', ['eng'], 600);
     const login = await cli(['login', '--site', `127.0.0.1:${a.gw.port}`, '--code', code, '--profile', profile]);
@@ -147,23 +150,35 @@ describe('site gateways with the real HQ', () => {
   });
 });
 
+/** A fresh HQ and web server for one test; `start` runs a site (b's web service at the web server's port: WEB below); all closed after. */
+async function withOrg(fn: (o: { hq: TestHq; start: (name: string, extra: string) => Promise<Site>; sessions: ForwardSession[] }) => Promise<void>): Promise<void> {
+  const hq = await startTestHq();
+  const web = createServer((_q, r) => r.end(PAGE));
+  await new Promise<void>((r) => web.listen(0, '127.0.0.1', () => r()));
+  const gws: SiteGateway[] = [];
+  const sessions: ForwardSession[] = [];
+  try {
+    await fn({
+      hq,
+      sessions,
+      start: async (name, extra) => {
+        const site = await startSite(hq, name, extra.replace('WEB', String((web.address() as { port: number }).port)));
+        gws.push(site.gw);
+        return site;
+      },
+    });
+  } finally {
+    for (const s of sessions) s.destroy();
+    for (const g of gws) await g.close();
+    await hq.close();
+    await new Promise<void>((r) => web.close(() => r()));
+  }
+}
+
 describe('revocation through the real HQ', () => {
-  it('cuts the user\'s relays at both sites with HQ\'s reason', async () => {
-    const hq = await startTestHq();
-    const web = createServer((_q, r) => r.end(PAGE));
-    await new Promise<void>((r) => web.listen(0, '127.0.0.1', () => r()));
-    const gws: SiteGateway[] = [];
-    const sessions: ForwardSession[] = [];
-    try {
-      const start = async (name: string, extra: string) => {
-        const enrolled = await hq.enrollSite(name, ['eng']);
-        const text = `name = "${name}"\nhq = "127.0.0.1:${hq.hq.port}"\nlisten = "127.0.0.1:0"\nprofile = "${enrolled.dir}"\n${extra}\n`;
-        const link = hq.link(enrolled.identity);
-        const gw = await SiteGateway.start({ config: siteConfigFromText(text, join(hq.dir, `${name}.toml`)), log: pino({ level: 'silent' }), hq: link });
-        gws.push(gw);
-        return { gw, link };
-      };
-      await start('b', `[[allow_service]]\nwho = ["*"]\nservices = ["*"]\n[[service]]\nname = "web"\nhost = "127.0.0.1"\nport = ${(web.address() as { port: number }).port}\ngroups = ["eng"]\n`);
+  it('cuts the user\'s relays at both sites with HQ\'s reason', () =>
+    withOrg(async ({ hq, start, sessions }) => {
+      await start('b', `[[allow_service]]\nwho = ["*"]\nservices = ["*"]\n[[service]]\nname = "web"\nhost = "127.0.0.1"\nport = WEB\ngroups = ["eng"]\n`);
       const a = await start('a', `[[allow_service]]\nwho = ["*"]\nservices = ["*"]\n`);
       const dir = join(hq.dir, 'bob');
       const { code } = await a.link.userCode('bob', ['eng'], 600);
@@ -177,32 +192,13 @@ describe('revocation through the real HQ', () => {
       const [c, reason] = await cut;
       assert.equal(c, MuxCode.CUT);
       assert.match(reason, /left the company|revoked|no longer accepted/);
-    } finally {
-      for (const s of sessions) s.destroy();
-      for (const g of gws) await g.close();
-      await hq.close();
-      await new Promise<void>((r) => web.close(() => r()));
-    }
-  });
+    }));
 });
 
 describe('CA rollover through the real HQ', () => {
-  it('sites take the new bundle without a break, renew onto the new root, and relays of new users work once the old root is retired', async () => {
-    const hq = await startTestHq();
-    const web = createServer((_q, r) => r.end(PAGE));
-    await new Promise<void>((r) => web.listen(0, '127.0.0.1', () => r()));
-    const gws: SiteGateway[] = [];
-    const sessions: ForwardSession[] = [];
-    try {
-      const start = async (name: string, extra: string) => {
-        const enrolled = await hq.enrollSite(name, ['eng']);
-        const text = `name = "${name}"\nhq = "127.0.0.1:${hq.hq.port}"\nlisten = "127.0.0.1:0"\nprofile = "${enrolled.dir}"\n${extra}\n`;
-        const link = hq.link(enrolled.identity);
-        const gw = await SiteGateway.start({ config: siteConfigFromText(text, join(hq.dir, `${name}.toml`)), log: pino({ level: 'silent' }), hq: link });
-        gws.push(gw);
-        return { gw, link, certFile: join(enrolled.dir, 'cert.pem'), caFile: join(enrolled.dir, 'ca.pem') };
-      };
-      const b = await start('b', `[[allow_service]]\nwho = ["*"]\nservices = ["*"]\n[[service]]\nname = "web"\nhost = "127.0.0.1"\nport = ${(web.address() as { port: number }).port}\ngroups = ["eng"]\n`);
+  it('sites take the new bundle without a break, renew onto the new root, and relays of new users work once the old root is retired', () =>
+    withOrg(async ({ hq, start, sessions }) => {
+      const b = await start('b', `[[allow_service]]\nwho = ["*"]\nservices = ["*"]\n[[service]]\nname = "web"\nhost = "127.0.0.1"\nport = WEB\ngroups = ["eng"]\n`);
       const a = await start('a', `[[allow_service]]\nwho = ["*"]\nservices = ["*"]\n`);
       const page = async (user: string) => {
         const p = loadUserProfile(join(hq.dir, user));
@@ -235,11 +231,5 @@ describe('CA rollover through the real HQ', () => {
       await retireOrgCa(hq.ctx, 1);
       await until(() => a.link.connected && b.link.connected, 'the sites reconnected to HQ with their new certificates', 15_000);
       await page('newuser');
-    } finally {
-      for (const s of sessions) s.destroy();
-      for (const g of gws) await g.close();
-      await hq.close();
-      await new Promise<void>((r) => web.close(() => r()));
-    }
-  });
+    }));
 });
