@@ -229,6 +229,9 @@ describe('CA rollover through the real HQ', () => {
       assert.ok(renewed(a) && renewed(b));
       await enrollUser('newuser');
       await retireOrgCa(hq.ctx, 1);
+      // Both sites applied the bundle without the old root (b then cut a's session opened on a's old certificate), and are back at HQ.
+      const retired = (x: Site) => trustFromPem(readFileSync(x.caFile, 'utf8')).roots.length === 1;
+      await until(() => retired(a) && retired(b) && a.gw.peers.size === 0, 'both sites dropped the old root', 15_000);
       await until(() => a.link.connected && b.link.connected, 'the sites reconnected to HQ with their new certificates', 15_000);
       await page('newuser');
     }));
