@@ -192,7 +192,7 @@ export class Org {
   }
 
   /** Waits until `insel services` shows the user every one of `services` (svc@site): their sites have registered. */
-  async waitServices(u: OrgUserHandle, services: readonly string[], ms = 20_000): Promise<string> {
+  async waitServices(u: OrgUserHandle, services: readonly string[], ms = 30_000): Promise<string> {
     let last = '';
     await waitUntil(
       async () => {
@@ -237,7 +237,7 @@ export function serviceListed(listing: string, svcAtSite: string): boolean {
 }
 
 /** The local address `insel open` printed (host:port), once it printed it. */
-export async function openedAddress(p: InselProc, ms = 20_000): Promise<{ host: string; port: number }> {
+export async function openedAddress(p: InselProc, ms = 30_000): Promise<{ host: string; port: number }> {
   const m = await p.waitFor(/(127\.\d+\.\d+\.\d+|\[::1\]|localhost|\d+\.\d+\.\d+\.\d+):(\d{2,5})\b/, ms);
   return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port: Number(m[2]) };
 }

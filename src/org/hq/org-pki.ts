@@ -9,6 +9,7 @@ import type { Signer } from '../../pki/certgen.js';
 import { decodePem, encodePem } from '../../pki/pem.js';
 import { loadProfile, type IdentityPem } from '../../pki/profile.js';
 import { isSignedBy } from '../../pki/signature.js';
+import { normalizeSerial } from '../../pki/serial.js';
 import { pkiPaths, readFile } from '../../pki/store.js';
 import { trustFromPem } from '../../pki/trust.js';
 import { toArrayBuffer, x509 } from '../../pki/x509.js';
@@ -39,6 +40,17 @@ export function pinnedRootDer(pkiDir: string): Buffer {
   const root = trustFromPem(trustBundle(pkiDir)).roots.find((r) => isSignedBy(leaf, r.key));
   if (root === undefined) throw new HqError(`${paths.cert(HQ_NAME)} is not signed by any root in ${paths.caCert}; re-issue it: insel hq ca rollover renews it`, { file: paths.cert(HQ_NAME) });
   return Buffer.from(root.cert.rawData);
+}
+
+/**
+ * The root a user code of `site` pins: the one that signed the site's newest
+ * live certificate, since the user enrolls at that site and sees its chain
+ * (after a rollover a site keeps its old-root certificate until it renews).
+ * Falls back to HQ's root when the registry has none (HQ's own test sites).
+ */
+export function siteRootDer(pkiDir: string, caSerial: string | undefined): Buffer {
+  const root = caSerial === undefined ? undefined : trustFromPem(trustBundle(pkiDir)).roots.find((r) => normalizeSerial(r.cert.serialNumber) === caSerial);
+  return root === undefined ? pinnedRootDer(pkiDir) : Buffer.from(root.cert.rawData);
 }
 
 /** HQ's TLS identity: its certificate followed by the root that signed it (the end of the chain a code's pin is checked on), its key, the trust bundle. */

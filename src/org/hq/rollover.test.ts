@@ -10,7 +10,11 @@ import { createCsr } from '../../pki/csr.js';
 import { trustFromPem } from '../../pki/trust.js';
 import { verifyCertificateChain } from '../../pki/verify.js';
 import type { OrgEventMessage } from '../wire/hq-api.js';
+import { isSignedBy } from '../../pki/signature.js';
+import { x509 } from '../../pki/x509.js';
+import { parseCode, pinOf } from '../enroll/code.js';
 import { retireOrgCa, rolloverOrgCa } from './admin.js';
+import { trustBundle } from './org-pki.js';
 import { startTestHq, type TestHq } from './testing.js';
 
 let t: TestHq;
@@ -50,3 +54,28 @@ test('rollover: trust pushed, nothing cut, renew onto the new root; retire cuts 
   await moved.heartbeat();
   assert.ok(moved.connected);
 });
+
+test('a user code pins the root of its site\'s certificate: the old root until the site renews, then the new one', async () => {
+  const { identity } = await t.enrollSite('lab');
+  const link = t.link(identity);
+  await link.register({ site: 'lab', public: '127.0.0.1:17445', services: [] });
+  const rootBefore = signingRootPin(identity.cert);
+  await rolloverOrgCa(t.ctx);
+  const before = parseCode((await link.userCode('ann', [], 3600)).code);
+  assert.equal(before.pin, rootBefore, 'the site still presents its old-root certificate, so its users\' codes pin that root');
+
+  const keys = await keyPairFromPem(identity.key, 'key.pem');
+  const renewed = await link.renew(await createCsr(keys, 'lab'));
+  const after = parseCode((await link.userCode('ann', [], 3600)).code);
+  assert.equal(after.pin, signingRootPin(renewed.cert));
+  assert.notEqual(after.pin, before.pin, 'after the renewal codes pin the new root');
+});
+
+/** The pin of the root (in HQ's trust bundle) that signed the leaf of `certPem`. */
+function signingRootPin(certPem: string): string {
+  const roots = trustFromPem(trustBundle(t.ctx.pkiDir)).roots;
+  const leaf = new x509.X509Certificate(certPem.slice(0, certPem.indexOf('-----END CERTIFICATE-----') + 25));
+  const root = roots.find((r) => isSignedBy(leaf, r.key));
+  assert.ok(root, 'a root of the bundle signed it');
+  return pinOf(new Uint8Array(root.cert.rawData));
+}

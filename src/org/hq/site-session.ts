@@ -12,7 +12,7 @@ import { CHANGE_SERVICES, SETTING_CA, SETTING_CRL, type HqContext } from './cont
 import { redeem } from './enroll.js';
 import { refuse } from './errors.js';
 import { issueFromCsr } from './issue.js';
-import { pinnedRootDer, trustBundle } from './org-pki.js';
+import { siteRootDer, trustBundle } from './org-pki.js';
 import { CallError } from '../call/errors.js';
 import type { HqCalls } from '../call/hq-calls.js';
 import { CALL_PREFIX } from '../site/udp-relay.js';
@@ -117,7 +117,8 @@ async function userCode(ctx: HqContext, site: string, name: string, groups: stri
   }
   const now = ctx.now();
   if (existing === undefined) await ctx.registry.addUser({ name, site, groups }, now);
-  const code = newCode(pinnedRootDer(ctx.pkiDir));
+  const siteCert = (await ctx.registry.certsOf('site', site)).filter((c) => c.revokedAt === null).pop();
+  const code = newCode(siteRootDer(ctx.pkiDir, siteCert?.caSerial));
   const expiresAt = new Date(now.getTime() + ttlS * 1000);
   await ctx.registry.addCode({ id: code.id, secretHash: code.secretHash, scope: { role: 'user', name, site, groups }, expiresAt, createdBy: `site:${site}` });
   await ctx.registry.addEvent({ kind: 'code', subject: `user:${name}`, detail: { site, groups, expiresAt: expiresAt.toISOString() } }, now);
