@@ -1,4 +1,4 @@
-// `insel call`, `insel agent`, `insel answer` (seed 000 §6, docs/org/udp-calls.md):
+// `insel call`, `insel agent`, `insel answer` (seed 000 §6, docs/PROTOCOL.md §7.4):
 // a user's calls through its own site gateway (the profile's site.json).
 //   insel agent                          prints each invitation: "call ID from alice@a: insel answer ID --local-port Q"
 //   insel call bob@b --local-port P      rings bob; datagrams sent to P go to bob once he answers

@@ -19,7 +19,7 @@ export function siteCommand(program: Command): Command {
 
 export function starterSiteConfig(name: string, hq: string): string {
   return [
-    `# site gateway ${name} (insel site run --dir DIR); see docs/org/site.md`,
+    `# site gateway ${name} (insel site run --dir DIR); see docs/PROTOCOL.md §7.3, §7.6`,
     `name = ${JSON.stringify(name)}`,
     `hq = ${JSON.stringify(hq)}`,
     '# the site gateway TLS port (users and other sites)',

@@ -21,7 +21,7 @@
 //   | port u16be  | host, e.g. "10.0.0.5", "dns.corp", "::1"     |
 //   +-------------+---------------------------------------------+
 //
-//   OPEN_SERVICE body (the organization, docs/org/udp-calls.md): the flow goes
+//   OPEN_SERVICE body (the organization, docs/PROTOCOL.md §7.4): the flow goes
 //   to a named service (or call) instead of a host:port; both are printable
 //   ASCII 0x21-0x7e. A user asks its own site for "svc@site" (no ticket); a
 //   site relays it to the target site as "svc" with HQ's ticket.

@@ -1,4 +1,4 @@
-// The user's end of UDP services and calls (docs/org/udp-calls.md), over
+// The user's end of UDP services and calls (docs/PROTOCOL.md §7.4), over
 // the user's session with its own site gateway (insel/1) and a SecSockets
 // UDP channel to the same gateway (user certificate; the gateway's role
 // `site` and name checked):

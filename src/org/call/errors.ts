@@ -1,4 +1,4 @@
-// Errors of calls (docs/org/udp-calls.md): each code is what the user reads as the refusal's reason.
+// Errors of calls (docs/PROTOCOL.md §7.4): each code is what the user reads as the refusal's reason.
 import { InselError, type ErrorContext } from '../../errors.js';
 
 export type CallErrorCode =

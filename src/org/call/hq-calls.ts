@@ -1,4 +1,4 @@
-// HQ's side of calls (seed 000 §6, docs/org/udp-calls.md): the `call`
+// HQ's side of calls (seed 000 §6, docs/PROTOCOL.md §7.4): the `call`
 // request of insel-org/1 and the authorization of a caller's media flow.
 //
 //   site A: call {from: alice, to: "bob@b"} ──▶ HQ: bob exists, is active, at b;

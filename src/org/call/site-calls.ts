@@ -1,4 +1,4 @@
-// A site gateway's side of calls (docs/org/udp-calls.md):
+// A site gateway's side of calls (docs/PROTOCOL.md §7.4):
 //   - invitations: HQ's `call` events for this site's users, held until
 //     answered or RING_MS old, handed to the callee's agents (JSON lines);
 //   - the meeting point: at the callee's site the caller's leg (a relay flow

@@ -1,4 +1,4 @@
-// The call requests of insel/1 at a user's own site gateway (docs/org/udp-calls.md):
+// The call requests of insel/1 at a user's own site gateway (docs/PROTOCOL.md §7.4):
 //   GET  /insel/v1/calls                        agent: 200, then one JSON line per invitation
 //   POST /insel/v1/call    insel-to: bob@site   200 {"callId","expiresAt"} — HQ rings bob's site
 //   POST /insel/v1/answer  insel-call: ID       200 {"callId","from"} if ID rings for this user

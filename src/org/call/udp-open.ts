@@ -1,4 +1,4 @@
-// `insel open svc@site` of a UDP service (docs/org/udp-calls.md): the
+// `insel open svc@site` of a UDP service (docs/PROTOCOL.md §7.4): the
 // service's proto comes from the user's services list; a udp one gets a
 // local UDP port whose flows go to the service through the user's site
 // gateway (OPEN_SERVICE), instead of a TCP listener.

@@ -1,4 +1,4 @@
-// hq.toml, HQ's config (docs/org/hq.md): the org's name, where HQ listens,
+// hq.toml, HQ's config (docs/PROTOCOL.md §7.6): the org's name, where HQ listens,
 // which database holds the registry, the heartbeat interval sites are told
 // to keep, and the [limits] on connections not yet authenticated (the same
 // keys as the gateway's). An optional [site] table names the site gateway
@@ -80,7 +80,7 @@ export function loadHqConfig(dir: string): HqConfig {
 /** The hq.toml `insel hq init` writes. */
 export function starterHqConfig(org: string, listen: string, database: string): string {
   return [
-    '# HQ of the organization (insel hq run --dir DIR); see docs/org/hq.md',
+    '# HQ of the organization (insel hq run --dir DIR); see docs/PROTOCOL.md §7.6',
     `org = ${JSON.stringify(org)}`,
     `# HQ's TLS port (insel-org/1 for sites, insel-enroll/1 for enrollment codes)`,
     `listen = ${JSON.stringify(listen)}`,

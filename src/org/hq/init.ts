@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { initCa } from '../../pki/ca.js';
 import { issueCert } from '../../pki/issue.js';
-import { pkiPaths, readIndex, writeFileAtomic, PUBLIC_MODE } from '../../pki/store.js';
+import { KEY_MODE, pkiPaths, readIndex, writeFileAtomic } from '../../pki/store.js';
 import { HQ_CONFIG, starterHqConfig } from './config.js';
 import { SETTING_CA } from './context.js';
 import { HqError } from './errors.js';
@@ -45,7 +45,8 @@ export async function initHq(o: InitHqOptions, log: Logger): Promise<{ dir: stri
     await initCa({ dir: pkiDir, org });
   }
   if (!existsSync(pkiPaths(pkiDir).cert(HQ_NAME))) await issueCert({ dir: pkiDir, role: 'hq', name: HQ_NAME, hosts: o.hosts });
-  writeFileAtomic(config, starterHqConfig(org, o.listen ?? '0.0.0.0:7443', o.database ?? 'sqlite'), { mode: PUBLIC_MODE, force: false });
+  // 0600: `database` may be a postgres:// URL with its password.
+  writeFileAtomic(config, starterHqConfig(org, o.listen ?? '0.0.0.0:7443', o.database ?? 'sqlite'), { mode: KEY_MODE, force: false });
   const { ctx } = await openHq(dir, log);
   try {
     await ctx.registry.setSetting(SETTING_CA, trustBundle(pkiDir));

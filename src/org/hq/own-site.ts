@@ -139,7 +139,7 @@ export function ownSiteTable(name: string, listen: string): string {
   parseHostPort(listen, '--site-listen', { allowPortZero: true });
   return [
     '',
-    "# the site gateway of HQ's own LAN, run by insel hq run (keys of site.toml, see docs/org/hq.md)",
+    "# the site gateway of HQ's own LAN, run by insel hq run (keys of site.toml, see docs/PROTOCOL.md §7.6)",
     '[site]',
     `name = ${JSON.stringify(name)}`,
     `listen = ${JSON.stringify(listen)}`,

@@ -1,4 +1,4 @@
-// site.toml: a site gateway's config (docs/org/site.md). The keys of today's
+// site.toml: a site gateway's config (docs/PROTOCOL.md §7.3, §7.6). The keys of today's
 // gateway config (listen, udp_listen, profile, [[allow]], [limits], [dns],
 // log_level, …) mean what they mean there and are checked there
 // (gateway/config.ts); the site adds its name, HQ's address, the address

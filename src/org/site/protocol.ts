@@ -1,4 +1,4 @@
-// What a site gateway adds to insel/1 (docs/org/site.md): a CONNECT naming
+// What a site gateway adds to insel/1 (docs/PROTOCOL.md §7.3, §7.6): a CONNECT naming
 // an organization service instead of host:port, from a user to its own site
 // ("svc@site") and from that site to the service's site ("svc" with HQ's
 // ticket), and the user's list of services.

@@ -1,4 +1,4 @@
-// Errors of the organization's UDP relays (docs/org/udp-calls.md).
+// Errors of the organization's UDP relays (docs/PROTOCOL.md §7.4).
 import { InselError, type ErrorContext } from '../../errors.js';
 
 export type UdpRelayErrorCode =

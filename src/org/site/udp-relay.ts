@@ -1,4 +1,4 @@
-// UDP services across sites (docs/org/udp-calls.md): the site gateway's
+// UDP services across sites (docs/PROTOCOL.md §7.4): the site gateway's
 // opener for flows that name a service (OPEN_SERVICE), plugged into its
 // UdpGateway as `openService`.
 //

@@ -1,5 +1,5 @@
 // insel-org/1 and insel-enroll/1: the numbers of the specification
-// (docs/org/wire.md) apart from the implementation's choices.
+// (docs/PROTOCOL.md §7.1) apart from the implementation's choices.
 
 // Specification
 /** ALPN of the control protocol between site gateways (and admin tools) and HQ: client certificate required */

@@ -60,6 +60,6 @@ export interface HqApi {
   /** a user's enrollment, forwarded by the site it enrolls at */
   redeem(code: string, csr: string): Promise<{ cert: string; ca: string }>;
   onEvent(fn: (e: OrgEventMessage) => void): () => void;
-  /** `call {from, to}`: rings `to` ("name@site") for `from`, a user of this site (docs/org/udp-calls.md); absent: no calls */
+  /** `call {from, to}`: rings `to` ("name@site") for `from`, a user of this site (docs/PROTOCOL.md §7.4); absent: no calls */
   callUser?(from: OrgUser, to: string): Promise<{ callId: string; expiresAt: string }>;
 }

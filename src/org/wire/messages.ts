@@ -1,4 +1,4 @@
-// The messages of insel-org/1 and insel-enroll/1 (docs/org/wire.md), as zod
+// The messages of insel-org/1 and insel-enroll/1 (docs/PROTOCOL.md §7.1), as zod
 // schemas: every object a peer sends is checked against one before any
 // field is used. Strings are bounded; names follow pki/identity.ts (1-64 of
 // A-Z a-z 0-9 . _ -), so a name that passes here can become a file name or
@@ -21,7 +21,7 @@ const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const proto = z.enum(['tcp', 'udp']);
 /** "svc@site" */
 const serviceRef = z.string().max(129).regex(/^[A-Za-z0-9._-]{1,64}@[A-Za-z0-9._-]{1,64}$/, { error: 'must be "service@site"' });
-/** a call's media (docs/org/udp-calls.md): "call:<26 base32>", at the callee's site "call:<id>@site" */
+/** a call's media (docs/PROTOCOL.md §7.4): "call:<26 base32>", at the callee's site "call:<id>@site" */
 const callRef = z.string().regex(/^call:[a-z2-7]{26}$/, { error: 'must be "call:<id>"' });
 const callAtSite = z.string().max(100).regex(/^call:[a-z2-7]{26}@[A-Za-z0-9._-]{1,64}$/, { error: 'must be "call:<id>@site"' });
 
