@@ -118,6 +118,12 @@ describe('site gateways with the real HQ', () => {
     await until(() => a.logs.some((l) => l['msg'] === 'connection' && l['kind'] === 'relay' && l['who'] === 'alice'), 'the relay logged at site a');
   });
 
+  it('insel run of a service the user may not use fails before running the program, naming the service', async () => {
+    const run = await cli(['run', 'nope@b', '--profile', profile, '--', 'true']);
+    assert.notEqual(run.code, 0, 'true would have exited 0 had it run');
+    assert.match(run.stderr, /nope@b is not among the services you may use/);
+  });
+
   it('insel site user add prints a code and the insel login command; the code works once', async () => {
     const add = await cli(['site', 'user', 'add', 'erin', '--groups', 'eng', '--ttl', '10m', '--dir', a.dir]);
     assert.equal(add.code, 0, add.stderr);
