@@ -22,7 +22,7 @@ const PAGE = 1000;
 /** The table keeps the newest changes only: a reader is never this far behind. */
 const KEEP = 10_000;
 const KIND_MAX = 64;
-const SUBJECT_MAX = 512;
+export const SUBJECT_MAX = 512;
 
 export class ChangeFeed {
   private readonly listeners = new Set<Listener>();

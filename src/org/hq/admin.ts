@@ -3,6 +3,7 @@
 // database pushes its effect to its gateways within a second.
 import type { CertRow, SiteRow, SessionRow } from '../../store/types.js';
 import { StoreError } from '../../store/errors.js';
+import { SUBJECT_MAX } from '../../store/changes.js';
 import { newCode } from '../enroll/code.js';
 import { issueCert } from '../../pki/issue.js';
 import { retireCa, rolloverCa } from '../../pki/rollover.js';
@@ -61,8 +62,19 @@ export async function revokeIdentity(ctx: HqContext, what: RevokeWhat, subject: 
   const crl = await signOrgCrl(ctx);
   const serials = revoked.map((c) => c.serial);
   await ctx.registry.addEvent({ kind: 'revoke', subject: `${what}:${subject}`, detail: { serials, reason } }, now);
-  await ctx.registry.publish({ kind: CHANGE_REVOKED, subject: JSON.stringify({ serials, names, reason }) });
+  await ctx.registry.publish({ kind: CHANGE_REVOKED, subject: revokedNotice(what === 'serial', serials, names, reason) });
   return { revoked, names, crl };
+}
+
+/**
+ * The change notice of a revocation. A notice is at most SUBJECT_MAX
+ * characters; an identity with many certificates or a long reason would not
+ * fit, so then only what sites cut by goes in (the names, or the one serial,
+ * and the reason cut short): the CRL in the registry carries every serial.
+ */
+export function revokedNotice(bySerial: boolean, serials: string[], names: { role: string; name: string }[], reason: string): string {
+  const full = JSON.stringify({ serials, names, reason });
+  return full.length <= SUBJECT_MAX ? full : JSON.stringify({ serials: bySerial ? serials : [], names, reason: reason.slice(0, 200) });
 }
 
 export interface HqStatus {

@@ -188,6 +188,21 @@ function hqSuite(makeDb: () => Promise<TestDatabase | undefined>): void {
     await assert.rejects(branch.authorize(alice(), 'web@main'), refusedWith('INSEL_ORG_DENIED', /revoked/));
   });
 
+  test('revoking a user with many certificates and a long reason still reaches the gateway (the notice keeps the names)', async () => {
+    const got: OrgEventMessage[] = [];
+    const off = main.onEvent((e) => got.push(e));
+    const now = new Date();
+    await t.ctx.registry.addUser({ name: 'hoarder', site: 'branch', groups: [] }, now);
+    const caSerial = (await t.ctx.registry.certsOf('site', 'branch'))[0]!.caSerial;
+    for (let i = 0; i < 20; i++) {
+      await t.ctx.registry.addCert({ serial: `${(0xabc000 + i).toString(16)}${'0'.repeat(26)}`, role: 'user', name: 'hoarder', site: 'branch', notAfter: new Date(now.getTime() + 86_400_000), caSerial });
+    }
+    const r = await revokeIdentity(t.ctx, 'user', 'hoarder', 'x'.repeat(400));
+    assert.equal(r.revoked.length, 20);
+    assert.ok(await waitUntil(() => got.some((e) => e.kind === 'revoked' && e.names.some((n) => n.name === 'hoarder')), 5000), 'the revocation was pushed');
+    off();
+  });
+
   test('revoking a site closes its HQ connection with the reason; requests then fail naming HQ', async () => {
     const s = await t.enrollSite('doomed');
     const link = t.link(s.identity);
