@@ -7,18 +7,20 @@
 # it again changes nothing (a cluster already up stays up, the role stays).
 set -euo pipefail
 # Only the URL goes to stdout (the caller captures it); everything else to stderr.
+# Whatever may start the server runs with fd 3 closed: a daemon that inherits
+# the caller's pipe keeps $(...) waiting for ever (CI hung 90 min on this).
 exec 3>&1 1>&2
 
 if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  apt-get install -y -qq --no-install-recommends postgresql >/dev/null 3>&-
 fi
 ver=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
 
 # Containers may install the package without creating the default cluster.
 if ! pg_lsclusters -h | awk -v v="$ver" '$1 == v && $2 == "main" { found = 1 } END { exit !found }'; then
-  pg_createcluster "$ver" main >/dev/null
+  pg_createcluster "$ver" main >/dev/null 3>&-
 fi
 
 # Loopback only: Debian's default (unset = "localhost") is that already;
@@ -34,9 +36,9 @@ port=$(pg_conftool -s "$ver" main show port 2>/dev/null || echo 5432)
 
 status=$(pg_lsclusters -h | awk -v v="$ver" '$1 == v && $2 == "main" { print $4 }')
 if [ "$status" != online ]; then
-  pg_ctlcluster "$ver" main start
+  pg_ctlcluster "$ver" main start 3>&- </dev/null
 elif [ "$restart" = yes ]; then
-  pg_ctlcluster "$ver" main restart
+  pg_ctlcluster "$ver" main restart 3>&- </dev/null
 fi
 
 psql_admin() { runuser -u postgres -- psql -p "$port" -X -q -v ON_ERROR_STOP=1 -tA "$@"; }
