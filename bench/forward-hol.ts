@@ -25,15 +25,16 @@ export interface HolRound {
   bulkMBps: number;
 }
 
-export async function holRound(peers: string, port: number, echoPort: number, echoes: number): Promise<HolRound> {
-  const flood = new Proc('bulk load', process.execPath, [peers, 'flood', `port=${port}`, `streams=${HOL_STREAMS}`, `secs=${FLOOD_MAX_S}`], {
+/** `extra`: more arguments for both load processes (socks=P for a -D path). */
+export async function holRound(peers: string, port: number, echoPort: number, echoes: number, extra: readonly string[] = []): Promise<HolRound> {
+  const flood = new Proc('bulk load', process.execPath, [peers, 'flood', `port=${port}`, `streams=${HOL_STREAMS}`, `secs=${FLOOD_MAX_S}`, ...extra], {
     ...process.env,
     BENCH_PEER_TIMEOUT_MS: String((FLOOD_MAX_S + 30) * 1000),
   });
   try {
     await flood.waitLine(/^flowing$/, FLOWING_MS);
     const before = await flood.waitLine(PROGRESS, PROGRESS_MS);
-    const r = await runPeer<{ ms: number[] }>(peers, ['echoes', `port=${echoPort}`, `count=${echoes}`, `gap=${HOL_GAP_MS}`], ECHOES_TIMEOUT_MS);
+    const r = await runPeer<{ ms: number[] }>(peers, ['echoes', `port=${echoPort}`, `count=${echoes}`, `gap=${HOL_GAP_MS}`, ...extra], ECHOES_TIMEOUT_MS);
     // Still flowing when the echoes were done: the next progress line comes from a live flood.
     const after = await flood.waitLine(PROGRESS, PROGRESS_MS);
     const bytes = Number(after[1]) - Number(before[1]);

@@ -7,7 +7,9 @@
 // the target's own event loop sinking the bulk. Each start function returns
 // the local ports to dial, what protects the traffic, and a stop function; it
 // throws (with the reason) when it cannot run.
-// The insel gateway also takes UDP, for `insel forward -U` (forwardUdp).
+// The insel gateway also takes UDP, for `insel forward -U` (forwardUdp), and
+// SOCKS5 clients through `insel forward -D` (forwardDynamic): TCP and UDP
+// ASSOCIATE, to the same targets.
 import { mkdirSync, writeFileSync, copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
@@ -26,6 +28,8 @@ export interface PathHandle {
   port: number;
   /** Forwarded to Targets.echo, through the same instance; absent for UDP paths. */
   echoPort?: number;
+  /** A SOCKS5 path (forward -D): port and echoPort are the targets' own, reached through this proxy port. */
+  socks?: number;
   protection: string;
   stop(): Promise<void>;
 }
@@ -248,6 +252,8 @@ async function probeTls(port: number, profile: string): Promise<string | undefin
 export interface InselHandle extends PathHandle {
   /** Starts an `insel forward -U` to the UDP `target` through the same gateway (stopped with it). */
   forwardUdp(target: number): Promise<PathHandle>;
+  /** Starts an `insel forward -D` through the same gateway (stopped with it): a SOCKS5 path to the TCP targets, or to the UDP `target`. */
+  forwardDynamic(to: Targets | { udp: number }): Promise<PathHandle>;
 }
 
 export function startInsel(root: string, tmp: string, to: Targets): Promise<InselHandle> {
@@ -291,12 +297,16 @@ export function startInsel(root: string, tmp: string, to: Targets): Promise<Inse
     const gwPort = Number(/:(\d+)$/.exec(listen)?.[1]);
     if (!gwPort) throw new Error(`gateway listening line has no listen port: ${line}`);
     const stop = stopAll(procs);
-    /** One `insel forward` process; resolves with the local port of each of its forwards, in order. */
-    const forward = async (flag: '-L' | '-U', targets: number[]) => {
+    const forwardProc = (flag: string, specs: string[]) => {
       const p = new Proc(`insel forward ${flag}`, process.execPath, [
-        inselCli(root), 'forward', '--via', `127.0.0.1:${gwPort}`, '--profile', join(dir, 'alice'), ...targets.flatMap((t) => [flag, `0:127.0.0.1:${t}`]),
+        inselCli(root), 'forward', '--via', `127.0.0.1:${gwPort}`, '--profile', join(dir, 'alice'), ...specs.flatMap((spec) => [flag, spec]),
       ]);
       procs.push(p);
+      return p;
+    };
+    /** One `insel forward` process; resolves with the local port of each of its forwards, in order. */
+    const forward = async (flag: '-L' | '-U', targets: number[]) => {
+      const p = forwardProc(flag, targets.map((t) => `0:127.0.0.1:${t}`));
       const ports = targets.map(async (t) => Number((await p.waitLine(new RegExp(`forward ${flag} 127\\.0\\.0\\.1:(\\d+) -> 127\\.0\\.0\\.1:${t}\\b`), START_MS))[1]));
       for (const q of ports) q.catch(() => undefined);
       return { p, ports: await Promise.all(ports) };
@@ -305,10 +315,23 @@ export function startInsel(root: string, tmp: string, to: Targets): Promise<Inse
     const [port, echoPort] = tcp.ports as [number, number];
     await waitEchoes([port, echoPort], tcp.p);
     const protection = (await probeTls(gwPort, join(dir, 'alice'))) ?? 'TLS 1.3, mutual';
+    const udpProtection = 'SecSockets UDP channel (AEAD per datagram), keys from a mutual-TLS connection phase';
     const forwardUdp = async (udpTarget: number): Promise<PathHandle> => {
       const udp = await forward('-U', [udpTarget]);
-      return { port: udp.ports[0] as number, protection: 'SecSockets UDP channel (AEAD per datagram), keys from a mutual-TLS connection phase', stop: () => udp.p.stop() };
+      return { port: udp.ports[0] as number, protection: udpProtection, stop: () => udp.p.stop() };
     };
-    return { port, echoPort, protection, stop, forwardUdp };
+    const forwardDynamic = async (target: Targets | { udp: number }): Promise<PathHandle> => {
+      const p = forwardProc('-D', ['127.0.0.1:0']);
+      try {
+        const socks = Number((await p.waitLine(/forward -D 127\.0\.0\.1:(\d+) \(SOCKS5\)/, START_MS))[1]);
+        if ('udp' in target) return { port: target.udp, socks, protection: `SOCKS5 UDP ASSOCIATE, ${udpProtection}`, stop: () => p.stop() };
+        await waitEcho(target.echo, START_MS, p, socks);
+        return { port: target.target, echoPort: target.echo, socks, protection: `SOCKS5, ${protection}`, stop: () => p.stop() };
+      } catch (err) {
+        await p.stop();
+        throw err;
+      }
+    };
+    return { port, echoPort, protection, stop, forwardUdp, forwardDynamic };
   });
 }

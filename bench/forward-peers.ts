@@ -8,6 +8,8 @@
 //   node forward-peers.js flood port=P streams=S secs=T   prints "flowing" once every
 //        stream is under way, then "bytes N MS" every 100 ms; stops after T s
 //   node forward-peers.js echoes port=P count=C gap=MS    prints {"ms":[…]}
+// The client roles take socks=S: they then reach 127.0.0.1:P through the SOCKS5
+// proxy on 127.0.0.1:S (insel forward -D), a CONNECT per connection.
 //
 // Target protocol, decided by the first byte a client sends:
 //   'E'  echo everything back (the connect test sends one byte, waits for it;
@@ -20,7 +22,9 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, createServer, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { arg, runRole, text } from './peer-role.js';
+import { arg, optionalArg, runRole, text } from './peer-role.js';
+import { dialLoopback } from './socks-client.js';
+import { echoOnce } from './forward-procs.js';
 
 const ECHO = 0x45; // 'E'
 const BULK = 0x42; // 'B'
@@ -88,6 +92,8 @@ async function listen(...servers: Promise<number>[]): Promise<void> {
   process.stdout.write(`listening ${(await Promise.all(servers)).join(' ')}\n`);
 }
 
+const SOCKS = optionalArg('socks');
+
 /** Rejects when `s` closes or fails, so no wait on it can hang. */
 function whenClosed(s: Socket): Promise<never> {
   return new Promise((_, reject) => {
@@ -98,11 +104,9 @@ function whenClosed(s: Socket): Promise<never> {
 
 /** Connects and announces a bulk transfer of `bytes`; `closed` rejects when the connection ends. */
 async function openBulk(port: number, bytes: number): Promise<{ s: Socket; closed: Promise<never> }> {
-  const s = connect(port, '127.0.0.1');
-  s.setNoDelay(true);
+  const s = await dialLoopback(port, SOCKS);
   const closed = whenClosed(s);
   closed.catch(() => undefined);
-  await Promise.race([once(s, 'connect'), closed]);
   const head = Buffer.alloc(BULK_HEAD);
   head[0] = BULK;
   head.writeBigUInt64BE(BigInt(bytes), 1);
@@ -140,25 +144,11 @@ async function bulk(): Promise<void> {
   process.stdout.write(`${JSON.stringify({ secs, bytes: bytes * streams })}\n`);
 }
 
-/** Connect, send 'E', wait for it back: milliseconds from connect() to the echo. */
-function connEcho(port: number, timeoutMs: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const s = connect(port, '127.0.0.1');
-    s.setNoDelay(true);
-    const timer = setTimeout(() => done(new Error(`no echo within ${timeoutMs} ms`)), timeoutMs);
-    const done = (err?: Error) => {
-      clearTimeout(timer);
-      const ms = performance.now() - t0;
-      s.destroy();
-      if (err) reject(err);
-      else resolve(ms);
-    };
-    s.on('connect', () => s.write(Buffer.of(ECHO)));
-    s.once('data', () => done());
-    s.on('error', (e) => done(e));
-    s.on('close', () => done(new Error('closed before the echo')));
-  });
+/** Connect, send 'E', wait for it back: milliseconds from connect() (and the SOCKS5 handshake) to the echo. */
+async function connEcho(port: number, timeoutMs: number): Promise<number> {
+  const t0 = performance.now();
+  await echoOnce(port, timeoutMs, SOCKS);
+  return performance.now() - t0;
 }
 
 async function conns(): Promise<void> {
@@ -208,8 +198,7 @@ async function echoes(): Promise<void> {
   const port = arg('port');
   const count = arg('count');
   const gap = arg('gap');
-  const s = connect(port, '127.0.0.1');
-  s.setNoDelay(true);
+  const s = await dialLoopback(port, SOCKS);
   const closed = whenClosed(s);
   closed.catch(() => undefined);
   let wake: (() => void) | undefined;
@@ -228,7 +217,6 @@ async function echoes(): Promise<void> {
         s.write(byte);
       }),
     ]);
-  await Promise.race([once(s, 'connect'), closed]);
   await roundTrip(Buffer.of(ECHO));
   const one = Buffer.of(0x2e);
   const ms: number[] = [];

@@ -4,9 +4,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { connect, createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import { dialLoopback } from './socks-client.js';
 
 const TAIL_LINES = 30;
 const live = new Set<Proc>();
@@ -220,32 +221,38 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** One connect + 'E' echo round trip through `port`; rejects after `ms`. */
-export function echoOnce(port: number, ms: number): Promise<void> {
+/** One connect + 'E' echo round trip through `port` (through the SOCKS5 proxy on `socks` to it, if given); rejects after `ms`. */
+export function echoOnce(port: number, ms: number, socks?: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const s = connect(port, '127.0.0.1');
+    let s: Socket | undefined;
+    let settled = false;
     const timer = setTimeout(() => finish(new Error(`no echo within ${ms} ms`)), ms);
     const finish = (err?: Error) => {
       clearTimeout(timer);
-      s.destroy();
+      s?.destroy();
+      settled = true;
       if (err) reject(err);
       else resolve();
     };
-    s.on('connect', () => s.write('E'));
-    s.on('data', () => finish());
-    s.on('error', (e) => finish(e));
-    s.on('close', () => finish(new Error('closed before the echo')));
+    dialLoopback(port, socks).then((c) => {
+      s = c;
+      if (settled) return void c.destroy();
+      c.on('data', () => finish());
+      c.on('error', (e) => finish(e));
+      c.on('close', () => finish(new Error('closed before the echo')));
+      c.write('E');
+    }, finish);
   });
 }
 
 /** Retries echoOnce until it works; fails after `ms` or when `proc` exits. */
-export async function waitEcho(port: number, ms: number, proc?: Proc): Promise<void> {
+export async function waitEcho(port: number, ms: number, proc?: Proc, socks?: number): Promise<void> {
   const deadline = Date.now() + ms;
   let last: unknown;
   while (Date.now() < deadline) {
     if (proc && !proc.alive) throw new Error(`${proc.name} exited: ${proc.lastWords()}`);
     try {
-      return await echoOnce(port, Math.min(3000, Math.max(100, deadline - Date.now())));
+      return await echoOnce(port, Math.min(3000, Math.max(100, deadline - Date.now())), socks);
     } catch (err) {
       last = err;
       await new Promise((r) => setTimeout(r, 100));

@@ -2,7 +2,8 @@
 // load process through a path to a counting sink (udp-peers.ts), per path
 // the loss at each rate and the highest rate with under 0.1% loss. Paths:
 // straight to the sink (direct: what load and sink manage by themselves), a
-// plain Node UDP relay (raw UDP), and `insel forward -U` through the gateway.
+// plain Node UDP relay (raw UDP), `insel forward -U` through the gateway, and
+// a UDP association of `insel forward -D` through the same gateway.
 import { Proc, runPeer } from './forward-procs.js';
 import type { PathHandle } from './forward-paths.js';
 import { fmt, markdown, median, ratio } from './report.js';
@@ -46,11 +47,11 @@ export async function startUdpRelay(script: string, sink: number): Promise<PathH
 
 let runs = 0;
 
-/** One sweep over UDP_RATES through `port`. */
-export async function udpRound(script: string, port: number, sink: number): Promise<UdpStep[]> {
+/** One sweep over UDP_RATES through `port`; `extra`: more load arguments (socks=P for a -D path). */
+export async function udpRound(script: string, port: number, sink: number, extra: readonly string[] = []): Promise<UdpStep[]> {
   // Per rate: sending (up to 3× its time, plus 5 s), then up to ~3.5 s of draining; plus the warm-up.
   const ms = UDP_RATES.length * (UDP_SECS * 3000 + 10_000) + 15_000;
-  const args = ['load', `port=${port}`, `sink=${sink}`, `run=${runs++}`, `rates=${UDP_RATES.join(',')}`, `secs=${UDP_SECS}`, `size=${UDP_SIZE}`];
+  const args = ['load', `port=${port}`, `sink=${sink}`, `run=${runs++}`, `rates=${UDP_RATES.join(',')}`, `secs=${UDP_SECS}`, `size=${UDP_SIZE}`, ...extra];
   return (await runPeer<{ steps: UdpStep[] }>(script, args, ms)).steps;
 }
 
@@ -92,6 +93,8 @@ export interface UdpRow {
   /** Why the row has no figures (not available, failed). */
   note?: string;
   port: number;
+  /** the SOCKS5 proxy port of a -D path (PathHandle.socks) */
+  socks?: number;
   rounds: UdpStep[][];
 }
 

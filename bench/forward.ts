@@ -1,9 +1,10 @@
 // `npm run bench -- forward`: port forwarding on loopback, in one run.
 //
-// TCP, five ways: straight to the target (direct), through a plain Node
-// relay, ssh -L through a private sshd, a stunnel client/server pair, and
+// TCP, six ways: straight to the target (direct), through a plain Node
+// relay, ssh -L through a private sshd, a stunnel client/server pair,
 // insel forward -L through an insel gateway (one session over TLS for all
-// connections).
+// connections), and insel forward -D through the same gateway (a SOCKS5
+// CONNECT per connection, by a tiny client in the load: socks-client.ts).
 //
 //   load (bench/forward-peers.js bulk|conns|flood) -> path -> target (forward-peers.js target)
 //   echoes (forward-peers.js echoes)          -> path -> echo target (a second forward-peers.js target)
@@ -16,9 +17,10 @@
 // insel session, same ssh connection), median and p90 round trip, and what
 // bulk moved meanwhile (forward-hol.ts).
 //
-// UDP, three ways: straight to the sink (direct), through a plain Node UDP
-// relay (raw UDP, the baseline), and insel forward -U through the same
-// gateway. 512 B datagrams at rising rates, each rate UDP_SECS seconds'
+// UDP, four ways: straight to the sink (direct), through a plain Node UDP
+// relay (raw UDP, the baseline), insel forward -U through the same gateway,
+// and a SOCKS5 UDP association of insel forward -D (each datagram with its
+// SOCKS UDP header from the load to the forwarder). 512 B datagrams at rising rates, each rate UDP_SECS seconds'
 // worth, paced; the sink counts distinct sequence numbers; per path the loss
 // at each rate and the highest rate with < 0.1% loss (forward-udp.ts).
 //
@@ -43,6 +45,10 @@ import { Proc, benchRun, runPeer } from './forward-procs.js';
 import { sshVersion, startInsel, startRelay, startSsh, startStunnel, stunnelVersion, type InselHandle, type PathHandle } from './forward-paths.js';
 import { startUdpPeer, startUdpRelay, udpRound, udpTable, UDP_SECS, UDP_SIZE, type UdpRow } from './forward-udp.js';
 import { fmt, markdown, median, p90, ratio, why } from './report.js';
+import { encodeUdpHeader } from '../src/socks/udp-header.js';
+
+/** The SOCKS UDP header the load adds for 127.0.0.1:port. */
+const SOCKS_UDP_HEADER = encodeUdpHeader('127.0.0.1', 1).length;
 
 const MIB = Number(process.env.INSEL_BENCH_MIB ?? 256);
 const REPS = Number(process.env.INSEL_BENCH_REPS ?? 3);
@@ -67,6 +73,8 @@ interface TcpRow {
   note?: string;
   port: number;
   echoPort: number;
+  /** the SOCKS5 proxy port of a -D path (PathHandle.socks) */
+  socks?: number;
   one: number[];
   four: number[];
   ms: number[];
@@ -79,6 +87,7 @@ interface HolRow {
   note?: string;
   port: number;
   echoPort: number;
+  socks?: number;
   ms: number[];
   bulk: number[];
 }
@@ -95,13 +104,13 @@ function measured(r: TcpRow): Measured | undefined {
   return { one: median(r.one), four: median(r.four), median: median(r.ms), p90: p90(r.ms) };
 }
 
-async function bulkMBps(port: number, streams: number, mib: number): Promise<number> {
+async function bulkMBps(r: TcpRow, streams: number, mib: number): Promise<number> {
   const bytes = Math.floor((mib * 1024 * 1024) / streams);
-  const r = await runPeer<{ secs: number; bytes: number }>(PEERS, ['bulk', `port=${port}`, `streams=${streams}`, `bytes=${bytes}`], BULK_TIMEOUT_MS);
-  return r.bytes / r.secs / 1e6;
+  const b = await runPeer<{ secs: number; bytes: number }>(PEERS, ['bulk', `port=${r.port}`, `streams=${streams}`, `bytes=${bytes}`, ...socksArgs(r)], BULK_TIMEOUT_MS);
+  return b.bytes / b.secs / 1e6;
 }
 
-const conns = async (port: number, count: number) => (await runPeer<{ ms: number[] }>(PEERS, ['conns', `port=${port}`, `count=${count}`], CONNS_TIMEOUT_MS)).ms;
+const conns = async (r: TcpRow, count: number) => (await runPeer<{ ms: number[] }>(PEERS, ['conns', `port=${r.port}`, `count=${count}`, ...socksArgs(r)], CONNS_TIMEOUT_MS)).ms;
 
 /**
  * Runs `f` on each row in turn, once per call, so a busy neighbour on the
@@ -122,24 +131,27 @@ export async function inTurn<R extends { path: string; note?: string }>(rows: re
   }
 }
 
+/** What the load processes need to reach a row's targets: through its SOCKS5 proxy, if it has one. */
+const socksArgs = (r: { socks?: number }) => (r.socks === undefined ? [] : [`socks=${r.socks}`]);
+
 /** The share of `total` for round `i` of REPS. */
 const share = (total: number, i: number) => Math.floor((total * (i + 1)) / REPS) - Math.floor((total * i) / REPS);
 
 async function measureAll(tcp: TcpRow[], hol: HolRow[], udp: UdpRow[], sink: number): Promise<void> {
   await inTurn(tcp, 'warm-up', async (r) => {
-    await bulkMBps(r.port, 1, WARM_MIB);
-    await conns(r.port, WARM_CONNS);
+    await bulkMBps(r, 1, WARM_MIB);
+    await conns(r, WARM_CONNS);
   });
   for (let i = 0; i < REPS; i++) {
-    await inTurn(tcp, '1 stream', async (r) => void r.one.push(await bulkMBps(r.port, 1, MIB)));
-    await inTurn(tcp, '4 streams', async (r) => void r.four.push(await bulkMBps(r.port, 4, MIB)));
-    await inTurn(tcp, 'new connections', async (r) => void r.ms.push(...(await conns(r.port, share(CONNS, i)))));
+    await inTurn(tcp, '1 stream', async (r) => void r.one.push(await bulkMBps(r, 1, MIB)));
+    await inTurn(tcp, '4 streams', async (r) => void r.four.push(await bulkMBps(r, 4, MIB)));
+    await inTurn(tcp, 'new connections', async (r) => void r.ms.push(...(await conns(r, share(CONNS, i)))));
     await inTurn(hol, 'head-of-line', async (r) => {
-      const h = await holRound(PEERS, r.port, r.echoPort, share(ECHOES, i));
+      const h = await holRound(PEERS, r.port, r.echoPort, share(ECHOES, i), socksArgs(r));
       r.ms.push(...h.ms);
       r.bulk.push(h.bulkMBps);
     });
-    await inTurn(udp, 'udp', async (r) => void r.rounds.push(await udpRound(UDP_PEERS, r.port, sink)));
+    await inTurn(udp, 'udp', async (r) => void r.rounds.push(await udpRound(UDP_PEERS, r.port, sink, socksArgs(r))));
     process.stderr.write(`round ${i + 1}/${REPS} done\n`);
   }
 }
@@ -210,6 +222,25 @@ async function startRows<R>(paths: [string, () => Promise<PathHandle>][], handle
   return rows;
 }
 
+function inselStarted(insel: InselHandle | undefined): InselHandle {
+  if (insel === undefined) throw new Error('the insel gateway did not start (see insel -L)');
+  return insel;
+}
+
+/** -D beside -L, in the same run: the issue's target is within 5% on throughput and new-connection time. */
+function dynamicSummary(rows: TcpRow[]): string {
+  const [l, d] = ['insel -L', 'insel -D'].map((p) => {
+    const r = rows.find((x) => x.path === p);
+    return r && measured(r);
+  });
+  if (l === undefined || d === undefined) return 'insel -D beside insel -L: no figures (see the table).';
+  return (
+    `insel -D beside insel -L: 1 stream ${ratio(d.one, l.one)}, 4 streams ${ratio(d.four, l.four)}, new connection median ${ratio(d.median, l.median)}, p90 ${ratio(d.p90, l.p90)} ` +
+    `(above 1 is faster for MB/s, slower for ms; target within 5%: 0.95-1.05 for MB/s, ≤ 1.05 for ms). ` +
+    '-D connections take a SOCKS5 greeting and request from the client first and send no data before the gateway has accepted the target; -L sends its first bytes with the OPEN.'
+  );
+}
+
 export async function forward(): Promise<void> {
   const { tmp, done } = benchRun('forward');
   let tcp: TcpRow[] = [];
@@ -230,27 +261,23 @@ export async function forward(): Promise<void> {
         ['relay', () => startRelay(PEERS, targets)],
         ['ssh -L', () => startSsh(tmp, targets)],
         ['stunnel', () => startStunnel(tmp, targets)],
-        ['insel', async () => (insel = await startInsel(ROOT, tmp, targets))],
+        ['insel -L', async () => (insel = await startInsel(ROOT, tmp, targets))],
+        ['insel -D', () => inselStarted(insel).forwardDynamic(targets)],
       ],
       handles,
-      (path, h, note) => ({ path, protection: h?.protection ?? '-', note, port: h?.port ?? 0, echoPort: h?.echoPort ?? 0, one: [], four: [], ms: [] }),
+      (path, h, note) => ({ path, protection: h?.protection ?? '-', note, port: h?.port ?? 0, echoPort: h?.echoPort ?? 0, socks: h?.socks, one: [], four: [], ms: [] }),
     );
     udp = await startRows(
       [
         ['direct', async () => ({ port: sink.port, protection: 'none', stop: async () => {} })],
         ['relay (raw UDP)', () => startUdpRelay(UDP_PEERS, sink.port)],
-        [
-          'insel -U',
-          () => {
-            if (insel === undefined) throw new Error('the insel gateway did not start (see the TCP table)');
-            return insel.forwardUdp(sink.port);
-          },
-        ],
+        ['insel -U', () => inselStarted(insel).forwardUdp(sink.port)],
+        ['insel -D (UDP ASSOCIATE)', () => inselStarted(insel).forwardDynamic({ udp: sink.port })],
       ],
       handles,
-      (path, h, note) => ({ path, protection: h?.protection ?? '-', note, port: h?.port ?? 0, rounds: [] }),
+      (path, h, note) => ({ path, protection: h?.protection ?? '-', note, port: h?.port ?? 0, socks: h?.socks, rounds: [] }),
     );
-    hol = tcp.map(({ path, protection, note, port, echoPort }) => ({ path, protection, note, port, echoPort, ms: [], bulk: [] }));
+    hol = tcp.map(({ path, protection, note, port, echoPort, socks }) => ({ path, protection, note, port, echoPort, socks, ms: [], bulk: [] }));
     await measureAll(tcp, hol, udp, sink.port);
   } finally {
     for (const h of handles.reverse()) await h.stop();
@@ -259,7 +286,7 @@ export async function forward(): Promise<void> {
   }
   const cpu = cpus();
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
-  const [sshHol, inselHol] = ['ssh -L', 'insel'].map((p) => holMedian(hol.find((r) => r.path === p)));
+  const [sshHol, inselHol] = ['ssh -L', 'insel -L'].map((p) => holMedian(hol.find((r) => r.path === p)));
   console.log(
     `TCP forwarding on loopback: ${MIB} MiB per bulk run (median of ${REPS}, paths taken in turn each round; 4 streams carry ${MIB / 4} MiB each), ` +
       `${CONNS} sequential new connections (connect + 1-byte echo), Node ${process.version}, ` +
@@ -268,14 +295,16 @@ export async function forward(): Promise<void> {
   console.log(`Versions: ${await version(sshVersion)}; ${await version(stunnelVersion)}; node ${process.version}; insel ${pkg.version}\n`);
   console.log('Ratios divide this path by direct / by ssh -L: above 1 is faster for MB/s, slower for ms.\n');
   for (const l of throughputTable(tcp)) console.log(l);
+  console.log(`\n${dynamicSummary(tcp)}`);
   console.log(
     `\nHead-of-line: ${ECHOES} one-byte echoes (in ${REPS} round(s), ${HOL_GAP_MS} ms apart; to a second target, so the target's own event loop is not in the way) on one connection while ${HOL_STREAMS} bulk uploads run on others of the same path. ` +
-      `insel ${inselHol === undefined ? '-' : fmt(inselHol, 2)} ms median beside ssh -L ${sshHol === undefined ? '-' : fmt(sshHol, 2)} ms (target ≤ ${HOL_TARGET_MS} ms).\n`,
+      `insel -L ${inselHol === undefined ? '-' : fmt(inselHol, 2)} ms median beside ssh -L ${sshHol === undefined ? '-' : fmt(sshHol, 2)} ms (target ≤ ${HOL_TARGET_MS} ms).\n`,
   );
   for (const l of holTable(hol)) console.log(l);
   console.log(
     `\nUDP forwarding: ${UDP_SIZE} B datagrams, ${UDP_SECS} s worth at each rate, paced by a separate load process; loss counted by sequence number at the sink ` +
-      `(median of ${REPS}; SO_RCVBUF ${fmt(sinkRcvbuf / 1024)} KiB at the sink). A rate counts when loss < 0.1% there and at every lower rate. Target for insel -U ≥ 50,000/s.\n`,
+      `(median of ${REPS}; SO_RCVBUF ${fmt(sinkRcvbuf / 1024)} KiB at the sink; through insel -D each datagram also carries its ${SOCKS_UDP_HEADER} B SOCKS UDP header from the load to the forwarder). ` +
+      `A rate counts when loss < 0.1% there and at every lower rate. Target for insel -U ≥ 50,000/s.\n`,
   );
   for (const l of udpTable(udp)) console.log(l);
 }

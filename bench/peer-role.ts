@@ -9,6 +9,11 @@ export function arg(name: string): number {
   return n;
 }
 
+/** A numeric argument that may be absent. */
+export function optionalArg(name: string): number | undefined {
+  return process.argv.some((x) => x.startsWith(`${name}=`)) ? arg(name) : undefined;
+}
+
 export function text(name: string): string {
   const a = process.argv.find((x) => x.startsWith(`${name}=`));
   if (a === undefined) fail(`missing ${name}=`);

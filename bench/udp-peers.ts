@@ -5,6 +5,9 @@
 //   node udp-peers.js load port=P sink=S run=N rates=R1,R2,… secs=T size=B
 //        sends T s worth of B-byte datagrams at each rate (datagrams/s) to P,
 //        asks the sink directly how many arrived; prints {"steps":[…]}
+//        With socks=X it sends them through a UDP association of the SOCKS5
+//        proxy on 127.0.0.1:X (insel forward -D) to P, each datagram behind a
+//        SOCKS UDP header (10 bytes for 127.0.0.1:P).
 //
 // Wire (big-endian):
 //   data    'D' u32 step, u32 seq, padding to B bytes   load → path → sink
@@ -18,7 +21,9 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { UdpStep } from './forward-udp.js';
-import { arg, fail, runRole, text } from './peer-role.js';
+import { arg, fail, optionalArg, runRole, text } from './peer-role.js';
+import { socksAssociate } from './socks-client.js';
+import { encodeUdpHeader } from '../src/socks/udp-header.js';
 
 const DATA = 0x44; // 'D'
 const QUERY = 0x51; // 'Q'
@@ -149,12 +154,12 @@ function asker(ctl: Socket): (step: number) => Promise<{ distinct: number; dups:
   };
 }
 
-/** A datagram of `step` numbered `seq`, padded from `template`. */
-function datagram(template: Buffer, step: number, seq: number): Buffer {
+/** A datagram of `step` numbered `seq`, padded from `template`, whose data starts at `at` (after a SOCKS UDP header). */
+function datagram(template: Buffer, at: number, step: number, seq: number): Buffer {
   const b = Buffer.allocUnsafe(template.length);
   template.copy(b);
-  b.writeUInt32BE(step, 1);
-  b.writeUInt32BE(seq, 5);
+  b.writeUInt32BE(step, at + 1);
+  b.writeUInt32BE(seq, at + 5);
   return b;
 }
 
@@ -163,7 +168,7 @@ function datagram(template: Buffer, step: number, seq: number): Buffer {
  * due by the clock, at most BURST_MS worth, so a stalled sender slows down
  * rather than bursting. Gives up at a deadline; `sent` says how far it got.
  */
-function paced(data: Socket, template: Buffer, step: number, rate: number, count: number): Promise<{ sent: number; secs: number }> {
+function paced(data: Socket, template: Buffer, at: number, step: number, rate: number, count: number): Promise<{ sent: number; secs: number }> {
   return new Promise((resolve) => {
     const burst = Math.max(8, Math.ceil((rate * BURST_MS) / 1000));
     const t0 = performance.now();
@@ -172,7 +177,7 @@ function paced(data: Socket, template: Buffer, step: number, rate: number, count
     const tick = () => {
       const now = performance.now();
       const until = Math.min(count, Math.ceil(((now - t0) / 1000) * rate), seq + burst);
-      for (; seq < until; seq++) data.send(datagram(template, step, seq));
+      for (; seq < until; seq++) data.send(datagram(template, at, step, seq));
       if (seq >= count || now > deadline) resolve({ sent: seq, secs: (performance.now() - t0) / 1000 });
       else setTimeout(tick, 1);
     };
@@ -192,6 +197,26 @@ async function settle(ask: (step: number) => Promise<{ distinct: number; dups: n
   return last;
 }
 
+/**
+ * Connects `data` to where the load goes for 127.0.0.1:port: straight, or
+ * with socks= to the relay of a new UDP association. Returns the header each
+ * datagram needs (empty when straight).
+ */
+async function path(data: Socket, port: number): Promise<Buffer> {
+  const socks = optionalArg('socks');
+  if (socks === undefined) {
+    data.connect(port, '127.0.0.1');
+    return Buffer.alloc(0);
+  }
+  const { control, relay } = await socksAssociate(socks, '127.0.0.1', data.address().port);
+  // The association lives as long as its control connection: if it goes, so does the measurement.
+  control.on('error', () => undefined); // the close follows
+  control.once('close', () => fail('the SOCKS5 proxy closed the UDP association (its control connection)'));
+  // An unspecified relay address means the proxy's own (RFC 1928 leaves it open; clients do this).
+  data.connect(relay.port, relay.host === '0.0.0.0' || relay.host === '::' ? '127.0.0.1' : relay.host);
+  return encodeUdpHeader('127.0.0.1', port);
+}
+
 async function load(): Promise<void> {
   const port = arg('port');
   const sinkPort = arg('sink');
@@ -202,7 +227,7 @@ async function load(): Promise<void> {
   if (size < HEAD || size > 65_507) fail(`size must be ${HEAD}..65507`);
   if (rates.length === 0 || rates.length >= STEPS_PER_RUN || rates.some((r) => !(r > 0) || r * secs >= MAX_SEQ)) fail(`rates: 1 to ${STEPS_PER_RUN - 1} rates, each times secs below ${MAX_SEQ}`);
   const data = await udpSocket();
-  data.connect(port, '127.0.0.1');
+  const header = await path(data, port);
   await once(data, 'connect');
   let sendErrors = 0;
   data.on('error', () => sendErrors++);
@@ -210,12 +235,13 @@ async function load(): Promise<void> {
   ctl.connect(sinkPort, '127.0.0.1');
   await once(ctl, 'connect');
   const ask = asker(ctl);
-  const template = Buffer.alloc(size);
-  template[0] = DATA;
+  const template = Buffer.alloc(header.length + size);
+  header.copy(template);
+  template[header.length] = DATA;
   // Warm-up: a trickle until the sink sees it (insel opens its flow on the first datagram).
   let warm = 0;
   for (let i = 0; i < WARM_TRIES && (await ask(base)).distinct === 0; i++) {
-    for (let j = 0; j < 4; j++) data.send(datagram(template, base, warm++));
+    for (let j = 0; j < 4; j++) data.send(datagram(template, header.length, base, warm++));
     await sleep(WARM_POLL_MS);
   }
   if ((await ask(base)).distinct === 0) throw new Error(`none of ${warm} datagrams reached the sink through port ${port}`);
@@ -223,7 +249,7 @@ async function load(): Promise<void> {
   for (const [i, rate] of rates.entries()) {
     const step = base + 1 + i;
     const errorsBefore = sendErrors;
-    const { sent, secs: took } = await paced(data, template, step, rate, Math.round(rate * secs));
+    const { sent, secs: took } = await paced(data, template, header.length, step, rate, Math.round(rate * secs));
     const got = await settle(ask, step);
     steps.push({ rate, sent, got: got.distinct, dups: got.dups, secs: took, sendErrors: sendErrors - errorsBefore });
   }
