@@ -1,4 +1,4 @@
-// `insel forward`: -L/-U/-R forwards through a gateway, from flags or from
+// `insel forward`: -L/-U/-R/-D forwards through a gateway, from flags or from
 // a persistent forwards.toml. Prints one line per forward on stdout
 // ("forward -L 127.0.0.1:PORT -> host:port"); refusals and lost sessions
 // on stderr, each connection's fate too with -v.
@@ -16,6 +16,7 @@ interface ForwardFlags extends IdentitySource {
   local: string[];
   udp: string[];
   remote: string[];
+  dynamic: string[];
   ftp?: boolean;
   config?: string;
   verbose?: boolean;
@@ -32,6 +33,7 @@ export function registerForward(program: Command): void {
     .option('-L, --local <spec>', '[bind:]port:host:hostport: local TCP port to host:hostport as seen from the gateway (repeatable)', collect, [])
     .option('-U, --udp <spec>', '[bind:]port:host:hostport: the same for UDP (repeatable)', collect, [])
     .option('-R, --remote <spec>', '[bind:]port:host:hostport: the gateway listens on [bind:]port; connections come back to host:hostport as seen from here (repeatable)', collect, [])
+    .option('-D, --dynamic <spec>', '[bind:]port: a SOCKS5 proxy here (CONNECT and UDP ASSOCIATE); each request names its target, resolved at the gateway (repeatable)', collect, [])
     .option('--via <host:port>', 'the gateway')
     .option('--profile <dir>', 'directory with cert.pem, key.pem, ca.pem [crl.pem] (insel pki export)')
     .option('--cert <file>', 'certificate (chain) file')
@@ -61,8 +63,8 @@ const say = {
 function fromConfig(o: ForwardFlags): ForwarderOptions {
   const flags = { via: 'via', profile: 'profile', cert: 'cert', key: 'key', ca: 'ca', crl: 'crl', ftp: 'ftp', gatewayName: 'gateway-name', allowStaleCrl: 'allow-stale-crl' } as const;
   const given = (Object.keys(flags) as (keyof typeof flags)[]).filter((k) => o[k] !== undefined).map((k) => flags[k]);
-  if (given.length > 0 || o.local.length + o.udp.length + o.remote.length > 0) {
-    throw new UsageError(`--config takes everything from ${o.config}; drop ${given.length > 0 ? `--${given[0]}` : 'the -L/-U/-R flags'} (or drop --config)`);
+  if (given.length > 0 || o.local.length + o.udp.length + o.remote.length + o.dynamic.length > 0) {
+    throw new UsageError(`--config takes everything from ${o.config}; drop ${given.length > 0 ? `--${given[0]}` : 'the -L/-U/-R/-D flags'} (or drop --config)`);
   }
   const c = loadForwardsConfig(o.config!);
   return {
@@ -87,7 +89,8 @@ function fromFlags(o: ForwardFlags): ForwarderOptions {
   add('L', o.local);
   add('U', o.udp);
   add('R', o.remote);
-  if (specs.length === 0) throw new UsageError('nothing to forward: give at least one -L, -U or -R (e.g. -L 8080:intranet.example:80)');
+  add('D', o.dynamic);
+  if (specs.length === 0) throw new UsageError('nothing to forward: give at least one -L, -U, -R or -D (e.g. -L 8080:intranet.example:80, or -D 1080)');
   if (o.ftp && o.local.length === 0) throw new UsageError('--ftp applies to -L forwards; give one, e.g. --ftp -L 2121:ftp.example:21');
   const crlFile = o.crl ?? (o.profile === undefined ? undefined : profileCrlFile(o.profile));
   return {

@@ -13,6 +13,8 @@ import { ForwardSession } from './session.js';
 import { formatHostPort, type HostPort } from '../net/host-port.js';
 import { type ForwardSpec } from './spec.js';
 import { UdpLocalForward } from '../udpflow/local.js';
+import { DynamicForward, type DynamicOptions } from '../socks/server.js';
+import type { SocksCredentials } from '../socks/handshake.js';
 import type { MuxHeaders } from '../mux/index.js';
 import type { Role } from '../pki/identity.js';
 
@@ -26,8 +28,8 @@ export interface ForwarderOptions {
   allowStaleCrl?: boolean;
   /** where a CRL refreshed from the gateway is stored */
   crlFile?: string;
-  /** `request`: what a -L connection asks for instead of CONNECT host:hostport (an org service) */
-  forwards: (ForwardSpec & { ftp?: boolean; request?: MuxHeaders })[];
+  /** `request`: what a -L connection asks for instead of CONNECT host:hostport (an org service); `socksAuth`: -D's RFC 1929 credentials */
+  forwards: (ForwardSpec & { ftp?: boolean; request?: MuxHeaders; socksAuth?: SocksCredentials })[];
   /** false: the first session must open, or start() fails (CLI flags); true: keep trying (a config file) */
   persistent: boolean;
   reconnectMinMs?: number;
@@ -43,6 +45,7 @@ export class Forwarder {
   private current: ForwardSession | undefined;
   private readonly locals: LocalForward[] = [];
   private readonly remotes: RemoteForward[] = [];
+  private readonly dynamics: DynamicForward[] = [];
   private readonly udps: UdpLocalForward[] = [];
   private backoff: number;
   private timer: NodeJS.Timeout | undefined;
@@ -65,11 +68,12 @@ export class Forwarder {
       for (const spec of opts.forwards) {
         if (spec.kind === 'L') f.locals.push(await LocalForward.start(spec, spec.ftp === true, f.ctx, spec.request));
         else if (spec.kind === 'R') f.remotes.push(new RemoteForward(spec, f.ctx));
+        else if (spec.kind === 'D') f.dynamics.push(await DynamicForward.start(spec, f.ctx, f.dynamicOptions(spec.socksAuth)));
       }
       // Bound (so a port in use fails at once, and port 0 is chosen), but
       // refusing until the session is up: connect() resumes them. Otherwise a
       // connection during the first connect is accepted, then reset.
-      for (const l of f.locals) l.pause();
+      for (const l of f.listeners) l.pause();
       let up = true;
       try {
         await f.connect();
@@ -80,7 +84,7 @@ export class Forwarder {
       }
       // Printed once the first connect is decided: a script that waits for
       // this line and connects at once is not refused by a paused listener.
-      for (const l of f.locals) opts.info(l.line);
+      for (const l of f.listeners) opts.info(l.line);
       if (up) opts.info(`session with gateway ${formatHostPort(opts.via.host, opts.via.port)} established`);
     } catch (err) {
       await f.close();
@@ -92,6 +96,16 @@ export class Forwarder {
   /** The forward listening ports, in the order given (-L and -U). */
   get ports(): number[] {
     return [...this.locals.map((l) => l.port), ...this.udps.map((u) => u.port)];
+  }
+
+  /** The -D listening ports, in the order given. */
+  get dynamicPorts(): number[] {
+    return this.dynamics.map((d) => d.port);
+  }
+
+  /** SOCKS UDP counters of the -D forwards, summed. */
+  socksStats(): ReturnType<DynamicForward['stats']>[] {
+    return this.dynamics.map((d) => d.stats());
   }
 
   get session(): ForwardSession | undefined {
@@ -107,7 +121,7 @@ export class Forwarder {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
-    for (const l of this.locals) l.close();
+    for (const l of this.listeners) l.close();
     for (const r of this.remotes) r.close();
     await Promise.all(this.udps.map((u) => u.close()));
     this.current?.close();
@@ -133,7 +147,7 @@ export class Forwarder {
       if (this.current === session) this.current = undefined;
       if (!this.closed) this.lost(`session with gateway lost: ${reason}`);
     });
-    await Promise.all(this.locals.map((l) => l.resume()));
+    await Promise.all(this.listeners.map((l) => l.resume()));
     for (const u of this.udps) u.resume();
     for (const r of this.remotes) {
       try {
@@ -145,6 +159,21 @@ export class Forwarder {
     }
     if (this.udps.length === 0) await this.startUdp(session);
     for (const w of this.upWaiters.splice(0)) w();
+  }
+
+  /** The local TCP listeners (-L and -D): paused while the session is away. */
+  private get listeners(): (LocalForward | DynamicForward)[] {
+    return [...this.locals, ...this.dynamics];
+  }
+
+  private dynamicOptions(auth: SocksCredentials | undefined): DynamicOptions {
+    return {
+      ...(auth === undefined ? {} : { auth }),
+      udpChannel: () => {
+        const port = this.current?.udpChannelTcpPort;
+        return port === undefined ? undefined : this.openUdpChannel(port);
+      },
+    };
   }
 
   private async startUdp(session: ForwardSession): Promise<void> {
@@ -159,27 +188,28 @@ export class Forwarder {
         hostPort: spec.hostPort,
         idleMs: this.opts.udpIdleMs ?? 60_000,
         log: (line) => (/denied|refused|lost/i.test(line) ? this.opts.warn : (this.opts.verbose ?? (() => undefined)))(`-U ${spec.text}: ${line}`),
-        openChannel: () => {
-          const port = this.current?.udpChannelTcpPort ?? session.udpChannelTcpPort!;
-          // The same checks as the session's: role server, the same name, the CRL it refreshed.
-          return secConnect({
-            transport: 'udp',
-            host: this.opts.via.host,
-            port,
-            identity: this.identity,
-            peerRoles: [...(this.opts.gatewayRoles ?? GATEWAY_ROLES)],
-            serverName: this.opts.gatewayName ?? this.opts.via.host,
-            allowStaleCrl: this.opts.allowStaleCrl === true,
-          });
-        },
+        openChannel: () => this.openUdpChannel(this.current?.udpChannelTcpPort ?? session.udpChannelTcpPort!),
       });
       this.udps.push(u);
       this.opts.info(`forward -U ${formatHostPort(spec.bind, u.port)} -> ${formatHostPort(spec.host, spec.hostPort)}`);
     }
   }
 
+  /** A SecSockets UDP channel to the gateway, with the same checks as the session's: role server, the same name, the CRL it refreshed. */
+  private openUdpChannel(port: number): ReturnType<typeof secConnect> {
+    return secConnect({
+      transport: 'udp',
+      host: this.opts.via.host,
+      port,
+      identity: this.identity,
+      peerRoles: [...(this.opts.gatewayRoles ?? GATEWAY_ROLES)],
+      serverName: this.opts.gatewayName ?? this.opts.via.host,
+      allowStaleCrl: this.opts.allowStaleCrl === true,
+    });
+  }
+
   private lost(why: string): void {
-    for (const l of this.locals) l.pause();
+    for (const l of this.listeners) l.pause();
     for (const r of this.remotes) r.close();
     // No UDP channel outlives the session: a gateway that cut the session (a revoked certificate) wants none.
     for (const u of this.udps) u.suspend(why);

@@ -3,19 +3,28 @@
 // exponential backoff. examples/forwards.toml documents every key.
 //
 // Each [[forward]] is the config-file spelling of a CLI spec: type "local" is
-// -L, "remote" -R, "udp" -U; `listen` is [bind:]port, `to` is host:port.
+// -L, "remote" -R, "udp" -U, "dynamic" -D; `listen` is [bind:]port, `to` is
+// host:port (none for dynamic: each SOCKS request names its target). A
+// dynamic forward on a shared host may require RFC 1929 username/password:
+// `username` and `password_file` (the password on its first line, the file
+// not readable by others).
+import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { durationField, durationString } from '../config/duration.js';
 import { configError, zodConfigError } from '../config/errors.js';
 import { identityFromConfig, identityShape, IDENTITY_HINT, profileCrlFile, type IdentityFiles } from '../config/identity.js';
-import { asConfig, parseToml, readConfigFile } from '../config/toml.js';
+import { asConfig, ioReason, parseToml, readConfigFile } from '../config/toml.js';
+import type { SocksCredentials } from '../socks/handshake.js';
+import { checkPrivateFile } from '../tunnel/auth/private-file.js';
 import { formatHostPort, parseBindPort, parseHostPort, type HostPort } from '../net/host-port.js';
 import { type ForwardKind, type ForwardSpec } from './spec.js';
 
 export interface PersistentForward extends ForwardSpec {
   /** relay FTP control connections, rewriting PORT/PASV (local forwards only) */
   ftp: boolean;
+  /** RFC 1929 credentials a dynamic forward requires */
+  socksAuth?: SocksCredentials;
 }
 
 export interface ForwardsConfig {
@@ -33,17 +42,19 @@ export interface ForwardsConfig {
   forwards: PersistentForward[];
 }
 
-const KINDS: Record<'local' | 'remote' | 'udp', ForwardKind> = { local: 'L', remote: 'R', udp: 'U' };
+const KINDS: Record<'local' | 'remote' | 'udp' | 'dynamic', ForwardKind> = { local: 'L', remote: 'R', udp: 'U', dynamic: 'D' };
 
 const FORWARD_EXAMPLE = '[[forward]] type = "local", listen = "127.0.0.1:2525", to = "mail.example.com:25"';
 
 const forwardSchema = z
   .object({
-    type: z.enum(['local', 'remote', 'udp'], { error: 'use "local" (like -L), "remote" (like -R) or "udp" (like -U)' }),
+    type: z.enum(['local', 'remote', 'udp', 'dynamic'], { error: 'use "local" (like -L), "remote" (like -R), "udp" (like -U) or "dynamic" (like -D)' }),
     // listen = 2525 reads naturally in TOML; take the integer too.
     listen: z.union([z.string(), z.number().int()], { error: 'must be a string like "127.0.0.1:2525" or a port number' }).transform(String),
-    to: z.string({ error: 'must be a string like "mail.example.com:25"' }),
+    to: z.string({ error: 'must be a string like "mail.example.com:25"' }).optional(),
     ftp: z.boolean({ error: 'must be true or false' }).optional(),
+    username: z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' }).max(255, { error: 'must be at most 255 bytes (RFC 1929)' }).optional(),
+    password_file: z.string({ error: 'must be a path string' }).min(1).optional(),
   })
   .strict();
 
@@ -67,7 +78,7 @@ const HINTS: Record<string, string> = {
   gateway_name: 'e.g. gateway_name = "gw" (the name in the gateway\'s certificate, if it is not the via host)',
   allow_stale_crl: 'allow_stale_crl = true accepts a CRL past its next update, with a warning',
   profile: IDENTITY_HINT,
-  forward: `add [[forward]] tables with keys type, listen, to, ftp; e.g. ${FORWARD_EXAMPLE}`,
+  forward: `add [[forward]] tables with keys type, listen, to, ftp (dynamic: username, password_file); e.g. ${FORWARD_EXAMPLE}`,
   reconnect_min: 'e.g. reconnect_min = "500ms"',
   reconnect_max: 'e.g. reconnect_max = "30s"',
 };
@@ -89,13 +100,20 @@ export function forwardsConfigFromText(text: string, file: string): ForwardsConf
     const field = `forward[${i}]`;
     const kind = KINDS[f.type];
     const { bind, port } = asConfig(abs, `${field}.listen`, () => parseBindPort(f.listen, `${abs}: ${field}.listen`));
-    const to = asConfig(abs, `${field}.to`, () => parseHostPort(f.to, `${abs}: ${field}.to`));
     if (f.ftp === true && kind !== 'L') throw configError(abs, `${field}.ftp`, `FTP relaying works on local forwards only; remove ftp or use type = "local"`);
+    if (kind !== 'D' && (f.username ?? f.password_file) !== undefined) throw configError(abs, `${field}.${f.username === undefined ? 'password_file' : 'username'}`, 'only dynamic (SOCKS) forwards take a username and password');
     // Two forwards on one port fail at runtime with EADDRINUSE; say so now.
     const key = `${kind === 'U' ? 'udp' : kind === 'R' ? 'gateway' : 'tcp'} ${formatHostPort(bind, port)}`;
     const other = seen.get(key);
     if (port !== 0 && other !== undefined) throw configError(abs, `${field}.listen`, `forward[${other}] listens on ${formatHostPort(bind, port)} already`);
     seen.set(key, i);
+    if (kind === 'D') {
+      if (f.to !== undefined) throw configError(abs, `${field}.to`, 'a dynamic forward has no fixed target: each SOCKS request names one; remove to');
+      const socksAuth = credentials(abs, field, f.username, f.password_file);
+      return { kind, bind, port, host: '', hostPort: 0, text: String(f.listen), ftp: false, ...(socksAuth === undefined ? {} : { socksAuth }) };
+    }
+    if (f.to === undefined) throw configError(abs, `${field}.to`, `missing: where the gateway connects, e.g. to = "mail.example.com:25"`);
+    const to = asConfig(abs, `${field}.to`, () => parseHostPort(f.to!, `${abs}: ${field}.to`));
     return { kind, bind, port, host: to.host, hostPort: to.port, text: `${f.listen}:${f.to}`, ftp: f.ftp ?? false };
   });
   const identity = identityFromConfig(c, abs, dirname(abs));
@@ -111,6 +129,24 @@ export function forwardsConfigFromText(text: string, file: string): ForwardsConf
     reconnectMaxMs,
     forwards,
   };
+}
+
+/** A dynamic forward's RFC 1929 credentials: both keys or neither; the password file private, its first line the password. */
+function credentials(abs: string, field: string, username: string | undefined, passwordFile: string | undefined): SocksCredentials | undefined {
+  if (username === undefined && passwordFile === undefined) return undefined;
+  if (username === undefined) throw configError(abs, `${field}.username`, 'missing: password_file needs a username too');
+  if (passwordFile === undefined) throw configError(abs, `${field}.password_file`, 'missing: a username needs a password_file (the password on its first line, chmod 600)');
+  const file = resolve(dirname(abs), passwordFile);
+  checkPrivateFile(file, `${field}.password_file`);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw configError(abs, `${field}.password_file`, `cannot read ${file}: ${ioReason(err)}`);
+  }
+  const password = text.split(/\r?\n/, 1)[0]!;
+  if (password.length === 0 || Buffer.byteLength(password) > 255) throw configError(abs, `${field}.password_file`, `${file}: the first line must be the password, 1-255 bytes (RFC 1929)`);
+  return { username, password };
 }
 
 /** Reads and checks the forwards file. Throws ConfigError (code INSEL_CONFIG) naming file, key and fix. */

@@ -14,6 +14,8 @@ export const PATH_CRL = '/insel/v1/crl';
 export const H_REASON = 'insel-reason';
 /** The stable error code of a refusal (INSEL_POLICY_DENIED, …). */
 export const H_CODE = 'insel-code';
+/** INSEL_UNREACHABLE refusals: why the gateway's dial failed (refused, network-unreachable, host-unreachable, timeout, other). */
+export const H_CAUSE = 'insel-cause';
 /** CONNECT response: the gateway's stream id, referenced by FTP data requests. */
 export const H_STREAM = 'insel-stream';
 /** CONNECT response: the address the gateway connected to (host:port). */

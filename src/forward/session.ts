@@ -19,7 +19,7 @@ import { connectTls } from '../tls/connect.js';
 import { TlsError } from '../tls/errors.js';
 import { ForwardError, type ForwardErrorCode } from './errors.js';
 import { checkGateway, heldTrust, refreshTrust, type GatewayTrustOptions } from './gateway-trust.js';
-import { H_CODE, H_CONN, H_REASON, H_REFUSE, PATH_ACCEPT, PATH_CRL, PATH_INFO, PATH_LISTEN } from './protocol.js';
+import { H_CAUSE, H_CODE, H_CONN, H_REASON, H_REFUSE, PATH_ACCEPT, PATH_CRL, PATH_INFO, PATH_LISTEN } from './protocol.js';
 import { formatHostPort, type HostPort } from '../net/host-port.js';
 
 /** A CRL bundle larger than this is not what insel pki crl writes. */
@@ -35,6 +35,8 @@ export interface GatewayRefusal {
   status: number;
   code: string;
   reason: string;
+  /** INSEL_UNREACHABLE: why the gateway's dial failed (insel-cause) */
+  cause?: string;
 }
 
 const KNOWN = new Set<string>(['INSEL_POLICY_DENIED', 'INSEL_UNKNOWN_HOST', 'INSEL_UNREACHABLE', 'INSEL_LIMIT']);
@@ -195,7 +197,8 @@ export class ForwardSession extends EventEmitter {
         const status = Number(h[':status']);
         if (status === 200) return resolve(h);
         stream.destroy();
-        reject(new GatewayRefusedError({ status, code: h[H_CODE] ?? 'INSEL_POLICY_DENIED', reason: h[H_REASON] ?? `status ${status}` }));
+        const refusal = { status, code: h[H_CODE] ?? 'INSEL_POLICY_DENIED', reason: h[H_REASON] ?? `status ${status}` };
+        reject(new GatewayRefusedError(h[H_CAUSE] === undefined ? refusal : { ...refusal, cause: h[H_CAUSE] }));
       });
     });
     return { stream, answer };

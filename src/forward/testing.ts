@@ -11,12 +11,11 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { exportProfile } from '../pki/export.js';
 import type { TestPki } from '../pki/testing.js';
-import { Forwarder } from './forwarder.js';
+import { Forwarder, type ForwarderOptions } from './forwarder.js';
 import { Gateway } from '../gateway/gateway.js';
 import { profileCrlFile, profileFiles, readIdentityFiles } from '../config/identity.js';
 import { loadGatewayConfig } from '../gateway/config.js';
 import { GatewayRefusedError, type OpenStream } from './session.js';
-import type { ForwardSpec } from './spec.js';
 
 /** The CLI entry, from dist/src/forward/testing.js. */
 export const CLI = resolve(import.meta.dirname, '../cli/main.js');
@@ -92,7 +91,7 @@ export interface ForwarderExtras {
 }
 
 /** A forwarder as `insel forward --profile profileDir --via 127.0.0.1:gatewayPort` runs it. */
-export async function startForwarder(gatewayPort: number, profileDir: string, forwards: (ForwardSpec & { ftp?: boolean })[], more: ForwarderExtras = {}): Promise<TestForwarder> {
+export async function startForwarder(gatewayPort: number, profileDir: string, forwards: ForwarderOptions['forwards'], more: ForwarderExtras = {}): Promise<TestForwarder> {
   const info: string[] = [];
   const warn: string[] = [];
   const f = await Forwarder.start({

@@ -3,10 +3,14 @@
 import { connect, type Socket } from 'node:net';
 import { formatHostPort } from '../net/host-port.js';
 
+/** Why a dial failed, for clients that map it to their own codes (SOCKS5 replies): insel-cause. */
+export type DialCause = 'refused' | 'network-unreachable' | 'host-unreachable' | 'timeout' | 'other';
+
 export class DialError extends Error {
   constructor(
     readonly status: 502 | 504,
     message: string,
+    readonly cause: DialCause,
   ) {
     super(message);
   }
@@ -18,7 +22,7 @@ export function dial(address: string, port: number, host: string, timeoutMs: num
     const what = host === address ? formatHostPort(address, port) : `${formatHostPort(host, port)} (${address})`;
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new DialError(504, `the gateway could not reach ${what}: no answer within ${timeoutMs} ms`));
+      reject(new DialError(504, `the gateway could not reach ${what}: no answer within ${timeoutMs} ms`, 'timeout'));
     }, timeoutMs);
     socket.once('connect', () => {
       clearTimeout(timer);
@@ -28,7 +32,14 @@ export function dial(address: string, port: number, host: string, timeoutMs: num
     socket.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       const hint = err.code === 'ECONNREFUSED' ? 'connection refused: nothing listens there' : (err.code ?? err.message);
-      reject(new DialError(502, `the gateway could not reach ${what}: ${hint}`));
+      reject(new DialError(502, `the gateway could not reach ${what}: ${hint}`, CAUSES[err.code ?? ''] ?? 'other'));
     });
   });
 }
+
+const CAUSES: Record<string, DialCause> = {
+  ECONNREFUSED: 'refused',
+  ENETUNREACH: 'network-unreachable',
+  EHOSTUNREACH: 'host-unreachable',
+  ETIMEDOUT: 'timeout',
+};

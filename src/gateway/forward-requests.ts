@@ -15,13 +15,13 @@ import { MuxCode, type MuxHeaders, type MuxStream } from '../mux/index.js';
 import { Router } from '../net/router.js';
 import { authorize, type AuthorizeContext } from './authorize.js';
 import { logDenied, logEnd, type ConnFacts, type Logger } from './conn-log.js';
-import { dial, DialError } from './dial.js';
+import { dial, DialError, type DialCause } from './dial.js';
 import { FtpWatch, MAX_ACTIVE_PER_CONTROL, MAX_ACTIVE_PER_SESSION, type ActivePort } from './ftp-watch.js';
 import type { GatewayConfig } from './config.js';
 import type { ActiveForward, GatewaySession } from './session.js';
 import { join } from '../forward/join.js';
 import type { IdentityLimits, LimitKind } from './limits.js';
-import { H_BIND, H_BOUND, H_CODE, H_CONN, H_CONTROL, H_FTP, H_REASON, H_REFUSE, H_STREAM, H_TARGET, H_TO, MAX_REASON, PATH_ACCEPT, PATH_CRL, PATH_INFO, PATH_LISTEN, requestKind } from '../forward/protocol.js';
+import { H_BIND, H_BOUND, H_CAUSE, H_CODE, H_CONN, H_CONTROL, H_FTP, H_REASON, H_REFUSE, H_STREAM, H_TARGET, H_TO, MAX_REASON, PATH_ACCEPT, PATH_CRL, PATH_INFO, PATH_LISTEN, requestKind } from '../forward/protocol.js';
 import { formatHostPort, parseBindPort, parseHostPort } from '../net/host-port.js';
 import { splice, type Splice } from '../forward/splice.js';
 import { scopedName, type Identity } from '../pki/identity.js';
@@ -60,9 +60,10 @@ const ACTIVE_WAIT_MS = 30_000;
  * ahead (optimistic open) is read and dropped; the client closes its side
  * when it reads the refusal.
  */
-export function refuse(stream: MuxStream, status: number, code: string, reason: string): void {
+export function refuse(stream: MuxStream, status: number, code: string, reason: string, cause?: DialCause): void {
   if (stream.destroyed || stream.replied) return;
-  stream.respond({ ':status': String(status), [H_CODE]: code, [H_REASON]: reason.slice(0, MAX_REASON) }, { end: true });
+  const headers = { ':status': String(status), [H_CODE]: code, [H_REASON]: reason.slice(0, MAX_REASON) };
+  stream.respond(cause === undefined ? headers : { ...headers, [H_CAUSE]: cause }, { end: true });
   stream.resume();
 }
 
@@ -198,7 +199,7 @@ export async function serveConnect(ctx: GatewayContext, session: GatewaySession,
   } catch (err) {
     const status = err instanceof DialError ? err.status : 502;
     logDenied(ctx.log, facts, 'INSEL_UNREACHABLE', (err as Error).message);
-    return refuse(stream, status, 'INSEL_UNREACHABLE', (err as Error).message);
+    return refuse(stream, status, 'INSEL_UNREACHABLE', (err as Error).message, err instanceof DialError ? err.cause : 'other');
   }
   if (stream.destroyed) return void socket.destroy();
   const forward = {

@@ -162,7 +162,7 @@ export async function handleHttp1Request(ctx: Http1Context, req: IncomingMessage
   const out = httpRequest({ createConnection: () => target, method: req.method, path: `${url.pathname}${url.search}`, headers, timeout: ctx.config.connectTimeoutMs });
   const finish = (end: string) => logEnd(ctx.log, ok.facts, { up, down, end });
   res.once('close', ok.release);
-  out.on('timeout', () => out.destroy(new DialError(504, `no answer from ${ok.facts.to} within ${ctx.config.connectTimeoutMs} ms`)));
+  out.on('timeout', () => out.destroy(new DialError(504, `no answer from ${ok.facts.to} within ${ctx.config.connectTimeoutMs} ms`, 'timeout')));
   out.on('error', (err) => {
     logDenied(ctx.log, ok.facts, 'INSEL_UNREACHABLE', err.message);
     refuse(err instanceof DialError ? 504 : 502, 'INSEL_UNREACHABLE', `the gateway could not reach ${ok.facts.to}: ${err.message}`);

@@ -6,6 +6,7 @@
 // Channel → target:  (delivered synchronously by the channel, no promise per datagram)
 //                    decode → flow table → OPEN: authorize, connect, OPENED | DENIED
 //                                           OPEN_SERVICE: the service opener (org), OPENED | DENIED
+//                                           ASSOCIATE: an association (SOCKS, association.ts), OPENED | DENIED
 //                                           DATA: send on the flow's socket
 //                                                 (unknown flow: drop, one CLOSE)
 //                                           CLOSE: end the flow
@@ -21,8 +22,9 @@ import { who, type Logger } from '../gateway/conn-log.js';
 import type { Admission } from '../gateway/limits.js';
 import { ForwardError } from '../forward/errors.js';
 import { FlowSender } from './sender.js';
+import { Association } from './association.js';
 import { socketTarget, type FlowTarget, type ServiceOpener, type TargetEvents, type TargetVerdict } from './target.js';
-import { encodeClose, encodeDenied, encodeOpened, FlowType, readFlowMessage } from './wire.js';
+import { encodeClose, encodeDenied, encodeDestDenied, encodeOpened, FlowType, readFlowMessage } from './wire.js';
 
 export type UdpAuthorize = (identity: Identity, host: string, port: number) => Promise<{ allow: true; address: string } | { allow: false; reason: string }>;
 
@@ -51,11 +53,16 @@ const UNLIMITED: Admission = { ok: true, release: () => undefined };
 export interface UdpGatewayStats {
   channels: number;
   flows: number;
+  /** SOCKS UDP associations among the flows, and the destinations they name. */
+  associations: number;
+  destinations: number;
   /** Datagrams from clients sent to targets. */
   datagramsIn: number;
   /** Datagrams from targets sent to clients. */
   datagramsOut: number;
   denied: number;
+  /** Destinations of associations refused. */
+  destinationsDenied: number;
   expired: number;
   /** Messages and datagrams dropped, by reason. */
   drops: Record<string, number>;
@@ -73,8 +80,10 @@ interface Flow {
   /** the target host, or the service name of an OPEN_SERVICE (then port is 0) */
   readonly host: string;
   readonly port: number;
-  /** OPEN_SERVICE's ticket; undefined for OPEN */
+  /** OPEN_SERVICE's ticket; undefined for OPEN and ASSOCIATE */
   readonly ticket: string | undefined;
+  /** ASSOCIATE's destinations, once open */
+  association: Association | undefined;
   address: string;
   state: 'authorizing' | 'open' | 'closed';
   target: FlowTarget | undefined;
@@ -112,7 +121,7 @@ export class UdpGateway {
   private readonly take: NonNullable<UdpGatewayOptions['take']>;
   private readonly openService: ServiceOpener | undefined;
   private readonly conns = new Set<Conn>();
-  private readonly counts = { datagramsIn: 0, datagramsOut: 0, denied: 0, expired: 0 };
+  private readonly counts = { datagramsIn: 0, datagramsOut: 0, denied: 0, destinationsDenied: 0, expired: 0 };
   private readonly drops: Record<string, number> = {};
   private ticker: NodeJS.Timeout | undefined;
   private started = false;
@@ -150,8 +159,17 @@ export class UdpGateway {
 
   stats(): UdpGatewayStats {
     let flows = 0;
-    for (const c of this.conns) flows += c.flows.size;
-    return { channels: this.conns.size, flows, ...this.counts, drops: { ...this.drops } };
+    let associations = 0;
+    let destinations = 0;
+    for (const c of this.conns) {
+      flows += c.flows.size;
+      for (const f of c.flows.values()) {
+        if (f.association === undefined) continue;
+        associations++;
+        destinations += f.association.destinations;
+      }
+    }
+    return { channels: this.conns.size, flows, associations, destinations, ...this.counts, drops: { ...this.drops } };
   }
 
   /**
@@ -175,7 +193,8 @@ export class UdpGateway {
   /**
    * SIGHUP: asks `check` about every open host:port flow; a string is a
    * refusal, and that flow is closed (the client gets a CLOSE with the
-   * reason). Returns how many were closed. A flow still being authorized is
+   * reason). An association's destinations are asked too: a refused one is
+   * denied from now on. Returns how many were closed or denied. A flow still being authorized is
    * asked when its authorization completes. Service flows are the service
    * opener's to cut (the organization's revocations).
    */
@@ -186,6 +205,10 @@ export class UdpGateway {
     for (const c of this.conns) {
       for (const f of c.flows.values()) {
         if (f.state !== 'open' || f.ticket !== undefined) continue;
+        if (f.association !== undefined) {
+          n += f.association.recheck((host, port, address) => check(c.ch.peer, host, port, address));
+          continue;
+        }
         const why = refusalBy(check, c.ch.peer, f);
         if (why === undefined) continue;
         this.end(c, f, 'policy reload', why, why);
@@ -265,6 +288,8 @@ export class UdpGateway {
         return this.onOpen(c, m.flow, m.host, m.port, undefined);
       case FlowType.OPEN_SERVICE:
         return this.onOpen(c, m.flow, m.service, 0, m.ticket);
+      case FlowType.ASSOCIATE:
+        return this.onOpen(c, m.flow, ASSOCIATION, 0, undefined);
       case FlowType.CLOSE: {
         const f = c.flows.get(m.flow);
         if (f !== undefined) this.end(c, f, 'client closed', m.reason);
@@ -310,6 +335,7 @@ export class UdpGateway {
       host,
       port,
       ticket,
+      association: undefined,
       address: '',
       state: 'authorizing',
       target: undefined,
@@ -346,7 +372,9 @@ export class UdpGateway {
     };
     let verdict: TargetVerdict;
     try {
-      verdict = f.ticket === undefined ? await this.openHost(c.ch.peer, f.host, f.port, events) : await this.serviceVerdict(c.ch.peer, f.host, f.ticket, events);
+      if (f.ticket !== undefined) verdict = await this.serviceVerdict(c.ch.peer, f.host, f.ticket, events);
+      else if (f.port === 0) verdict = { allow: true, target: (f.association = this.associate(c, f, events)), address: '' };
+      else verdict = await this.openHost(c.ch.peer, f.host, f.port, events);
     } catch (err) {
       verdict = { allow: false, reason: `authorization failed: ${(err as Error).message}` };
     }
@@ -360,7 +388,7 @@ export class UdpGateway {
     }
     f.address = verdict.address;
     // A reload came while this flow was being authorized: the verdict must be the new policy's.
-    const lateRefusal = f.generation === this.generation || f.ticket !== undefined ? undefined : refusalBy(this.lastCheck!, c.ch.peer, f);
+    const lateRefusal = f.generation === this.generation || f.ticket !== undefined || f.association !== undefined ? undefined : refusalBy(this.lastCheck!, c.ch.peer, f);
     if (lateRefusal !== undefined) {
       verdict.target.close();
       this.forget(c, f);
@@ -381,6 +409,22 @@ export class UdpGateway {
     } catch (err) {
       return { allow: false, reason: `cannot reach ${v.address}:${port}: ${(err as Error).message}` };
     }
+  }
+
+  /** ASSOCIATE: the gateway's policy on each destination, as the client names them. */
+  private associate(c: Conn, f: Flow, events: TargetEvents): Association {
+    const identity = c.ch.peer;
+    return new Association({
+      events,
+      idleMs: this.idleMs,
+      authorize: (host, port) => this.authorize(identity, host, port),
+      drop: this.dropSend,
+      denied: (to, reason) => {
+        this.counts.destinationsDenied++;
+        this.log.warn({ ...who(identity), peer: c.ch.remote, channel: c.ch.params.channelId, flow: f.id, to, reason }, 'udp destination denied');
+        this.send(c, encodeDestDenied(f.id, `${to}: ${reason}`));
+      },
+    });
   }
 
   private serviceVerdict(identity: Identity, service: string, ticket: string, events: TargetEvents): Promise<TargetVerdict> {
@@ -442,6 +486,7 @@ export class UdpGateway {
     this.now = now;
     for (const c of this.conns) {
       for (const f of c.flows.values()) {
+        f.association?.tick(now);
         if (f.state !== 'open' || now - f.lastActive <= this.idleMs) continue;
         this.counts.expired++;
         this.end(c, f, 'idle', '', 'idle');
@@ -455,6 +500,9 @@ export class UdpGateway {
 
   private readonly dropSend = (reason: string) => this.drop(reason);
 }
+
+/** The host of an association's flow in logs: it has no single destination. */
+const ASSOCIATION = 'socks-udp-association';
 
 /** `check`'s verdict on a flow; a check that throws refuses rather than leaves the flow open. */
 function refusalBy(check: FlowCheck, identity: Identity, f: Flow): string | undefined {

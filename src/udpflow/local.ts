@@ -363,7 +363,8 @@ function hostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-function checkUdp(ch: SecChannel): UdpChannel {
+/** The channel as a UDP channel; any other is closed and refused. */
+export function checkUdp(ch: SecChannel): UdpChannel {
   if (ch instanceof UdpChannel) return ch;
   void ch.close('UDP forwarding needs a UDP channel').catch(() => undefined);
   throw new ForwardError('INSEL_FORWARD_NOT_UDP', `the channel to the gateway is ${ch.params.transport}; UDP forwarding needs a UDP channel (UDP is never carried inside TCP)`, { peer: ch.remote });

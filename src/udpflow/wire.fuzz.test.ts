@@ -55,9 +55,11 @@ function oracle(b: Uint8Array): Plain | 'error' {
       return { type, flow, service: text.slice(0, n), ticket: text.slice(n) };
     }
     case 2:
+    case 7:
       return body.length === 0 ? { type, flow } : 'error';
     case 3:
-    case 5: {
+    case 5:
+    case 8: {
       if (body.length > 512) return 'error';
       const reason = strictUtf8(body);
       return reason === undefined ? 'error' : { type, flow, reason };
@@ -99,7 +101,9 @@ const messageArb: fc.Arbitrary<FlowMessage> = fc.oneof(
   fc.record({ type: fc.constant(FlowType.OPEN), flow: flowArb, host: hostArb, port: fc.integer({ min: 1, max: 65535 }) }),
   fc.record({ type: fc.constant(FlowType.OPEN_SERVICE), flow: flowArb, service: hostArb, ticket: fc.stringMatching(/^[!-~]{0,255}$/) }),
   fc.record({ type: fc.constant(FlowType.OPENED), flow: flowArb }),
+  fc.record({ type: fc.constant(FlowType.ASSOCIATE), flow: flowArb }),
   fc.record({ type: fc.constant(FlowType.DENIED), flow: flowArb, reason: reasonArb }),
+  fc.record({ type: fc.constant(FlowType.DEST_DENIED), flow: flowArb, reason: reasonArb }),
   fc.record({ type: fc.constant(FlowType.CLOSE), flow: flowArb, reason: reasonArb }),
   fc.record({ type: fc.constant(FlowType.DATA), flow: flowArb, body: fc.uint8Array({ maxLength: 300 }).map((u) => Buffer.from(u)) }),
 );

@@ -14,6 +14,8 @@
 //   4     DATA    both               one UDP datagram (0-65535 bytes)
 //   5     CLOSE   both               reason (UTF-8, ≤ 512 bytes, may be empty)
 //   6     OPEN_SERVICE client → gateway  n u8 | service (n = 1-255) | ticket (0-255)
+//   7     ASSOCIATE client → gateway  empty: a SOCKS5 UDP association (insel forward -D)
+//   8     DEST_DENIED gateway → client  reason (UTF-8, ≤ 512 bytes): one destination of an association refused
 //
 //   OPEN body:
 //   5             7
@@ -29,6 +31,16 @@
 //   +------+----------------------+---------------------------------------+
 //   | n u8 | service, e.g. rtp@b  | ticket "<id>.<secret>" or empty       |
 //   +------+----------------------+---------------------------------------+
+//
+//   ASSOCIATE (RFC 1928 §7 through the gateway): one flow for many
+//   destinations. Its DATA bodies carry an address before the datagram, in
+//   SOCKS5's own form (src/socks/address.ts), so names travel unresolved:
+//   client → gateway the destination, gateway → client the reply's source.
+//   +------+-------------------+-----------+------------------------------+
+//   | ATYP | addr (4, 1+n, 16) | port u16be| datagram                     |
+//   +------+-------------------+-----------+------------------------------+
+//   The gateway decides each destination by its policy; a refused one gets
+//   one DEST_DENIED (the reason names it), and its datagrams are dropped.
 //
 // Flow ids are chosen by the client, once per (local source address, port)
 // and never reused on a channel, so a late CLOSE or DATA of an expired flow
@@ -50,6 +62,8 @@ export const FlowType = {
   DATA: 4,
   CLOSE: 5,
   OPEN_SERVICE: 6,
+  ASSOCIATE: 7,
+  DEST_DENIED: 8,
 } as const;
 /** u16 port before the host in OPEN. */
 export const OPEN_PORT_SIZE = 2;
@@ -64,8 +78,8 @@ export const MAX_DATAGRAM = 0xffff;
 export type FlowMessage =
   | { type: typeof FlowType.OPEN; flow: number; host: string; port: number }
   | { type: typeof FlowType.OPEN_SERVICE; flow: number; service: string; ticket: string }
-  | { type: typeof FlowType.OPENED; flow: number }
-  | { type: typeof FlowType.DENIED; flow: number; reason: string }
+  | { type: typeof FlowType.OPENED | typeof FlowType.ASSOCIATE; flow: number }
+  | { type: typeof FlowType.DENIED | typeof FlowType.DEST_DENIED; flow: number; reason: string }
   | { type: typeof FlowType.DATA; flow: number; body: Buffer }
   | { type: typeof FlowType.CLOSE; flow: number; reason: string };
 
@@ -120,8 +134,16 @@ export function encodeOpened(flow: number): Buffer {
   return header(FlowType.OPENED, flow, 0);
 }
 
+export function encodeAssociate(flow: number): Buffer {
+  return header(FlowType.ASSOCIATE, flow, 0);
+}
+
 export function encodeDenied(flow: number, reason: string): Buffer {
   return withReason(FlowType.DENIED, flow, reason);
+}
+
+export function encodeDestDenied(flow: number, reason: string): Buffer {
+  return withReason(FlowType.DEST_DENIED, flow, reason);
 }
 
 export function encodeClose(flow: number, reason = ''): Buffer {
@@ -148,9 +170,11 @@ export function encodeFlowMessage(m: FlowMessage): Buffer {
     case FlowType.OPEN_SERVICE:
       return encodeOpenService(m.flow, m.service, m.ticket);
     case FlowType.OPENED:
-      return encodeOpened(m.flow);
+    case FlowType.ASSOCIATE:
+      return header(m.type, m.flow, 0);
     case FlowType.DENIED:
-      return encodeDenied(m.flow, m.reason);
+    case FlowType.DEST_DENIED:
+      return withReason(m.type, m.flow, m.reason);
     case FlowType.DATA:
       return encodeData(m.flow, m.body);
     case FlowType.CLOSE:
@@ -191,9 +215,11 @@ export function decodeFlowMessage(buf: Buffer): FlowMessage {
       return { type, flow, service: buf.toString('latin1', FLOW_HEADER_SIZE + 1, end), ticket: buf.toString('latin1', end) };
     }
     case FlowType.OPENED:
-      if (bodyLen !== 0) throw new FlowDecodeError(`OPENED of flow ${flow} has a ${bodyLen}-byte body; it must be empty`);
+    case FlowType.ASSOCIATE:
+      if (bodyLen !== 0) throw new FlowDecodeError(`${NAMES[type]} of flow ${flow} has a ${bodyLen}-byte body; it must be empty`);
       return { type, flow };
     case FlowType.DENIED:
+    case FlowType.DEST_DENIED:
     case FlowType.CLOSE:
       return { type, flow, reason: decodeReason(buf, type, flow) };
     default:
@@ -211,8 +237,10 @@ export function readFlowMessage(buf: Buffer): FlowMessage | undefined {
   }
 }
 
+const NAMES: Record<number, string> = Object.fromEntries(Object.entries(FlowType).map(([name, type]) => [type, name]));
+
 function decodeReason(buf: Buffer, type: number, flow: number): string {
-  const name = type === FlowType.DENIED ? 'DENIED' : 'CLOSE';
+  const name = NAMES[type]!;
   if (buf.length - FLOW_HEADER_SIZE > MAX_REASON) throw new FlowDecodeError(`${name} of flow ${flow} has a reason longer than ${MAX_REASON} bytes`);
   try {
     return utf8.decode(buf.subarray(FLOW_HEADER_SIZE));
