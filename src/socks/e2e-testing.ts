@@ -49,8 +49,9 @@ export async function socksSetup(t: TestContext, rules: string, opts: SocksSetup
   );
   t.after(() => fw.close());
   const ports = fw.f.dynamicPorts;
-  for (const port of ports) {
-    if (!fw.info.includes(`forward -D 127.0.0.1:${port} (SOCKS5)`)) throw new Error(`the forwarder did not print its -D line for port ${port}: ${fw.info.join(' | ')}`);
+  for (const [i, port] of ports.entries()) {
+    const line = `forward -D 127.0.0.1:${port} (SOCKS5${listeners[i]?.socksAuth ? ', username/password' : ''})`;
+    if (!fw.info.includes(line)) throw new Error(`the forwarder did not print "${line}": ${fw.info.join(' | ')}`);
   }
   return { tg, fw, dns, ports };
 }

@@ -203,7 +203,7 @@ describe('insel forward -D with curl', () => {
       assert.equal(repOf(await answer(domain(name), true)), Reply.GENERAL_FAILURE, what);
     }
     // The longest domain a request can carry (255 bytes), no such name: a refusal, not a hang.
-    const long = Buffer.from(Array.from({ length: 4 }, () => 'a'.repeat(63)).join('.') + '.ab', 'latin1');
+    const long = Buffer.from(Array.from({ length: 4 }, () => 'a'.repeat(63)).join('.'), 'latin1');
     assert.equal(long.length, 255);
     const longRep = repOf(await answer(domain(long), true));
     t.diagnostic(`255-byte domain: reply ${longRep}`);
