@@ -98,10 +98,14 @@ describe('UDP ASSOCIATE with PySocks', { skip }, () => {
     await until(() => fw.warn.some((l) => l.includes('denied by the gateway')), 'the forwarder to print the denial', 5000);
     const lines = fw.warn.filter((l) => l.includes('denied by the gateway'));
     t.diagnostic(`forwarder: ${lines.join(' | ')}`);
-    assert.deepEqual(lines, [`-D ${ports[0]}: udp ${LOOP}:${denied}: denied by the gateway: ${reason}`]);
+    assert.equal(lines.length, 1, 'the forwarder logs the denial once');
+    // -D PORT: CLIENT udp: denied by the gateway: DESTINATION: REASON
+    assert.ok(lines[0]!.startsWith(`-D ${ports[0]}: ${LOOP}:`) && lines[0]!.includes(' udp: denied by the gateway: '), lines[0]);
+    assert.ok(lines[0]!.endsWith(`${LOOP}:${denied}: ${reason}`), `names the destination and ends with the gateway's reason: ${lines[0]}`);
+    assert.equal(fw.f.socksStats()[0]?.destinationsDenied, 1);
   });
 
-  it('datagrams with FRAG != 0 are dropped (and logged once); whole ones still pass', async (t) => {
+  it('datagrams with FRAG != 0 are dropped, counted and logged once; whole ones still pass', async (t) => {
     const echo = await udpEchoes(t, 1);
     const { fw, ports } = await socksSetup(t, ALLOW_ALICE_LOOPBACK);
     const py = pysocks<{ frag_replies: number; whole: [string, [string, number]] | null }>(t, { mode: 'frag', proxy: ports[0]!, host: LOOP, port: echo.ports[0], count: 3, wait: 1 }, 30_000);
@@ -111,5 +115,6 @@ describe('UDP ASSOCIATE with PySocks', { skip }, () => {
     assert.deepEqual(r.whole, ['whole', [LOOP, echo.ports[0]]]);
     assert.equal(echo.received[0], 1, 'only the whole datagram reached the echo');
     assert.equal(fw.warn.filter((l) => /frag/i.test(l)).length, 1, 'logged once');
+    assert.equal(fw.f.socksStats()[0]?.fragments, 3, 'and counted');
   });
 });
