@@ -213,7 +213,7 @@ async function startRows<R>(paths: [string, () => Promise<PathHandle>][], handle
       const h = await start();
       handles.push(h);
       rows.push(row(name, h));
-      process.stderr.write(`${name}: ready on port ${h.port} (${h.protection})\n`);
+      process.stderr.write(`${name}: ready on port ${h.port}${h.socks === undefined ? '' : ` through the SOCKS5 proxy on port ${h.socks}`} (${h.protection})\n`);
     } catch (err) {
       process.stderr.write(`${name}: not available: ${why(err)}\n`);
       rows.push(row(name, undefined, `not available: ${why(err)}`));

@@ -6,7 +6,7 @@
 // messages are encoded with testing.ts, the codec's test helpers).
 import type { TestContext } from 'node:test';
 import { createSocket, type RemoteInfo } from 'node:dgram';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { makeTestPki } from '../pki/testing.js';
 import { fakeDns, type FakeDns } from '../forward/dns-testing.js';
 import { parseDynamicSpec } from '../forward/spec.js';
@@ -149,4 +149,19 @@ export async function udpEchoes(t: TestContext, n: number): Promise<UdpEchoes> {
     ),
   );
   return { ports: sockets.map((s) => s.address().port), received };
+}
+
+/**
+ * Why this host has no IPv6 loopback (a container started without IPv6), or
+ * undefined. With CI=true its absence throws: CI must run the IPv6 cases.
+ */
+export async function ipv6LoopbackMissing(): Promise<string | undefined> {
+  const server = createServer();
+  const why = await new Promise<string | undefined>((resolve) => {
+    server.once('error', (err: Error) => resolve(`no IPv6 loopback (::1): ${err.message}`));
+    server.listen(0, '::1', () => resolve(undefined));
+  });
+  server.close();
+  if (why !== undefined && process.env['CI'] === 'true') throw new Error(`CI lacks a required capability: ${why}`);
+  return why;
 }
