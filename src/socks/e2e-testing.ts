@@ -13,6 +13,7 @@ import { parseDynamicSpec } from '../forward/spec.js';
 import { profiles, startForwarder, startGateway, type TestForwarder, type TestGateway } from '../forward/testing.js';
 import { Method, SOCKS_VERSION } from './messages.js';
 import { encodeGreeting } from './testing.js';
+import type { SocksCredentials } from './handshake.js';
 
 export interface SocksSetup {
   tg: TestGateway;
@@ -26,9 +27,7 @@ export interface SocksSetupOptions {
   /** names the gateway's DNS answers (name → IPv4) */
   names?: Record<string, string>;
   /** one -D listener each, on 127.0.0.1 port 0; default one without auth */
-  listeners?: { socksAuth?: { username: string; password: string } }[];
-  /** more gateway.toml (tables after [dns]) */
-  gateway?: string;
+  listeners?: { socksAuth?: SocksCredentials }[];
 }
 
 /** A gateway (as srv, with `rules`) and alice's forwarder with -D listeners; closed after `t`. */
@@ -39,14 +38,10 @@ export async function socksSetup(t: TestContext, rules: string, opts: SocksSetup
   t.after(() => p.cleanup());
   const dns = await fakeDns(opts.names ?? {}, () => false);
   t.after(() => dns.close());
-  const tg = await startGateway(p.dir, p.profile('srv'), rules, `[dns]\nservers = ["${dns.server}"]\nhosts_file = ""\n${opts.gateway ?? ''}`);
+  const tg = await startGateway(p.dir, p.profile('srv'), rules, `[dns]\nservers = ["${dns.server}"]\nhosts_file = ""\n`);
   t.after(() => tg.close());
   const listeners = opts.listeners ?? [{}];
-  const fw = await startForwarder(
-    tg.port,
-    p.profile('alice'),
-    listeners.map((l) => ({ ...parseDynamicSpec('127.0.0.1:0'), ...l })),
-  );
+  const fw = await startForwarder(tg.port, p.profile('alice'), listeners.map((l) => ({ ...parseDynamicSpec('127.0.0.1:0'), ...l })));
   t.after(() => fw.close());
   const ports = fw.f.dynamicPorts;
   for (const [i, port] of ports.entries()) {
