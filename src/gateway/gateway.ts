@@ -171,7 +171,7 @@ export class Gateway implements GatewayContext {
           take: (identity, kind) => gw!.limits.take(identity, kind),
           ...(extension?.udpService === undefined ? {} : { openService: extension.udpService }),
           authorize: (identity, host, port) =>
-            authorize(gw!.authz(), identity, 'connect', 'udp', host, port).then((v) => (v.allow ? { allow: true as const, address: v.address } : { allow: false as const, reason: v.reason })),
+            authorize(gw!.authz(), identity, 'connect', 'udp', host, port).then((v) => (v.allow ? { allow: true as const, address: v.address } : { allow: false as const, reason: v.reason, busy: v.code === 'INSEL_LIMIT' })),
         });
         udp.start();
       }

@@ -91,6 +91,17 @@ describe('a SOCKS UDP association at the gateway', () => {
     assert.match(h.denied[0]!, /^10\.0\.0\.1:\d+: not today$/);
   });
 
+  it('a refusal by a passing limit (DNS lookups in flight) is not remembered: the next datagram asks again', async (t) => {
+    let asked = 0;
+    const h = harness(t, () => Promise.resolve(++asked === 1 ? { allow: false, reason: 'too many DNS lookups in flight', busy: true } : { allow: false, reason: 'no rule' }));
+    h.send('dns.example', 53, 'q1');
+    await until(() => h.drops.authorize_busy === 1, 'the busy refusal');
+    assert.deepEqual([h.a.destinations, h.denied.length], [0, 0]);
+    h.send('dns.example', 53, 'q2');
+    await until(() => h.denied.length === 1, 'the policy refusal');
+    assert.deepEqual([asked, h.denied[0]], [2, 'dns.example:53: no rule']);
+  });
+
   it('a reload that refuses an allowed destination denies it from then on', async (t) => {
     const e = await echo(t);
     const h = harness(t, allowAll);

@@ -20,8 +20,8 @@ import { encodedAddressLength, readAddress, writeAddress } from '../socks/addres
 import { SocksError } from '../socks/errors.js';
 import type { FlowTarget, TargetEvents } from './target.js';
 
-/** The gateway's verdict on one destination: allowed at an address, or refused with a reason. */
-export type DestinationAuthorize = (host: string, port: number) => Promise<{ allow: true; address: string } | { allow: false; reason: string }>;
+/** The gateway's verdict on one destination: allowed at an address, or refused with a reason (`busy`: by a passing limit, asked again on the next datagram). */
+export type DestinationAuthorize = (host: string, port: number) => Promise<{ allow: true; address: string } | { allow: false; reason: string; busy?: boolean }>;
 
 /** A reload's verdict on one allowed destination: a string is a refusal. */
 export type DestinationCheck = (host: string, port: number, address: string) => string | undefined;
@@ -187,6 +187,11 @@ export class Association implements FlowTarget {
     if (this.closed) return;
     this.pump();
     if (d.state !== 'authorizing') return; // forgotten meanwhile
+    if (!v.allow && v.busy === true) {
+      // Not the policy's answer: drop what waited and forget it, so its next datagram asks again.
+      for (let i = 0; i < d.queue.length; i++) this.opts.drop('authorize_busy');
+      return this.forget(d);
+    }
     if (!v.allow) return this.deny(d, v.reason);
     d.address = v.address;
     // A reload came while this destination was being authorized: the new policy decides.
