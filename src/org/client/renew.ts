@@ -11,10 +11,11 @@
 // ca.pem are each replaced atomically, the key first: a crash between the
 // two renames leaves a pair that does not match, and loading the profile
 // says so (log in again).
+import { profileFiles } from '../../config/identity.js';
 import { ForwardError } from '../../forward/errors.js';
 import { readAll } from '../../forward/session.js';
-import { newKeyPair, privateKeyPem } from '../../pki/certgen.js';
 import { mergeBundle } from '../../pki/bundle-refresh.js';
+import { newKeyPair, privateKeyPem } from '../../pki/certgen.js';
 import { parseCert, type ParsedCert } from '../../pki/chain.js';
 import { createCsr } from '../../pki/csr.js';
 import type { Identity } from '../../pki/identity.js';
@@ -24,7 +25,6 @@ import { trustFromPem } from '../../pki/trust.js';
 import { verifyCertificateChain } from '../../pki/verify.js';
 import { H_CSR, PATH_RENEW } from '../site/protocol.js';
 import type { UserProfile } from './profile.js';
-import { profileFiles } from '../../config/identity.js';
 import { openSiteSession } from './session.js';
 
 /** {cert, ca}: a certificate and a trust bundle, far below this */

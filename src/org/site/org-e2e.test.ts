@@ -310,6 +310,7 @@ describe('users across a CA rollover', () => {
     assert.equal(roots(user().caFile), 1);
     assert.deepEqual((await listServices(user(), warn)).map((s) => `${s.name}@${s.site}`), ['web@b']);
     assert.equal(roots(user().caFile), 2, 'insel services took the new root into ca.pem');
+    assert.equal(statSync(user().caFile).mode & 0o777, 0o644);
     assert.match(warnings.join('\n'), /trust bundle changed \(CA rollover\): added root CA "insel root CA 2".*renew it \(insel renew\)/);
 
     // The sites move first: the user, holding the new root already, follows.
