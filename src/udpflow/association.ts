@@ -16,6 +16,7 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { formatHostPort } from '../net/host-port.js';
+import { literalLookup } from '../secsock/datagram-socket.js';
 import { encodedAddressLength, readAddress, writeAddress } from '../socks/address.js';
 import { SocksError } from '../socks/errors.js';
 import type { FlowTarget, TargetEvents } from './target.js';
@@ -256,7 +257,8 @@ export class Association implements FlowTarget {
   }
 
   private open(type: 'udp4' | 'udp6'): Socket {
-    const s = createSocket({ type, recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER });
+    // Destinations are IP literals the policy allowed: sent without a lookup, synchronously.
+    const s = createSocket({ type, recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER, lookup: literalLookup as never });
     s.on('message', (msg, from) => this.onReply(msg, from));
     // Per-datagram errors (ICMP unreachable on a send): remembered for the end-of-flow line, the association stays.
     s.on('error', (err) => this.opts.events.error(err));
