@@ -227,6 +227,7 @@ export class Gateway implements GatewayContext {
     this.resolver = resolver;
     this.crlPem = pem.crl;
     this.warnIfStale();
+    this.udpServer?.setIdentity(pem);
     // UDP channels whose certificate (leaf or site CA) is now refused close here, with all their flows.
     const refusedChannels = this.udpServer?.setTrust(pem.ca, pem.crl) ?? [];
     const cut = { sessions: 0, forwards: 0, udpChannels: this.udp?.dropRefused(refusedChannels) ?? 0, udpFlows: 0 };
