@@ -138,7 +138,8 @@ export function registerHq(program: Command): void {
     .action(async (o: { dir: string }) => {
       await withHq(o.dir, silent, async (ctx) => {
         const r = await rolloverOrgCa(ctx);
-        out(`root CA ${r.generation} (serial ${r.serial}) signs from now on; trusted roots: ${r.roots.join(', ')}; the new trust bundle is pushed to every gateway, sites renew onto the new root`);
+        out(`root CA ${r.generation} (serial ${r.serial}) signs from now on; trusted roots: ${r.roots.join(', ')}; the new trust bundle is pushed to every gateway, and users take it from their site on their next session`);
+        out('then: insel site renew at each site (once its users have connected), insel renew for each user, and insel hq ca retire for the old root');
         out(`codes made before now pin the old root: make new ones. Copy ${ctx.pkiDir} to any other HQ on this database.`);
       });
     });

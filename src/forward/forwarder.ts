@@ -28,6 +28,8 @@ export interface ForwarderOptions {
   allowStaleCrl?: boolean;
   /** where a CRL refreshed from the gateway is stored */
   crlFile?: string;
+  /** where identity.ca came from: the trust bundle is refreshed from the gateway and stored there (an organization's user profile) */
+  caFile?: string;
   /** `request`: what a -L connection asks for instead of CONNECT host:hostport (an org service); `socksAuth`: -D's RFC 1929 credentials */
   forwards: (ForwardSpec & { ftp?: boolean; request?: MuxHeaders; socksAuth?: SocksCredentials })[];
   /** false: the first session must open, or start() fails (CLI flags); true: keep trying (a config file) */
@@ -53,7 +55,7 @@ export class Forwarder {
   private readonly ctx: ForwardContext;
   /** resolves when a session is up (for tests and for -U start-up) */
   private upWaiters: (() => void)[] = [];
-  /** ours, with the CRL as last refreshed from the gateway */
+  /** ours, with the CRL (and trust bundle) as last refreshed from the gateway */
   private identity: IdentityPem;
 
   private constructor(private readonly opts: ForwarderOptions) {
@@ -129,7 +131,7 @@ export class Forwarder {
   }
 
   private async connect(): Promise<void> {
-    const { via, gatewayName, gatewayRoles, allowStaleCrl, crlFile, warn } = this.opts;
+    const { via, gatewayName, gatewayRoles, allowStaleCrl, crlFile, caFile, warn } = this.opts;
     const session = await ForwardSession.open({
       via,
       identity: this.identity,
@@ -138,8 +140,11 @@ export class Forwarder {
       ...(gatewayRoles === undefined ? {} : { gatewayRoles }),
       ...(allowStaleCrl === undefined ? {} : { allowStaleCrl }),
       ...(crlFile === undefined ? {} : { crlFile }),
+      ...(caFile === undefined ? {} : { caFile }),
     });
     if (session.crl !== undefined) this.identity = { ...this.identity, crl: session.crl };
+    // A reconnect after the site moved onto a new root needs the bundle that holds it.
+    if (session.ca !== undefined) this.identity = { ...this.identity, ca: session.ca };
     if (this.closed) return session.close();
     this.current = session;
     this.backoff = this.opts.reconnectMinMs ?? 500;

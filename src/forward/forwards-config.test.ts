@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,12 +38,34 @@ test('examples/forwards.toml parses, with every key', () => {
       ['L', '127.0.0.1', 2121, 'files.hq.example', 21, true],
       ['U', '127.0.0.1', 5353, '10.0.0.53', 53, false],
       ['R', '127.0.0.1', 8080, 'localhost', 3000, false],
+      ['D', '127.0.0.1', 1080, '', 0, false],
     ],
   );
   assert.equal(c.forwards[0]!.text, '127.0.0.1:2525:mail.hq.example:25');
   assert.equal(c.gatewayName, undefined);
   assert.equal(c.allowStaleCrl, false);
   assert.equal(c.crlStore, '/etc/insel/branch/crl.pem');
+});
+
+test('a dynamic forward: no to; username and password_file together, the file private, its first line the password', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'insel-fwd-socks-'));
+  try {
+    const pw = join(dir, 'pw');
+    writeFileSync(pw, 's3cret\nignored\n', { mode: 0o600 });
+    const file = join(dir, 'forwards.toml');
+    const at = (body: string) => forwardsConfigFromText(`${HEAD}[[forward]]\ntype = "dynamic"\nlisten = 1080\n${body}`, file);
+    assert.deepEqual(at(`username = "alice"\npassword_file = "pw"\n`).forwards[0]!.socksAuth, { username: 'alice', password: 's3cret' });
+    assert.equal(at('').forwards[0]!.socksAuth, undefined);
+    const fails = (body: string, re: RegExp) => assert.throws(() => at(body), (e: Error) => re.test(e.message), body);
+    fails('to = "x:1"\n', /forward\[0\]\.to: a dynamic forward has no fixed target/);
+    fails('username = "alice"\n', /forward\[0\]\.password_file: missing/);
+    fails('password_file = "pw"\n', /forward\[0\]\.username: missing/);
+    chmodSync(pw, 0o644);
+    fails(`username = "alice"\npassword_file = "pw"\n`, /is open to others \(mode 0644\).*chmod 600/);
+    assert.throws(() => forwardsConfigFromText(`${HEAD}[[forward]]\ntype = "local"\nlisten = 1\nto = "x:1"\nusername = "a"\n`, file), /only dynamic \(SOCKS\) forwards take a username/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('gateway_name and allow_stale_crl; a refreshed CRL goes to the crl file, or the profile\'s crl.pem', () => {
@@ -91,7 +113,7 @@ test('missing and bad keys are named, with the fix', () => {
     [`via = "gw:1"\n${LOCAL}`, 'cert', /: cert: missing; set profile = /],
     [HEAD, 'forward', /: forward: missing; add \[\[forward\]\] tables with keys type, listen, to, ftp/],
     [`${HEAD}forward = []`, 'forward', /: forward: no forwards: add at least one/],
-    [`${HEAD}[[forward]]\ntype = "lokal"\nlisten = "1"\nto = "a:1"`, 'forward[0].type', /forward\[0\]\.type: use "local" \(like -L\), "remote" \(like -R\) or "udp"/],
+    [`${HEAD}[[forward]]\ntype = "lokal"\nlisten = "1"\nto = "a:1"`, 'forward[0].type', /forward\[0\]\.type: use "local" \(like -L\), "remote" \(like -R\), "udp" \(like -U\) or "dynamic" \(like -D\)/],
     [`${HEAD}[[forward]]\ntype = "local"\nto = "a:1"`, 'forward[0].listen', /forward\[0\]\.listen: missing/],
     [`${HEAD}[[forward]]\ntype = "local"\nlisten = "1"`, 'forward[0].to', /forward\[0\]\.to: missing/],
     [`${HEAD}${LOCAL}[[forward]]\ntype = "local"\nlisten = "x:y:z"\nto = "a:1"`, 'forward[1].listen', /forward\[1\]\.listen "x:y:z": too many/],

@@ -10,8 +10,14 @@
 //      gateway is checked again against them (a fresh CRL only adds
 //      revocations; the gateway cannot forge one, pki/crl-refresh.ts);
 //   4. the root CRL we then hold must not be past its nextUpdate, unless
-//      the user accepts a stale one (then a warning).
+//      the user accepts a stale one (then a warning);
+//   5. with a trust bundle file to keep (an organization's user profile),
+//      the gateway's bundle (GET /insel/v1/ca) replaces ours if it keeps a
+//      root we hold (pki/bundle-refresh.ts), on disk too: a CA rollover
+//      reaches the user before its site moves onto the new root, and the
+//      retired root leaves. A refused bundle is only a warning: ours stays.
 import type { TLSSocket } from 'node:tls';
+import { mergeBundle, signedByNewest, type BundleChange } from '../pki/bundle-refresh.js';
 import { mergeCrls } from '../pki/crl-refresh.js';
 import { PkiError } from '../pki/errors.js';
 import type { Identity, Role } from '../pki/identity.js';
@@ -34,6 +40,8 @@ export interface GatewayTrustOptions {
   allowStaleCrl?: boolean;
   /** where a CRL refreshed from the gateway is written; none: it is only used in memory */
   crlFile?: string;
+  /** where identity.ca was read from; given: the trust bundle is refreshed from the gateway and written there (step 5) */
+  caFile?: string;
   warn?(line: string): void;
 }
 
@@ -97,6 +105,35 @@ export async function refreshTrust(
     warn(`${e.message} (accepted: stale CRLs are allowed by --allow-stale-crl / allow_stale_crl)`);
   }
   return pem;
+}
+
+/**
+ * Step 5: `fetchCa` asks the gateway for its trust bundle (undefined: it has
+ * none to hand out). Returns the bundle to hold from now on if it changed
+ * (stored in opts.caFile), else undefined. A bundle we refuse or cannot
+ * fetch leaves ours, with a warning: the gateway passed under ours already.
+ */
+export async function refreshBundle(fetchCa: () => Promise<string | undefined>, opts: GatewayTrustOptions & { caFile: string }, where: string): Promise<string | undefined> {
+  const warn = opts.warn ?? (() => undefined);
+  let change: BundleChange | undefined;
+  try {
+    const fetched = await fetchCa();
+    change = fetched === undefined ? undefined : mergeBundle(opts.identity.ca, fetched, `gateway ${where}`, opts.caFile);
+  } catch (err) {
+    if (!(err instanceof PkiError) && !(err instanceof ForwardError)) throw err;
+    warn(`keeping ${opts.caFile}: ${err instanceof PkiError ? err.message : `cannot fetch the trust bundle from gateway ${where}: ${err.message}`}`);
+    return undefined;
+  }
+  if (change === undefined) return undefined;
+  const what = [...change.added.map((r) => `added root CA ${r}`), ...change.dropped.map((r) => `dropped root CA ${r}`)].join('; ') || 'its roots reordered';
+  const renew = signedByNewest(opts.identity.cert, change.pem) ? '' : '; your certificate is of an older root: renew it (insel renew) before that root is retired';
+  try {
+    writeFileAtomic(opts.caFile, change.pem, { mode: PUBLIC_MODE, force: true });
+    warn(`the trust bundle changed (CA rollover): ${what}; stored in ${opts.caFile}${renew}`);
+  } catch (err) {
+    warn(`the trust bundle changed (CA rollover): ${what}; using it for this run only, cannot store it in ${opts.caFile}: ${(err as Error).message}${renew}`);
+  }
+  return change.pem;
 }
 
 function staleFix(opts: GatewayTrustOptions): string {

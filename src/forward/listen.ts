@@ -48,3 +48,33 @@ export class Listener {
     this.server = undefined;
   }
 }
+
+/** What -L and -D share: a local listener, and the sockets it accepted, closed with it. */
+export abstract class ListeningForward {
+  private readonly open = new Set<Socket>();
+
+  protected constructor(protected readonly listener: Listener) {}
+
+  get port(): number {
+    return this.listener.port;
+  }
+
+  pause(): void {
+    this.listener.pause();
+  }
+
+  resume(): Promise<void> {
+    return this.listener.resume();
+  }
+
+  close(): void {
+    this.listener.pause();
+    for (const s of this.open) s.destroy();
+  }
+
+  /** Holds an accepted socket until it closes, so close() ends it. */
+  protected track(socket: Socket): void {
+    this.open.add(socket);
+    socket.once('close', () => this.open.delete(socket));
+  }
+}

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { relayFtpControl } from '../ftp/relay.js';
 import { describeEnd, type ForwardContext } from './context.js';
 import { ftpHooks } from './ftp-hooks.js';
-import { Listener } from './listen.js';
+import { Listener, ListeningForward } from './listen.js';
 import { join } from './join.js';
 import { H_FTP } from './protocol.js';
 import { connectHeaders, cutReason, type ForwardSession, type OpenStream, type PendingStream } from './session.js';
@@ -16,15 +16,15 @@ import type { MuxHeaders } from '../mux/index.js';
 import { formatHostPort } from '../net/host-port.js';
 import { type ForwardSpec } from './spec.js';
 
-export class LocalForward {
-  private readonly open = new Set<Socket>();
-
+export class LocalForward extends ListeningForward {
   private constructor(
     readonly spec: ForwardSpec,
     readonly ftp: boolean,
-    private readonly listener: Listener,
+    listener: Listener,
     private readonly request: MuxHeaders,
-  ) {}
+  ) {
+    super(listener);
+  }
 
   /** `request`: what each connection asks the gateway for; default CONNECT host:hostport (an org service: insel-service). */
   static async start(spec: ForwardSpec, ftp: boolean, ctx: ForwardContext, request?: MuxHeaders): Promise<LocalForward> {
@@ -34,10 +34,6 @@ export class LocalForward {
     return self;
   }
 
-  get port(): number {
-    return this.listener.port;
-  }
-
   get line(): string {
     return `forward -L ${formatHostPort(this.spec.bind, this.port)} -> ${this.target}${this.ftp ? ' (ftp)' : ''}`;
   }
@@ -45,19 +41,6 @@ export class LocalForward {
   /** host:hostport, or an organization service's svc@site (its hostPort is 0). */
   private get target(): string {
     return this.spec.hostPort === 0 ? this.spec.host : formatHostPort(this.spec.host, this.spec.hostPort);
-  }
-
-  pause(): void {
-    this.listener.pause();
-  }
-
-  resume(): Promise<void> {
-    return this.listener.resume();
-  }
-
-  close(): void {
-    this.listener.pause();
-    for (const s of this.open) s.destroy();
   }
 
   private async onConnection(socket: Socket, ctx: ForwardContext): Promise<void> {
@@ -70,8 +53,7 @@ export class LocalForward {
       ctx.warn(`${label}: refused: no session with the gateway`);
       return void socket.resetAndDestroy();
     }
-    this.open.add(socket);
-    socket.once('close', () => this.open.delete(socket));
+    this.track(socket);
     let pending: PendingStream;
     try {
       pending = session.open(this.ftp ? { ...this.request, [H_FTP]: 'control' } : this.request, false);

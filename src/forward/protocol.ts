@@ -9,6 +9,8 @@ export const PATH_INFO = '/insel/v1/info';
 export const PATH_LISTEN = '/insel/v1/listen';
 export const PATH_ACCEPT = '/insel/v1/accept';
 export const PATH_CRL = '/insel/v1/crl';
+/** the gateway's trust bundle (its ca.pem), for clients to follow a CA rollover */
+export const PATH_CA = '/insel/v1/ca';
 
 /** Why a request was refused, for the user (UTF-8, at most MAX_REASON characters). */
 export const H_REASON = 'insel-reason';

@@ -1,6 +1,7 @@
 // The client's end of a gateway session: TLS 1.3 with our certificate, the
 // gateway's certificate checked against our CA and CRL, its role (server)
-// and its name, our CRL refreshed from it (gateway-trust.ts), then one
+// and its name, our CRL (and, for a profile, our trust bundle) refreshed
+// from it (gateway-trust.ts), then one
 // insel/1 mux session (src/mux) for every forward. A new forwarded
 // connection is one more stream: no handshake, and its first bytes may
 // follow the OPEN at once (open()).
@@ -18,12 +19,12 @@ import type { Identity } from '../pki/identity.js';
 import { connectTls } from '../tls/connect.js';
 import { TlsError } from '../tls/errors.js';
 import { ForwardError, type ForwardErrorCode } from './errors.js';
-import { checkGateway, heldTrust, refreshTrust, type GatewayTrustOptions } from './gateway-trust.js';
-import { H_CAUSE, H_CODE, H_CONN, H_REASON, H_REFUSE, PATH_ACCEPT, PATH_CRL, PATH_INFO, PATH_LISTEN } from './protocol.js';
+import { checkGateway, heldTrust, refreshBundle, refreshTrust, type GatewayTrustOptions } from './gateway-trust.js';
+import { H_CAUSE, H_CODE, H_CONN, H_REASON, H_REFUSE, PATH_ACCEPT, PATH_CA, PATH_CRL, PATH_INFO, PATH_LISTEN } from './protocol.js';
 import { formatHostPort, type HostPort } from '../net/host-port.js';
 
-/** A CRL bundle larger than this is not what insel pki crl writes. */
-const MAX_CRL_BYTES = 4 * 1024 * 1024;
+/** A CRL or trust bundle larger than this is not what insel pki writes. */
+const MAX_PEM_BYTES = 4 * 1024 * 1024;
 
 export interface SessionOptions extends GatewayTrustOptions {
   via: HostPort;
@@ -100,7 +101,12 @@ export class ForwardSession extends EventEmitter {
     try {
       const info = await s.request({ ':method': 'GET', ':path': PATH_INFO }, true);
       s.udpChannelTcpPort = (JSON.parse((await readAll(info.stream)).toString('utf8')) as { udpChannelTcpPort: number | null }).udpChannelTcpPort ?? undefined;
-      s.crl = await refreshTrust(() => s.fetchCrl(), socket, trust, opts, opts.via.host, where);
+      // Both asked at once: the bundle's round trip does not add to the session's start.
+      const caFile = opts.caFile;
+      [s.crl, s.ca] = await Promise.all([
+        refreshTrust(() => s.fetchPem(PATH_CRL, 'CRL bundle'), socket, trust, opts, opts.via.host, where),
+        caFile === undefined ? undefined : refreshBundle(() => s.fetchPem(PATH_CA, 'trust bundle'), { ...opts, caFile }, where),
+      ]);
     } catch (err) {
       s.destroy();
       throw err;
@@ -114,11 +120,14 @@ export class ForwardSession extends EventEmitter {
   /** The CRL this session was trusted with, refreshed from the gateway if it had a newer one. */
   crl: string | undefined;
 
-  /** The gateway's CRL bundle, or undefined if it has none to hand out. */
-  private async fetchCrl(): Promise<string | undefined> {
+  /** The trust bundle the gateway handed out, if it replaced ours (only with opts.caFile). */
+  ca: string | undefined;
+
+  /** The gateway's CRL bundle or trust bundle (`path`), or undefined if it has none to hand out. */
+  private async fetchPem(path: string, what: string): Promise<string | undefined> {
     let answer: OpenStream;
     try {
-      answer = await this.request({ ':method': 'GET', ':path': PATH_CRL }, true);
+      answer = await this.request({ ':method': 'GET', ':path': path }, true);
     } catch (err) {
       if (err instanceof GatewayRefusedError && err.refusal.status === 404) return undefined;
       throw err;
@@ -127,11 +136,11 @@ export class ForwardSession extends EventEmitter {
     let late = false;
     const timer = setTimeout(() => {
       late = true;
-      answer.stream.reset(MuxCode.CANCEL, 'the CRL bundle came too slowly');
+      answer.stream.reset(MuxCode.CANCEL, `the ${what} came too slowly`);
     }, this.timeoutMs);
-    const body = await readAll(answer.stream, MAX_CRL_BYTES + 1).finally(() => clearTimeout(timer));
-    if (late) throw new ForwardError('INSEL_GATEWAY', `its CRL bundle did not arrive within ${this.timeoutMs} ms`);
-    if (body.length > MAX_CRL_BYTES) throw new ForwardError('INSEL_GATEWAY', `its CRL bundle is larger than ${MAX_CRL_BYTES} bytes`);
+    const body = await readAll(answer.stream, MAX_PEM_BYTES + 1).finally(() => clearTimeout(timer));
+    if (late) throw new ForwardError('INSEL_GATEWAY', `its ${what} did not arrive within ${this.timeoutMs} ms`);
+    if (body.length > MAX_PEM_BYTES) throw new ForwardError('INSEL_GATEWAY', `its ${what} is larger than ${MAX_PEM_BYTES} bytes`);
     return body.toString('utf8');
   }
 

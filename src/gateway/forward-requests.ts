@@ -5,6 +5,7 @@
 //   POST /insel/v1/listen   a remote forward (-R) or an FTP active-mode port
 //   POST /insel/v1/accept   takes one connection a remote listener received
 //   GET  /insel/v1/crl      the gateway's crl.pem, for clients to refresh theirs
+//   GET  /insel/v1/ca       the gateway's trust bundle, for clients to follow a CA rollover
 // A request is a mux stream; its answer the REPLY headers. Every refusal
 // carries its code and reason (insel-code, insel-reason): never a silent
 // close. A reload cut resets the stream with CUT and the reason.
@@ -21,10 +22,11 @@ import type { GatewayConfig } from './config.js';
 import type { ActiveForward, GatewaySession } from './session.js';
 import { join } from '../forward/join.js';
 import type { IdentityLimits, LimitKind } from './limits.js';
-import { H_BIND, H_BOUND, H_CAUSE, H_CODE, H_CONN, H_CONTROL, H_FTP, H_REASON, H_REFUSE, H_STREAM, H_TARGET, H_TO, MAX_REASON, PATH_ACCEPT, PATH_CRL, PATH_INFO, PATH_LISTEN, requestKind } from '../forward/protocol.js';
+import { H_BIND, H_BOUND, H_CAUSE, H_CODE, H_CONN, H_CONTROL, H_FTP, H_REASON, H_REFUSE, H_STREAM, H_TARGET, H_TO, MAX_REASON, PATH_ACCEPT, PATH_CA, PATH_CRL, PATH_INFO, PATH_LISTEN, requestKind } from '../forward/protocol.js';
 import { formatHostPort, parseBindPort, parseHostPort } from '../net/host-port.js';
 import { splice, type Splice } from '../forward/splice.js';
 import { scopedName, type Identity } from '../pki/identity.js';
+import type { Trust } from '../pki/trust.js';
 
 export interface GatewayContext {
   readonly config: GatewayConfig;
@@ -35,6 +37,8 @@ export interface GatewayContext {
   authz(): AuthorizeContext;
   /** crl.pem as the gateway read it (CA-signed: the client checks it, we only relay) */
   readonly crlPem: string | undefined;
+  /** the roots the gateway trusts now (ca.pem as read): clients take it only if it keeps a root they hold (pki/bundle-refresh.ts) */
+  readonly trust: Pick<Trust, 'caPem'>;
   /** Bumped by every reload: work begun under an older one is re-checked when it completes. */
   readonly generation: number;
   /**
@@ -74,6 +78,7 @@ export const forwardRequests = new Router<RequestHandler>('forward request')
   )
   .register(`GET ${PATH_INFO}`, (ctx, session, stream) => infoStream(ctx, session.identity, stream))
   .register(`GET ${PATH_CRL}`, (ctx, _session, stream) => crlStream(ctx, stream))
+  .register(`GET ${PATH_CA}`, (ctx, _session, stream) => pemStream(stream, ctx.trust.caPem))
   .register(`POST ${PATH_LISTEN}`, (ctx, session, stream, headers) =>
     holding(ctx, session, 'listeners', stream, { to: `listen ${headers[H_BIND] ?? ''}`, kind: 'remote' }, () => listenStream(ctx, session, session.identity, stream, headers)),
   )
@@ -95,8 +100,12 @@ function infoStream(ctx: GatewayContext, identity: Identity, stream: MuxStream):
 
 function crlStream(ctx: GatewayContext, stream: MuxStream): void {
   if (ctx.crlPem === undefined) return refuse(stream, 404, 'INSEL_NO_CRL', 'this gateway has no CRL to hand out (no crl.pem in its identity)');
+  pemStream(stream, ctx.crlPem);
+}
+
+function pemStream(stream: MuxStream, pem: string): void {
   stream.respond({ ':status': '200', 'content-type': 'application/x-pem-file' });
-  stream.end(ctx.crlPem);
+  stream.end(pem);
 }
 
 /** Runs a request that holds one `kind` of the identity's limits until it settles; over the limit, refuses it (429). */

@@ -171,7 +171,7 @@ export class Gateway implements GatewayContext {
           take: (identity, kind) => gw!.limits.take(identity, kind),
           ...(extension?.udpService === undefined ? {} : { openService: extension.udpService }),
           authorize: (identity, host, port) =>
-            authorize(gw!.authz(), identity, 'connect', 'udp', host, port).then((v) => (v.allow ? { allow: true as const, address: v.address } : { allow: false as const, reason: v.reason })),
+            authorize(gw!.authz(), identity, 'connect', 'udp', host, port).then((v) => (v.allow ? { allow: true as const, address: v.address } : { allow: false as const, reason: v.reason, busy: v.code === 'INSEL_LIMIT' })),
         });
         udp.start();
       }
@@ -227,6 +227,7 @@ export class Gateway implements GatewayContext {
     this.resolver = resolver;
     this.crlPem = pem.crl;
     this.warnIfStale();
+    this.udpServer?.setIdentity(pem);
     // UDP channels whose certificate (leaf or site CA) is now refused close here, with all their flows.
     const refusedChannels = this.udpServer?.setTrust(pem.ca, pem.crl) ?? [];
     const cut = { sessions: 0, forwards: 0, udpChannels: this.udp?.dropRefused(refusedChannels) ?? 0, udpFlows: 0 };

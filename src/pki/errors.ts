@@ -40,7 +40,9 @@ export type PkiErrorCode =
   /** the CRL a client holds is past its nextUpdate */
   | 'INSEL_CRL_STALE'
   /** a CRL offered as a refresh is not signed by a trusted CA */
-  | 'INSEL_CRL_UNTRUSTED';
+  | 'INSEL_CRL_UNTRUSTED'
+  /** a trust bundle offered as a refresh shares no root with ours, or holds another org's root */
+  | 'INSEL_CA_UNTRUSTED';
 
 export class PkiError extends InselError {
   declare readonly code: PkiErrorCode;

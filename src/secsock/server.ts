@@ -21,6 +21,7 @@ import { UdpChannel } from './udp-channel.js';
 import { UdpEndpoint } from './udp-endpoint.js';
 import { InselError } from '../errors.js';
 import { TlsListener } from '../tls/listen.js';
+import { serverContext } from '../tls/options.js';
 
 export interface ServerOptions extends SecOptions {
   /** Address to listen on (default 127.0.0.1). */
@@ -124,6 +125,11 @@ export class SecServer extends EventEmitter {
       void channel.close(reason).catch(() => undefined);
     }
     return refused;
+  }
+
+  /** New connection phases present this certificate (a renewal onto a new root); open channels keep theirs. Then setTrust. */
+  setIdentity(identity: ResolvedOptions['identity']): void {
+    this.tls.server.setSecureContext(serverContext({ identity }));
   }
 
   stats(): ServerStats {

@@ -10,6 +10,7 @@
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { revoke } from '../pki/crl.js';
+import { issueCert } from '../pki/issue.js';
 import { makeTestPki } from '../pki/testing.js';
 import type { SecChannel } from './channel.js';
 import { connect } from './client.js';
@@ -107,5 +108,19 @@ describe('SecServer.setTrust against a hostile TCP client', () => {
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(await alice.accepted.recv(), null, 'nothing was delivered after the reload');
     assert.equal(alice.accepted.stats().messagesIn, 0);
+  });
+});
+
+describe('SecServer.setIdentity (a renewed certificate)', () => {
+  it('new UDP channels get the new certificate; open ones stay', async (t) => {
+    const { pki, server, alice } = await setup(t, 'udp');
+    await issueCert({ dir: pki.dir, role: 'server', name: 'srv2', hosts: ['127.0.0.1'] });
+    server.setIdentity(pki.profile('srv2'));
+    const [client, accepted] = await Promise.all([connect({ transport: 'udp', host: '127.0.0.1', port: server.port, identity: pki.profile('carol') }), server.accept()]);
+    t.after(() => Promise.all([client.close(), accepted.close()]).then(() => undefined, () => undefined));
+    assert.equal(client.peer.name, 'srv2');
+    assert.equal(alice.client.peer.name, 'srv');
+    await alice.client.send(Buffer.from('still here'));
+    assert.equal((await take(alice.accepted, 1))[0]!.toString(), 'still here');
   });
 });

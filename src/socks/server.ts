@@ -12,7 +12,7 @@ import type { Socket } from 'node:net';
 import type { SecChannel } from '../secsock/channel.js';
 import { describeEnd, type ForwardContext } from '../forward/context.js';
 import { join } from '../forward/join.js';
-import { Listener } from '../forward/listen.js';
+import { Listener, ListeningForward } from '../forward/listen.js';
 import { connectHeaders, cutReason, GatewayRefusedError } from '../forward/session.js';
 import type { ForwardSpec } from '../forward/spec.js';
 import { formatHostPort } from '../net/host-port.js';
@@ -44,8 +44,7 @@ const REPLY_TEXT: Record<number, string> = {
   [Reply.COMMAND_NOT_SUPPORTED]: 'command not supported',
 };
 
-export class DynamicForward {
-  private readonly open = new Set<Socket>();
+export class DynamicForward extends ListeningForward {
   private readonly associations = new Set<UdpAssociation>();
   private handshakes = 0;
   /** ASSOCIATE requests whose association is being opened. */
@@ -54,20 +53,18 @@ export class DynamicForward {
 
   private constructor(
     readonly spec: ForwardSpec,
-    private readonly listener: Listener,
+    listener: Listener,
     private readonly ctx: ForwardContext,
     private readonly opts: DynamicOptions,
-  ) {}
+  ) {
+    super(listener);
+  }
 
   static async start(spec: ForwardSpec, ctx: ForwardContext, opts: DynamicOptions): Promise<DynamicForward> {
     let self: DynamicForward | undefined;
     const listener = await Listener.open(spec.bind, spec.port, `-D ${spec.text}`, (socket) => void self?.onConnection(socket));
     self = new DynamicForward(spec, listener, ctx, opts);
     return self;
-  }
-
-  get port(): number {
-    return this.listener.port;
   }
 
   get line(): string {
@@ -81,17 +78,8 @@ export class DynamicForward {
     return s;
   }
 
-  pause(): void {
-    this.listener.pause();
-  }
-
-  resume(): Promise<void> {
-    return this.listener.resume();
-  }
-
-  close(): void {
-    this.listener.pause();
-    for (const s of this.open) s.destroy();
+  override close(): void {
+    super.close();
     for (const a of this.associations) a.close('forward stopped');
   }
 
@@ -103,8 +91,7 @@ export class DynamicForward {
       this.ctx.warn(`${label}: refused: ${MAX_HANDSHAKES} connections are still in their SOCKS handshake`);
       return void socket.destroy();
     }
-    this.open.add(socket);
-    socket.once('close', () => this.open.delete(socket));
+    this.track(socket);
     this.handshakes++;
     let request;
     try {

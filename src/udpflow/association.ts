@@ -16,12 +16,13 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { formatHostPort } from '../net/host-port.js';
+import { literalLookup } from '../secsock/datagram-socket.js';
 import { encodedAddressLength, readAddress, writeAddress } from '../socks/address.js';
 import { SocksError } from '../socks/errors.js';
 import type { FlowTarget, TargetEvents } from './target.js';
 
-/** The gateway's verdict on one destination: allowed at an address, or refused with a reason. */
-export type DestinationAuthorize = (host: string, port: number) => Promise<{ allow: true; address: string } | { allow: false; reason: string }>;
+/** The gateway's verdict on one destination: allowed at an address, or refused with a reason (`busy`: by a passing limit, asked again on the next datagram). */
+export type DestinationAuthorize = (host: string, port: number) => Promise<{ allow: true; address: string } | { allow: false; reason: string; busy?: boolean }>;
 
 /** A reload's verdict on one allowed destination: a string is a refusal. */
 export type DestinationCheck = (host: string, port: number, address: string) => string | undefined;
@@ -187,6 +188,11 @@ export class Association implements FlowTarget {
     if (this.closed) return;
     this.pump();
     if (d.state !== 'authorizing') return; // forgotten meanwhile
+    if (!v.allow && v.busy === true) {
+      // Not the policy's answer: drop what waited and forget it, so its next datagram asks again.
+      for (let i = 0; i < d.queue.length; i++) this.opts.drop('authorize_busy');
+      return this.forget(d);
+    }
     if (!v.allow) return this.deny(d, v.reason);
     d.address = v.address;
     // A reload came while this destination was being authorized: the new policy decides.
@@ -251,7 +257,8 @@ export class Association implements FlowTarget {
   }
 
   private open(type: 'udp4' | 'udp6'): Socket {
-    const s = createSocket({ type, recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER });
+    // Destinations are IP literals the policy allowed: sent without a lookup, synchronously.
+    const s = createSocket({ type, recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER, lookup: literalLookup as never });
     s.on('message', (msg, from) => this.onReply(msg, from));
     // Per-datagram errors (ICMP unreachable on a send): remembered for the end-of-flow line, the association stays.
     s.on('error', (err) => this.opts.events.error(err));

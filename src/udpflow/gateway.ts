@@ -26,7 +26,8 @@ import { Association } from './association.js';
 import { socketTarget, type FlowTarget, type ServiceOpener, type TargetEvents, type TargetVerdict } from './target.js';
 import { encodeClose, encodeDenied, encodeDestDenied, encodeOpened, FlowType, readFlowMessage } from './wire.js';
 
-export type UdpAuthorize = (identity: Identity, host: string, port: number) => Promise<{ allow: true; address: string } | { allow: false; reason: string }>;
+/** `busy`: refused by a limit that passes (DNS lookups in flight), not by the policy: worth asking again soon. */
+export type UdpAuthorize = (identity: Identity, host: string, port: number) => Promise<{ allow: true; address: string } | { allow: false; reason: string; busy?: boolean }>;
 
 /** A reload's verdict on one flow: a string is a refusal. */
 export type FlowCheck = (identity: Identity, host: string, port: number, address: string) => string | undefined;

@@ -29,7 +29,7 @@ test('sizes match the diagram', () => {
   assert.equal(encodeOpen(1, 'a', 1).length, FLOW_HEADER_SIZE + OPEN_PORT_SIZE + 1);
   assert.equal(encodeData(1, Buffer.alloc(1200)).length, FLOW_HEADER_SIZE + 1200);
   assert.equal(encodeOpenService(1, 'rtp', 'id.secret').length, FLOW_HEADER_SIZE + 1 + 3 + 9);
-  assert.deepEqual(FlowType, { OPEN: 1, OPENED: 2, DENIED: 3, DATA: 4, CLOSE: 5, OPEN_SERVICE: 6 });
+  assert.deepEqual(FlowType, { OPEN: 1, OPENED: 2, DENIED: 3, DATA: 4, CLOSE: 5, OPEN_SERVICE: 6, ASSOCIATE: 7, DEST_DENIED: 8 });
 });
 
 test('vectors: each type, byte for byte', () => {
@@ -71,7 +71,8 @@ test('malformed input: FlowDecodeError (a DecodeError, code INSEL_DECODE) naming
     ['empty', Buffer.alloc(0), /shorter than its 5-byte header/],
     ['short header', Buffer.from([4, 0, 0, 0]), /shorter/],
     ['type 0', Buffer.from([0, 0, 0, 0, 1]), /unknown flow message type 0/],
-    ['type 7', Buffer.from([7, 0, 0, 0, 1]), /unknown flow message type 7/],
+    ['type 9', Buffer.from([9, 0, 0, 0, 1]), /unknown flow message type 9/],
+    ['ASSOCIATE with a body', Buffer.from([7, 0, 0, 0, 1, 0]), /ASSOCIATE of flow 1 has a 1-byte body/],
     ['OPEN_SERVICE empty', Buffer.from([6, 0, 0, 0, 1]), /no service name/],
     ['OPEN_SERVICE n 0', Buffer.from([6, 0, 0, 0, 1, 0, 0x61]), /no service name/],
     ['OPEN_SERVICE n past the end', Buffer.from([6, 0, 0, 0, 1, 3, 0x61]), /no service name/],

@@ -26,6 +26,8 @@ export interface UserProfile {
   identity: IdentityPem;
   /** where a CRL refreshed from the gateway is kept */
   crlFile: string;
+  /** ca.pem: the trust bundle, refreshed from the gateway (CA rollover) */
+  caFile: string;
   site: string;
   gateway: HostPort;
 }
@@ -52,10 +54,12 @@ export function loadUserProfile(dir: string): UserProfile {
   }
   const parsed = siteJsonSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(`${file}: must be {"site": "NAME", "gateway": "HOST:PORT"}; run insel login again`, { file });
+  const files = profileFiles(dir);
   return {
     dir,
-    identity: readIdentityFiles(profileFiles(dir), `profile ${dir}`),
+    identity: readIdentityFiles(files, `profile ${dir}`),
     crlFile: profileCrlFile(dir),
+    caFile: files.caFile,
     site: parsed.data.site,
     gateway: parseHostPort(parsed.data.gateway, `${file}: gateway`),
   };

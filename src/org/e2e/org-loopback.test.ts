@@ -12,9 +12,9 @@
 // keeps echoing, a new request fails naming HQ, and after HQ restarts the
 // sites re-register and new requests work. Site branch restarted: the relay
 // ends with an error naming the site at the client, and once branch
-// re-registered new relays work. Last (alice's profile knows only the old
-// root, so she would refuse the renewed sites): `insel site renew` + SIGHUP at
-// both sites, then a user enrolled with a new code gets through.
+// re-registered new relays work. Last: `insel site renew` + SIGHUP at both
+// sites, then a user enrolled with a new code gets through (users across a
+// rollover, insel renew included: org/site/org-e2e.test.ts).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';

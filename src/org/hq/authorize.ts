@@ -17,8 +17,8 @@ function hash(secret: string): Buffer {
   return createHash('sha256').update(secret).digest();
 }
 
-/** The registry's record of a user the asking site vouches for: active and of that site. */
-async function userOfSite(registry: Registry, user: OrgUser, asker: string): Promise<UserRow> {
+/** The registry's record of a user the asking site vouches for: active and of that site (also for renew.ts). */
+export async function userOfSite(registry: Registry, user: OrgUser, asker: string): Promise<UserRow> {
   const u = await registry.user(user.name);
   if (u === undefined) throw refuse('INSEL_ORG_DENIED', `user ${user.name} is not in the organization's registry; enroll them with insel site user add ${user.name}`);
   if (u.status !== 'active') throw refuse('INSEL_ORG_DENIED', `user ${user.name} is revoked`);

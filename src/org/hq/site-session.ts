@@ -11,7 +11,7 @@ import { authorize, claim, servicesFor } from './authorize.js';
 import { CHANGE_SERVICES, SETTING_CA, SETTING_CRL, type HqContext } from './context.js';
 import { redeem } from './enroll.js';
 import { refuse } from './errors.js';
-import { issueFromCsr } from './issue.js';
+import { renewSite, renewUser } from './renew.js';
 import { siteRootDer, trustBundle } from './org-pki.js';
 import { CallError } from '../call/errors.js';
 import type { HqCalls } from '../call/hq-calls.js';
@@ -78,8 +78,11 @@ export async function handleSiteRequest(ctx: HqContext, site: string, req: OrgRe
       return { cert, ca };
     }
     case 'renew': {
-      const { cert, ca } = await issueFromCsr(ctx, { role: 'site', name: site, groups: [] }, req.csr);
-      await ctx.registry.addEvent({ kind: 'renew', subject: `site:${site}`, detail: {} }, ctx.now());
+      const { cert, ca } = await renewSite(ctx, site, req.csr);
+      return { cert, ca };
+    }
+    case 'renew-user': {
+      const { cert, ca } = await renewUser(ctx, site, req.user, req.csr);
       return { cert, ca };
     }
   }

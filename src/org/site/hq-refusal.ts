@@ -7,6 +7,7 @@ export function hqRefusal(err: unknown): { status: number; code: string; reason:
   if (code === 'INSEL_HQ_UNAVAILABLE') return { status: 503, code, reason: message };
   if (code === 'INSEL_ORG_UNKNOWN_SERVICE') return { status: 404, code, reason: message };
   if (code === 'INSEL_ORG_SITE_DOWN') return { status: 502, code, reason: message };
+  if (code === 'INSEL_PKI_BAD_CSR') return { status: 400, code, reason: message };
   if (code.startsWith('INSEL_ORG_')) return { status: 403, code, reason: message };
   return { status: 502, code: 'INSEL_HQ_UNAVAILABLE', reason: `HQ could not answer: ${message}` };
 }

@@ -2,8 +2,10 @@
 // root before the old one is retired (`insel site renew`, or
 // SiteGateway.renewCertificate): same key, a CSR, HQ's `renew` over the link
 // (HqLink.renew; a link without it, as in tests, renews nothing). The newest
-// root is the last in the bundle. Not automatic: users whose profile holds
-// only the old root would refuse the renewed certificate.
+// root is the last in the bundle. Not automatic: a user whose ca.pem holds
+// only the old root would refuse the renewed certificate, and users take
+// the new root from the site's bundle on their next session
+// (forward/gateway-trust.ts), so the admin renews once they have connected.
 import { keyPairFromPem } from '../../pki/certgen.js';
 import { createCsr } from '../../pki/csr.js';
 import { decodePem, encodePem } from '../../pki/pem.js';

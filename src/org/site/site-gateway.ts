@@ -180,8 +180,10 @@ export class SiteGateway implements SiteContext {
   /**
    * Moves our certificate onto the newest root (renew.ts) and presents it to
    * new connections; true if it changed. Not done on the trust event itself:
-   * users whose profile holds only the old root would refuse the new
-   * certificate, so the admin decides when (before retiring the old root).
+   * users take the new root from us on their next session (GET
+   * /insel/v1/ca), and one whose ca.pem holds only the old root would refuse
+   * the new certificate, so the admin decides when (before retiring the old
+   * root).
    */
   async renewCertificate(): Promise<boolean> {
     const renewed = await renewOntoNewestRoot(this.hq, this.identityPem, this.name);

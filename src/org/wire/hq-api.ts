@@ -59,6 +59,8 @@ export interface HqApi {
   userCode(name: string, groups: string[], ttlS: number): Promise<{ code: string; expiresAt: string }>;
   /** a user's enrollment, forwarded by the site it enrolls at */
   redeem(code: string, csr: string): Promise<{ cert: string; ca: string }>;
+  /** `renew-user`: a new certificate for `user` (who the site saw on its session) and the key in `csr`; absent: users cannot renew here */
+  renewUser?(user: OrgUser, csr: string): Promise<{ cert: string; ca: string }>;
   onEvent(fn: (e: OrgEventMessage) => void): () => void;
   /** `call {from, to}`: rings `to` ("name@site") for `from`, a user of this site (docs/PROTOCOL.md §7.4); absent: no calls */
   callUser?(from: OrgUser, to: string): Promise<{ callId: string; expiresAt: string }>;

@@ -115,6 +115,10 @@ export class HqLink implements HqApi {
     return this.call('renew', { csr });
   }
 
+  renewUser(user: OrgUser, csr: string): Promise<{ cert: string; ca: string }> {
+    return this.call('renew-user', { user, csr });
+  }
+
   callUser(from: OrgUser, to: string): Promise<{ callId: string; expiresAt: string }> {
     return this.call('call', { from, to });
   }

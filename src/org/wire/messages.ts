@@ -44,12 +44,13 @@ export const requestBodies = {
   'user-code': { name, groups, ttlS: z.number().int().min(60).max(30 * 24 * 3600) },
   redeem: { code, csr: pem },
   renew: { csr: pem },
+  'renew-user': { user: orgUser, csr: pem },
   call: { from: orgUser, to: serviceRef },
 } as const;
 
 export type RequestType = keyof typeof requestBodies;
 export const ENROLL_REQUESTS = ['enroll'] as const satisfies readonly RequestType[];
-export const ORG_REQUESTS = ['register', 'heartbeat', 'subscribe', 'authorize', 'ticket', 'session-end', 'services', 'user-code', 'redeem', 'renew', 'call'] as const satisfies readonly RequestType[];
+export const ORG_REQUESTS = ['register', 'heartbeat', 'subscribe', 'authorize', 'ticket', 'session-end', 'services', 'user-code', 'redeem', 'renew', 'renew-user', 'call'] as const satisfies readonly RequestType[];
 
 type Shape<T extends RequestType> = (typeof requestBodies)[T];
 export type RequestBody<T extends RequestType> = z.infer<z.ZodObject<Shape<T>>>;
@@ -79,6 +80,7 @@ export const answerBodies = {
   'user-code': { code, expiresAt: z.iso.datetime() },
   redeem: certAnswer,
   renew: certAnswer,
+  'renew-user': certAnswer,
   call: { callId: z.string().regex(/^[a-z2-7]{26}$/), expiresAt: z.iso.datetime() },
 } as const satisfies Record<RequestType, z.ZodRawShape>;
 
