@@ -75,7 +75,16 @@ export async function sshVersion(): Promise<string> {
   return (await run(ssh, ['-V'], 5000)).stderr.trim();
 }
 
-export function startSsh(tmp: string, to: Targets): Promise<PathHandle> {
+/** ssh -L, and the SOCKS5 port of the same ssh's -D (the `ssh -D` row: same connection, same cipher). */
+export type SshHandle = PathHandle & { socksPort: number };
+
+/** The `ssh -D` row: the targets themselves, reached through ssh's SOCKS5 port; stopped with ssh -L. */
+export function sshDynamic(ssh: SshHandle | undefined, to: Targets): PathHandle {
+  if (ssh === undefined) throw new Error('ssh did not start (see ssh -L)');
+  return { port: to.target, echoPort: to.echo, socks: ssh.socksPort, protection: ssh.protection, stop: async () => {} };
+}
+
+export function startSsh(tmp: string, to: Targets): Promise<SshHandle> {
   return starting(async (procs) => {
     const sshd = await ensureTool(['sshd'], 'openssh-server');
     const ssh = await ensureTool(['ssh'], 'openssh-client');
@@ -130,13 +139,13 @@ export function startSsh(tmp: string, to: Targets): Promise<PathHandle> {
     const cipher = /kex: server->client cipher: (\S+) MAC: (\S+)/.exec(probe.stderr);
     const kex = /kex: algorithm: (\S+)/.exec(probe.stderr);
     if (probe.code !== 0) throw new Error(`ssh login to the bench sshd failed (${probe.code}): ${probe.stderr.trim().split('\n').slice(-3).join(' | ')}`);
-    const [local, echoPort] = [await freePort(), await freePort()];
-    const forwards = ['-L', `${local}:127.0.0.1:${to.target}`, '-L', `${echoPort}:127.0.0.1:${to.echo}`];
+    const [local, echoPort, socksPort] = [await freePort(), await freePort(), await freePort()];
+    const forwards = ['-L', `${local}:127.0.0.1:${to.target}`, '-L', `${echoPort}:127.0.0.1:${to.echo}`, '-D', `127.0.0.1:${socksPort}`];
     const tunnel = new Proc('ssh -L', ssh, ['-N', '-o', 'ExitOnForwardFailure=yes', ...forwards, ...opts]);
     procs.push(tunnel);
     await waitEchoes([local, echoPort], tunnel);
     const mac = cipher && cipher[2] !== '<implicit>' ? ` + ${cipher[2]}` : '';
-    return { port: local, echoPort, protection: `${cipher ? cipher[1] + mac : 'cipher unknown'}${kex ? `, kex ${kex[1]}` : ''}`, stop: stopAll(procs) };
+    return { port: local, echoPort, socksPort, protection: `${cipher ? cipher[1] + mac : 'cipher unknown'}${kex ? `, kex ${kex[1]}` : ''}`, stop: stopAll(procs) };
   });
 }
 

@@ -42,7 +42,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { holRound, HOL_GAP_MS, HOL_STREAMS } from './forward-hol.js';
 import { Proc, benchRun, runPeer } from './forward-procs.js';
-import { sshVersion, startInsel, startRelay, startSsh, startStunnel, stunnelVersion, type InselHandle, type PathHandle } from './forward-paths.js';
+import { sshDynamic, sshVersion, startInsel, startRelay, startSsh, startStunnel, stunnelVersion, type InselHandle, type PathHandle, type SshHandle } from './forward-paths.js';
 import { startUdpPeer, startUdpRelay, udpRound, udpTable, UDP_SECS, UDP_SIZE, type UdpRow } from './forward-udp.js';
 import { fmt, markdown, median, p90, ratio, why } from './report.js';
 import { encodeUdpHeader } from '../src/socks/udp-header.js';
@@ -227,17 +227,19 @@ function inselStarted(insel: InselHandle | undefined): InselHandle {
   return insel;
 }
 
-/** -D beside -L, in the same run: the issue's target is within 5% on throughput and new-connection time. */
+/** -D beside -L, in the same run: the issue's target is within 5% on throughput and new-connection time; ssh's pair for scale. */
 function dynamicSummary(rows: TcpRow[]): string {
-  const [l, d] = ['insel -L', 'insel -D'].map((p) => {
-    const r = rows.find((x) => x.path === p);
-    return r && measured(r);
-  });
-  if (l === undefined || d === undefined) return 'insel -D beside insel -L: no figures (see the table).';
+  const pair = (name: string) => {
+    const [l, d] = [`${name} -L`, `${name} -D`].map((p) => {
+      const r = rows.find((x) => x.path === p);
+      return r && measured(r);
+    });
+    if (l === undefined || d === undefined) return `${name} -D beside ${name} -L: no figures (see the table)`;
+    return `${name} -D beside ${name} -L: 1 stream ${ratio(d.one, l.one)}, 4 streams ${ratio(d.four, l.four)}, new connection median ${ratio(d.median, l.median)}, p90 ${ratio(d.p90, l.p90)}`;
+  };
   return (
-    `insel -D beside insel -L: 1 stream ${ratio(d.one, l.one)}, 4 streams ${ratio(d.four, l.four)}, new connection median ${ratio(d.median, l.median)}, p90 ${ratio(d.p90, l.p90)} ` +
-    `(above 1 is faster for MB/s, slower for ms; target within 5%: 0.95-1.05 for MB/s, ≤ 1.05 for ms). ` +
-    '-D connections take a SOCKS5 greeting and request from the client first and send no data before the gateway has accepted the target; -L sends its first bytes with the OPEN.'
+    `${pair('insel')} (above 1 is faster for MB/s, slower for ms; target within 5%: 0.95-1.05 for MB/s, ≤ 1.05 for ms); for scale, ${pair('ssh')}. ` +
+    '-D connections take a SOCKS5 greeting and request from the client first and send no data before the far end has accepted the target (ssh waits for its channel confirmation the same way); -L sends its first bytes with the OPEN.'
   );
 }
 
@@ -255,11 +257,13 @@ export async function forward(): Promise<void> {
     peers.push(sink.proc);
     sinkRcvbuf = sink.rcvbuf;
     let insel: InselHandle | undefined;
+    let ssh: SshHandle | undefined;
     tcp = await startRows(
       [
         ['direct', async () => ({ port: targets.target, echoPort: targets.echo, protection: 'none', stop: async () => {} })],
         ['relay', () => startRelay(PEERS, targets)],
-        ['ssh -L', () => startSsh(tmp, targets)],
+        ['ssh -L', async () => (ssh = await startSsh(tmp, targets))],
+        ['ssh -D', async () => sshDynamic(ssh, targets)],
         ['stunnel', () => startStunnel(tmp, targets)],
         ['insel -L', async () => (insel = await startInsel(ROOT, tmp, targets))],
         ['insel -D', () => inselStarted(insel).forwardDynamic(targets)],
