@@ -31,6 +31,8 @@ export interface DynamicOptions {
 export const HANDSHAKE_MS = 10_000;
 /** Connections still in their handshake at once; beyond, new ones are closed at once. */
 export const MAX_HANDSHAKES = 64;
+/** How long a refused connection may take to close its side. */
+const LINGER_MS = 2_000;
 /** UDP associations open at once per -D (each holds a UDP socket here and a channel to the gateway). */
 export const MAX_ASSOCIATIONS = 16;
 
@@ -99,7 +101,7 @@ export class DynamicForward extends ListeningForward {
     } catch (err) {
       if (!(err instanceof HandshakeFailed)) throw err;
       this.ctx.warn(`${label}: SOCKS handshake failed: ${err.message}`);
-      return void socket.end();
+      return finish(socket);
     } finally {
       this.handshakes--;
     }
@@ -199,8 +201,23 @@ export class DynamicForward extends ListeningForward {
   }
 
   private refuse(socket: Socket, reply: number): void {
-    socket.end(encodeReply(reply));
+    finish(socket, encodeReply(reply));
   }
+}
+
+/**
+ * Ends a connection we are done with: our last bytes and FIN, then its
+ * end is read (a paused socket never sees the peer's FIN, and with
+ * allowHalfOpen it would stay open), and a peer that has not closed (or
+ * keeps writing) by LINGER_MS is cut.
+ */
+function finish(socket: Socket, last?: Buffer): void {
+  if (last === undefined) socket.end();
+  else socket.end(last);
+  socket.on('data', () => undefined);
+  socket.resume();
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  socket.once('close', () => clearTimeout(timer));
 }
 
 /** An IPv4 address as a dual-stack socket reports it (::ffff:a.b.c.d) in its own form. */

@@ -109,6 +109,28 @@ describe('insel forward -D (SOCKS5) through a gateway', () => {
     assert.equal(bind.reply, Reply.COMMAND_NOT_SUPPORTED);
   });
 
+  it('a refused client that keeps its side open is closed anyway, so refusals cannot pile up sockets', async (t) => {
+    const { port } = await setup(t);
+    const s = connect({ port, host: LOOP, allowHalfOpen: true });
+    s.on('error', () => undefined);
+    t.after(() => s.destroy());
+    await once(s, 'connect');
+    s.write(encodeGreeting([Method.NO_AUTH]));
+    assert.deepEqual([...(await read(s, 2))], [5, Method.NO_AUTH]);
+    s.write(encodeRequest(Command.BIND, '0.0.0.0', 0));
+    assert.equal((await read(s, 10))[1], Reply.COMMAND_NOT_SUPPORTED);
+    // Never end our side: the forwarder must still let go within its linger time;
+    // then a byte from us meets a closed socket (RST) and our side closes too.
+    let closed = false;
+    s.once('close', () => (closed = true));
+    s.resume();
+    for (let i = 0; i < 12 && !closed; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      if (!s.destroyed) s.write('x');
+    }
+    assert.equal(closed, true, 'the forwarder closed the connection');
+  });
+
   it('UDP ASSOCIATE: datagrams both ways with the SOCKS header; fragments and denied destinations are dropped and counted', async (t) => {
     const echo = await udp();
     t.after(() => echo.close());
