@@ -108,7 +108,12 @@ export function registrySuite(dialect: string, make: MakeTestDatabase): void {
       await r.addCode({ id: 'c2', secretHash: sha('s2'), scope: { role: 'site', name: 'branch', groups: [] }, expiresAt: at(HOUR), createdBy: 'admin' });
       await assert.rejects(r.addCode({ id: 'c1', secretHash: sha('x'), scope, expiresAt: at(HOUR), createdBy: 'admin' }), storeError('INSEL_STORE_EXISTS'));
       assert.deepEqual(await r.redeemCode('c1', sha('wrong'), at(0)), { ok: false, why: 'secret' });
-      const won = await r.redeemCode('c1', sha('s1'), at(1));
+      // Presented through another site, or a site code through a site: refused, and still unspent.
+      const elsewhere = await r.redeemCode('c1', sha('s1'), at(0), { role: 'user', site: 'b' });
+      assert.ok(!elsewhere.ok && elsewhere.why === 'scope' && elsewhere.code.site === 'a', JSON.stringify(elsewhere));
+      const siteCode = await r.redeemCode('c2', sha('s2'), at(0), { role: 'user', site: 'a' });
+      assert.ok(!siteCode.ok && siteCode.why === 'scope' && siteCode.code.role === 'site', JSON.stringify(siteCode));
+      const won = await r.redeemCode('c1', sha('s1'), at(1), { role: 'user', site: 'a' });
       assert.deepEqual(won, { ok: true, code: { id: 'c1', ...scope, expiresAt: at(HOUR), redeemedAt: at(1), createdBy: 'admin' } });
       assert.deepEqual(await r.redeemCode('c1', sha('s1'), at(2)), { ok: false, why: 'used' });
       assert.deepEqual(await r.redeemCode('c1', sha('wrong'), at(2)), { ok: false, why: 'secret' });

@@ -3,7 +3,7 @@
 // (enrollment codes, relay tickets) are taken by one conditional UPDATE each,
 // so of any number of racing callers exactly one wins, across processes too.
 import type { Kysely } from 'kysely';
-import type { CertRow, CodeScope, Dialect, OpenOptions, OrgEvent, RedeemResult, Registry, ServiceRow, SessionRow, SiteRow, UserRow } from './types.js';
+import type { CertRow, CodeScope, Dialect, RedeemPlace, OpenOptions, OrgEvent, RedeemResult, Registry, ServiceRow, SessionRow, SiteRow, UserRow } from './types.js';
 import type { Schema } from './schema.js';
 import { connect, type Connection } from './db.js';
 import { migrate } from './migrations/index.js';
@@ -195,8 +195,8 @@ class SqlRegistry implements Registry {
     }, { exists: `enrollment code ${c.id} exists already` });
   }
 
-  redeemCode(id: string, secretHash: Buffer, now: Date): Promise<RedeemResult> {
-    return this.q(() => redeemCode(this.db, id, secretHash, now));
+  redeemCode(id: string, secretHash: Buffer, now: Date, place?: RedeemPlace): Promise<RedeemResult> {
+    return this.q(() => redeemCode(this.db, id, secretHash, now, place));
   }
 
   setCodeSerial(id: string, serial: string): Promise<void> {

@@ -9,7 +9,10 @@ export interface UserRow { name: string; site: string; groups: string[]; status:
 export interface ServiceRow { name: string; site: string; proto: 'tcp' | 'udp'; groups: string[] }
 export interface CodeScope { role: 'site' | 'user'; name: string; site?: string; groups: string[] }
 export interface CodeRow extends CodeScope { id: string; expiresAt: Date; redeemedAt: Date | null; createdBy: string }
-export type RedeemResult = { ok: true; code: CodeRow } | { ok: false; why: 'unknown' | 'used' | 'expired' | 'secret' };
+/** `scope`: the code is valid but enrolls someone else than the redeemer may (it is not spent; `code` says whom). */
+export type RedeemResult = { ok: true; code: CodeRow } | { ok: false; why: 'unknown' | 'used' | 'expired' | 'secret' } | { ok: false; why: 'scope'; code: CodeRow };
+/** Where a code is presented: a site forwards only codes of its own users (role user, that site). */
+export interface RedeemPlace { role: 'user'; site: string }
 export interface CertRow { serial: string; role: string; name: string; site: string | null; notAfter: Date; revokedAt: Date | null; reason: string | null; caSerial: string }
 export interface SessionRow { id: string /* ticket id */; user: string; service: string /* svc@site */; fromSite: string; startedAt: Date; endedAt: Date | null; bytesIn: number; bytesOut: number }
 export interface OrgEvent { kind: string; subject: string; detail: unknown }   // the events table's payload
@@ -34,7 +37,7 @@ export interface Registry {
   service(name: string, site: string): Promise<ServiceRow | undefined>;
   // enrollment codes: secret stored only as sha256
   addCode(c: { id: string; secretHash: Buffer; scope: CodeScope; expiresAt: Date; createdBy: string }): Promise<void>;
-  redeemCode(id: string, secretHash: Buffer, now: Date): Promise<RedeemResult>;  // atomic: exactly one winner
+  redeemCode(id: string, secretHash: Buffer, now: Date, place?: RedeemPlace): Promise<RedeemResult>;  // atomic: exactly one winner; a code for another place is not spent
   setCodeSerial(id: string, serial: string): Promise<void>;
   // certificates issued by HQ, revocation, CRL
   addCert(c: Omit<CertRow, 'revokedAt' | 'reason'>): Promise<void>;

@@ -25,9 +25,9 @@ export async function redeem(ctx: HqContext, text: string, csr: string, where: R
     const code = parseCode(text);
     id = code.id;
     await readCsr(csr);
-    const r = await ctx.registry.redeemCode(code.id, code.secretHash, ctx.now());
-    if (!r.ok) throw enrollRefusal(WHY[r.why]);
-    checkScope(r.code, where);
+    // A site forwards only codes of its own users: one of another place is refused and stays unspent.
+    const r = await ctx.registry.redeemCode(code.id, code.secretHash, ctx.now(), where.at === 'site' ? { role: 'user', site: where.site } : undefined);
+    if (!r.ok) throw r.why === 'scope' ? scopeRefusal(r.code, where.at === 'site' ? where.site : '') : enrollRefusal(WHY[r.why]);
     const issued = await issueFromCsr(ctx, r.code, csr);
     await ctx.registry.setCodeSerial(code.id, issued.serial);
     await ctx.registry.addEvent({ kind: 'enroll', subject: `${r.code.role}:${r.code.name}`, detail: { code: id, serial: issued.serial, from } }, ctx.now());
@@ -41,9 +41,8 @@ export async function redeem(ctx: HqContext, text: string, csr: string, where: R
   }
 }
 
-/** A site forwards only codes of its own users; HQ takes site codes and user codes. */
-function checkScope(code: CodeRow, where: RedeemAt): void {
-  if (where.at === 'hq') return;
-  if (code.role !== 'user') throw enrollRefusal('INSEL_CODE_SCOPE', `it enrolls site ${code.name}: use it with insel site enroll --hq HQ_ADDRESS; it is used up now, so ask for a new one`);
-  if (code.site !== where.site) throw enrollRefusal('INSEL_CODE_SCOPE', `it enrolls ${code.name} at site ${code.site ?? '?'}, not at site ${where.site}: log in at that site's gateway; it is used up now`);
+/** Why a code (still unspent) cannot be redeemed through site `site`; HQ takes site codes and user codes. */
+function scopeRefusal(code: CodeRow, site: string): EnrollError {
+  if (code.role !== 'user') return enrollRefusal('INSEL_CODE_SCOPE', `it enrolls site ${code.name}: use it with insel site enroll --hq HQ_ADDRESS (it is still valid)`);
+  return enrollRefusal('INSEL_CODE_SCOPE', `it enrolls ${code.name} at site ${code.site ?? '?'}, not at site ${site}: log in at that site's gateway (it is still valid)`);
 }

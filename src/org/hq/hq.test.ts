@@ -138,7 +138,9 @@ function hqSuite(makeDb: () => Promise<TestDatabase | undefined>): void {
     await assert.rejects(enrollWithCode({ server: t.hq, code: old.text, dir: join(scratch, 'e'), role: 'site' }), (e: unknown) => enrollFails('INSEL_CODE_EXPIRED')(e) && /expired/.test((e as Error).message));
     // wrong scope: a site code forwarded by a site as a user's
     const site6 = await addSite(t.ctx, 'sixth', [], 3600_000);
-    await assert.rejects(branch.redeem(site6.code, await csr()), refusedWith('INSEL_CODE_SCOPE', /enrolls site sixth/));
+    await assert.rejects(branch.redeem(site6.code, await csr()), refusedWith('INSEL_CODE_SCOPE', /enrolls site sixth.*still valid/));
+    // ... and the code is not spent by it: the site it was made for still enrolls with it.
+    await enrollWithCode({ server: t.hq, code: site6.code, dir: join(scratch, 's6'), role: 'site' });
     // malformed (sent raw, as a hostile client would)
     await assert.rejects(branch.redeem('insel-nope', await csr()), refusedWith('INSEL_CODE_MALFORMED'));
     const after_ = await t.ctx.registry.events({ kind: 'enroll-refused', limit: 1000 });
