@@ -2,7 +2,8 @@
 // run, site add (the printed command enrolls the site), status, and a
 // revocation made by another process reaching a gateway subscribed at the
 // running HQ (through the SQLite change table) within a second of the
-// command finishing; SIGTERM stops HQ cleanly.
+// command finishing; SIGTERM stops HQ cleanly; retiring a root that still
+// signs a site's only certificate is refused without --force.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -82,6 +83,13 @@ test('init, run, site add, site enroll, status; a revoke from another process re
   run.kill('SIGTERM');
   const code = await new Promise<number | null>((r) => run.once('exit', (c) => r(c)));
   assert.equal(code, 0);
+
+  // Retiring the old root while branch still holds only a certificate of it is refused, naming branch; --force does it.
+  assert.match(insel('hq', 'ca', 'rollover', '--dir', hqDir), /root CA 2 .*signs from now on/);
+  const refused = spawnSync(process.execPath, [MAIN, 'hq', 'ca', 'retire', '1', '--dir', hqDir], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(refused.status, 1, refused.stderr);
+  assert.match(refused.stderr, /^insel: root CA 1 still signs the only valid certificate of 1 identity: site:branch; renew them first .* or add --force/);
+  assert.match(insel('hq', 'ca', 'retire', '1', '--dir', hqDir, '--force'), /root CA 1 retired; trusted roots now: 2/);
 });
 
 test('bad input to the commands is one clear line', () => {

@@ -11,7 +11,7 @@ import { durationMs } from '../config/duration.js';
 import { UsageError } from '../errors.js';
 import { formatHostPort } from '../net/host-port.js';
 import { checkName } from '../pki/identity.js';
-import { addSite, retireOrgCa, revokeIdentity, rolloverOrgCa, status, type RevokeWhat } from '../org/hq/admin.js';
+import { addSite, retireOrgCa, revokeIdentity, rolloverOrgCa, status, strandedBy, type RevokeWhat } from '../org/hq/admin.js';
 import type { HqConfig } from '../org/hq/config.js';
 import type { HqContext } from '../org/hq/context.js';
 import { initHq } from '../org/hq/init.js';
@@ -146,9 +146,15 @@ export function registerHq(program: Command): void {
   ca.command('retire <generation>')
     .description('stop trusting an old root (never the newest): certificates it signed are refused from now on')
     .requiredOption('--dir <dir>', 'HQ directory')
-    .action(async (generation: string, o: { dir: string }) => {
+    .option('--force', 'retire it even though some sites or users still hold only certificates of it (they must enroll again)')
+    .action(async (generation: string, o: { dir: string; force?: boolean }) => {
       if (!/^[0-9]{1,4}$/.test(generation)) throw new UsageError(`generation ${JSON.stringify(generation)}: use the number insel hq ca rollover printed (1 for the first root)`);
       await withHq(o.dir, silent, async (ctx) => {
+        const stranded = await strandedBy(ctx, Number(generation));
+        if (stranded.length > 0 && o.force !== true) {
+          const shown = stranded.slice(0, 20).join(', ') + (stranded.length > 20 ? `, and ${stranded.length - 20} more` : '');
+          throw new UsageError(`root CA ${generation} still signs the only valid certificate of ${stranded.length} identit${stranded.length === 1 ? 'y' : 'ies'}: ${shown}; renew them first (insel site renew at a site, insel renew for a user), or add --force to retire it anyway (they must enroll again)`);
+        }
         const r = await retireOrgCa(ctx, Number(generation));
         out(`root CA ${generation} retired; trusted roots now: ${r.roots.join(', ')}; pushed to every gateway`);
       });

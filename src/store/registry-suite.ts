@@ -194,6 +194,9 @@ export function registrySuite(dialect: string, make: MakeTestDatabase): void {
       await assert.rejects(r.revokeCerts({}, 'oops', at(8)), storeError('INSEL_STORE_INVALID'));
       await assert.rejects(r.revokeCerts({ role: 'user' }, 'oops', at(8)), storeError('INSEL_STORE_INVALID'));
       assert.equal((await r.revokedCerts()).length, 2);
+      // live: neither revoked (01, 02) nor expired by then (03 ends at hour 3)
+      assert.deepEqual((await r.liveCerts(at(3 * HOUR))).map((c) => c.serial), ['04']);
+      assert.deepEqual((await r.liveCerts(at(0))).map((c) => c.serial).sort(), ['03', '04']);
     }));
 
     it('settings: get, set, overwrite', () => withRegistry(async (r) => {

@@ -235,6 +235,11 @@ class SqlRegistry implements Registry {
     });
   }
 
+  liveCerts(now: Date): Promise<CertRow[]> {
+    return this.q(async () => (await this.db.selectFrom('certs').selectAll().where('revoked_at', 'is', null).where('not_after', '>', now.getTime())
+      .orderBy('role').orderBy('name').execute()).map(toCert));
+  }
+
   revokedCerts(): Promise<CertRow[]> {
     // Not limited: the CRL must list every one.
     return this.q(async () => (await this.db.selectFrom('certs').selectAll().where('revoked_at', 'is not', null).orderBy('revoked_at').orderBy('serial').execute()).map(toCert));

@@ -44,6 +44,7 @@ export interface Registry {
   certsOf(role: string, name: string): Promise<CertRow[]>;
   revokeCerts(filter: { serial?: string; role?: string; name?: string }, reason: string, now: Date): Promise<CertRow[]>; // newly revoked
   revokedCerts(): Promise<CertRow[]>;
+  liveCerts(now: Date): Promise<CertRow[]>; // neither revoked nor expired
   // kv for the org: the current CRL PEM, the trust bundle, the CA generation
   getSetting(key: string): Promise<string | undefined>;
   setSetting(key: string, value: string): Promise<void>;

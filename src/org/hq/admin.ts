@@ -6,7 +6,7 @@ import { StoreError } from '../../store/errors.js';
 import { SUBJECT_MAX } from '../../store/changes.js';
 import { newCode } from '../enroll/code.js';
 import { issueCert } from '../../pki/issue.js';
-import { retireCa, rolloverCa } from '../../pki/rollover.js';
+import { listRoots, retireCa, rolloverCa } from '../../pki/rollover.js';
 import { CHANGE_REVOKED, CHANGE_TRUST, SETTING_CA, SETTING_CRL, type HqContext } from './context.js';
 import { HqError } from './errors.js';
 import { signOrgCrl } from './org-crl.js';
@@ -101,6 +101,20 @@ export async function rolloverOrgCa(ctx: HqContext): Promise<{ generation: numbe
   await issueCert({ dir: ctx.pkiDir, role: 'hq', name: HQ_NAME, hosts: hqHosts(ctx.pkiDir), force: true });
   await publishTrust(ctx, 'ca-rollover', { generation: r.root.generation, serial: r.root.serial });
   return { generation: r.root.generation, serial: r.root.serial, roots: r.roots.filter((x) => x.retired === undefined).map((x) => x.generation) };
+}
+
+/**
+ * The identities (`role:name`, `user:name@site`) whose every live
+ * certificate in the registry root `generation` signed: retiring it locks
+ * them out until they enroll again. What to renew first.
+ */
+export async function strandedBy(ctx: HqContext, generation: number): Promise<string[]> {
+  const root = listRoots(ctx.pkiDir).find((r) => r.generation === generation);
+  if (root === undefined) return [];
+  const onOther = new Set<string>();
+  const onRoot = new Set<string>();
+  for (const c of await ctx.registry.liveCerts(ctx.now())) (c.caSerial === root.serial ? onRoot : onOther).add(`${c.role}:${c.name}${c.role === 'user' && c.site !== null ? `@${c.site}` : ''}`);
+  return [...onRoot].filter((who) => !onOther.has(who));
 }
 
 /** Root `generation` is no longer trusted: what it signed is refused everywhere from now on. */

@@ -13,7 +13,7 @@ import type { OrgEventMessage } from '../wire/hq-api.js';
 import { isSignedBy } from '../../pki/signature.js';
 import { x509 } from '../../pki/x509.js';
 import { parseCode, pinOf } from '../enroll/code.js';
-import { retireOrgCa, rolloverOrgCa } from './admin.js';
+import { retireOrgCa, rolloverOrgCa, strandedBy } from './admin.js';
 import { trustBundle } from './org-pki.js';
 import { startTestHq, type TestHq } from './testing.js';
 
@@ -31,6 +31,7 @@ test('rollover: trust pushed, nothing cut, renew onto the new root; retire cuts 
 
   const r = await rolloverOrgCa(t.ctx);
   assert.deepEqual(r.roots, [1, 2]);
+  assert.deepEqual(await strandedBy(t.ctx, 1), ['site:branch'], 'retiring root 1 now would lock branch out');
   assert.ok(await waitUntil(() => got.some((e) => e.kind === 'trust'), 5000));
   const bundle = (got.find((e) => e.kind === 'trust') as { ca: string }).ca;
   assert.equal(trustFromPem(bundle).roots.length, 2);
@@ -46,6 +47,7 @@ test('rollover: trust pushed, nothing cut, renew onto the new root; retire cuts 
   const fresh = await t.enrollSite('newcomer');
   assert.equal(verifyCertificateChain(fresh.identity.cert, newRootOnly, ['site']).name, 'newcomer');
 
+  assert.deepEqual(await strandedBy(t.ctx, 1), [], 'branch renewed: nobody holds only root 1 certificates');
   const moved = t.link({ ...identity, cert: renewed.cert, ca: renewed.ca });
   await moved.register({ site: 'branch', public: '127.0.0.1:17444', services: [] });
 
