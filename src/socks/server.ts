@@ -16,6 +16,7 @@ import { Listener, ListeningForward } from '../forward/listen.js';
 import { connectHeaders, cutReason, GatewayRefusedError } from '../forward/session.js';
 import type { ForwardSpec } from '../forward/spec.js';
 import { formatHostPort } from '../net/host-port.js';
+import { SummaryLog } from '../net/summary-log.js';
 import { UdpAssociation, type AssociationStats } from './associate.js';
 import { handshake, HandshakeFailed, type SocksCredentials } from './handshake.js';
 import { Command, encodeReply, Reply } from './messages.js';
@@ -51,6 +52,8 @@ export class DynamicForward extends ListeningForward {
   private handshakes = 0;
   /** ASSOCIATE requests whose association is being opened. */
   private associating = 0;
+  /** Failed and refused handshakes, summed: one warn line per interval at most. */
+  private readonly unauth: SummaryLog;
   private readonly totals: AssociationStats = { datagramsIn: 0, datagramsOut: 0, dropped: 0, fragments: 0, destinationsDenied: 0 };
 
   private constructor(
@@ -60,6 +63,7 @@ export class DynamicForward extends ListeningForward {
     private readonly opts: DynamicOptions,
   ) {
     super(listener);
+    this.unauth = new SummaryLog({ warn: (fields, msg) => ctx.warn(`-D ${listener.port}: ${msg}: ${JSON.stringify(fields)}`) }, 'SOCKS handshakes failed or refused');
   }
 
   static async start(spec: ForwardSpec, ctx: ForwardContext, opts: DynamicOptions): Promise<DynamicForward> {
@@ -82,6 +86,7 @@ export class DynamicForward extends ListeningForward {
 
   override close(): void {
     super.close();
+    this.unauth.flush();
     for (const a of this.associations) a.close('forward stopped');
   }
 
@@ -89,8 +94,9 @@ export class DynamicForward extends ListeningForward {
     const from = formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
     const label = `-D ${this.port}: ${from}`;
     socket.on('error', () => undefined);
+    const source = unmapped(socket.remoteAddress ?? '?');
     if (this.handshakes >= MAX_HANDSHAKES) {
-      this.ctx.warn(`${label}: refused: ${MAX_HANDSHAKES} connections are still in their SOCKS handshake`);
+      this.unauth.count('capped', source, `${MAX_HANDSHAKES} connections were still in their SOCKS handshake`);
       return void socket.destroy();
     }
     this.track(socket);
@@ -100,7 +106,8 @@ export class DynamicForward extends ListeningForward {
       request = await handshake(socket, this.opts.auth, HANDSHAKE_MS);
     } catch (err) {
       if (!(err instanceof HandshakeFailed)) throw err;
-      this.ctx.warn(`${label}: SOCKS handshake failed: ${err.message}`);
+      // Anyone who reaches the port can cause these: counted, one line per interval with the commonest reasons.
+      this.unauth.count('failed', source, err.message);
       return finish(socket);
     } finally {
       this.handshakes--;

@@ -10,10 +10,14 @@
 // port get their SOCKS reply codes (curl names them), and the forwarder's
 // warn line carries the gateway's reason. RFC 1929 right and wrong; BIND and
 // bad input get their replies from a raw socket; a client that never finishes
-// its handshake is cut at the deadline while others are served.
+// its handshake is cut at the deadline while others are served; one that
+// never closes after a refusal is cut; a flood of failed handshakes is one
+// summed warn line.
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { freePort } from '../forward/tunnel-testing.js';
 import { until } from '../forward/testing.js';
@@ -219,5 +223,37 @@ describe('insel forward -D with curl', () => {
     assert.equal(r.code, 0, r.err);
     assert.equal(r.out, `hello from 127.0.0.1: GET /still-serving host 127.0.0.1:${web}\n`);
     t.diagnostic(`forwarder warn lines: ${fw.warn.join(' | ')}`);
+  });
+
+  it('a refused client that keeps its side open is closed anyway, so refusals cannot pile up sockets', async (t) => {
+    const { ports } = await setup(t);
+    const s = connect({ port: ports[0]!, host: '127.0.0.1', allowHalfOpen: true });
+    s.on('error', () => undefined);
+    t.after(() => s.destroy());
+    let closed = false;
+    s.once('close', () => (closed = true));
+    await once(s, 'connect');
+    s.write(encodeGreeting([Method.NO_AUTH]));
+    s.write(encodeRequest(Command.BIND, '0.0.0.0', 0));
+    // Never end our side, keep writing: the forwarder must still let go; a byte then meets a closed socket.
+    for (let i = 0; i < 12 && !closed; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      if (!s.destroyed) s.write('x');
+    }
+    assert.equal(closed, true, 'the forwarder closed the connection');
+  });
+
+  it('handshake failures anyone can cause are summed into one warn line, not one line each', async (t) => {
+    const { ports, fw } = await setup(t);
+    for (let i = 0; i < 50; i++) {
+      const raw = await rawSocks(t, ports[0]!);
+      raw.socket.write(Buffer.of(4, 1, 0, 80, 127, 0, 0, 1, 0)); // SOCKS4: refused
+      await raw.closed;
+    }
+    assert.equal(fw.warn.filter((l) => l.includes('SOCKS')).length, 0, 'nothing per event');
+    await fw.close(); // flushes the summary
+    const lines = fw.warn.filter((l) => l.includes('SOCKS handshakes failed or refused'));
+    assert.equal(lines.length, 1, fw.warn.join('\n'));
+    assert.match(lines[0]!, /"failed":50,"sources":1/);
   });
 });
