@@ -32,7 +32,8 @@ export function readAddress(buf: Buffer, offset: number): { address: SocksAddres
     case ATYP.IPV4:
       end = at + IPV4_SIZE + PORT_SIZE;
       if (buf.length < end) return undefined;
-      host = buf.subarray(at, at + IPV4_SIZE).join('.');
+      // Per datagram at the gateway: one string, no view or array on the way.
+      host = `${buf[at]!}.${buf[at + 1]!}.${buf[at + 2]!}.${buf[at + 3]!}`;
       break;
     case ATYP.IPV6:
       end = at + IPV6_SIZE + PORT_SIZE;

@@ -19,8 +19,7 @@ import { ForwardError } from '../forward/errors.js';
 import { checkUdp } from '../udpflow/local.js';
 import { FlowSender } from '../udpflow/sender.js';
 import { encodeAssociate, encodeClose, FlowType, readFlowMessage } from '../udpflow/wire.js';
-import { SocksError } from './errors.js';
-import { readUdpHeader, UDP_HEADER_FIXED } from './udp-header.js';
+import { UDP_HEADER_FIXED } from './udp-header.js';
 
 export interface AssociationStats {
   /** Datagrams from the SOCKS client sent on to the gateway. */
@@ -135,14 +134,13 @@ export class UdpAssociation {
       return;
     }
     this.clientPort = from.port;
-    let frag;
-    try {
-      frag = readUdpHeader(msg).frag;
-    } catch (err) {
-      if (!(err instanceof SocksError)) throw err;
+    // Only RSV and FRAG are ours to check: the address behind them is the
+    // gateway's to parse (it must anyway), so nothing is decoded or allocated here.
+    if (msg.length < UDP_HEADER_FIXED + 1 || msg[0] !== 0 || msg[1] !== 0) {
       this.counts.dropped++;
       return;
     }
+    const frag = msg[2]!;
     if (frag !== 0) {
       this.counts.fragments++;
       if (!this.fragmentSeen) this.opts.log(`dropping fragmented datagrams (FRAG ${frag}): fragments are not reassembled; this is counted, not logged again`);
