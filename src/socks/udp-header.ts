@@ -4,6 +4,9 @@
 //   RSV (2 bytes, 0) | FRAG | address (address.ts) | DATA
 //
 // A datagram is parsed whole (no incremental parsing): a short one is malformed.
+// The forwarder's hot path checks only RSV and FRAG (associate.ts) and leaves
+// the address to the gateway (address.ts); this full codec is for clients of
+// the format: the bench's load generator and the tests.
 import { encodedAddressLength, readAddress, writeAddress, type SocksAddress } from './address.js';
 import { SocksError } from './errors.js';
 
